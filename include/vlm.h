@@ -1,0 +1,192 @@
+/*
+ * vlm.h — the public C API of vlm.c: run vision-language models from C.
+ *
+ * A complete program (error handling shortened to one check each):
+ *
+ *   #include <stdio.h>
+ *   #include "vlm.h"
+ *
+ *   static void on_log(vlm_log_level level, const char *msg, void *user) {
+ *       (void)user;
+ *       fprintf(stderr, "[%s] %s\n", vlm_log_level_str(level), msg);
+ *   }
+ *
+ *   int main(int argc, char **argv) {
+ *       vlm_model_params mp = vlm_model_params_default();
+ *       mp.log_fn = on_log;                 // optional; NULL keeps the library silent
+ *       vlm_model *model = NULL;
+ *       vlm_error err;
+ *       if (vlm_model_load(argv[1], &mp, &model, &err) != VLM_OK) {
+ *           fprintf(stderr, "vlm: %s: %s\n", vlm_status_str(err.status), err.message);
+ *           return 1;
+ *       }
+ *       printf("model_type %s\n", vlm_model_type(model));
+ *       vlm_model_free(model);
+ *       return 0;
+ *   }
+ *
+ * Conventions, for every function below:
+ * - Fallible functions return vlm_status. When they fail and the caller passed a
+ *   vlm_error, it holds the status again and a one-line message that names the file,
+ *   tensor or field at fault. A NULL vlm_error is allowed and simply gets no detail.
+ * - The library never exits, aborts or prints on its own; messages go to the log
+ *   callback given in the model parameters.
+ * - `*_free(NULL)` is a no-op. Output handles are set to NULL on failure.
+ * - Strings returned by accessors are owned by the object they came from and live as
+ *   long as it does.
+ * - Thread safety is stated per function. A vlm_model is read-only after loading and may
+ *   be shared between threads.
+ */
+#ifndef VLM_H
+#define VLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VLM_VERSION_MAJOR 0
+#define VLM_VERSION_MINOR 1
+#define VLM_VERSION_PATCH 0
+#define VLM_VERSION_STRING "0.1.0"
+/* One integer that grows with every release: major * 10000 + minor * 100 + patch. */
+#define VLM_VERSION_NUMBER                                                                         \
+    (VLM_VERSION_MAJOR * 10000 + VLM_VERSION_MINOR * 100 + VLM_VERSION_PATCH)
+
+#if defined(__GNUC__) && !defined(VLM_STATIC_API)
+#define VLM_API __attribute__((visibility("default")))
+#else
+#define VLM_API
+#endif
+
+/* ---------------------------------------------------------------- status and errors */
+
+typedef enum vlm_status {
+    VLM_OK = 0,
+    VLM_ERR_INVALID_ARGUMENT, /* a caller passed NULL where a value is required, or nonsense */
+    VLM_ERR_IO,               /* a file could not be opened, read or mapped */
+    VLM_ERR_FORMAT,           /* a file or request is malformed (bad JSON, bad header, ...) */
+    VLM_ERR_UNSUPPORTED,      /* well-formed but not supported (unknown model_type, dtype) */
+    VLM_ERR_NOT_FOUND,        /* a required file, tensor or key is absent */
+    VLM_ERR_LIMIT,            /* a size limit was exceeded (file size, pixels, context) */
+    VLM_ERR_OUT_OF_MEMORY,    /* an allocation failed */
+    VLM_ERR_DEVICE,           /* the compute device failed or is absent */
+    VLM_ERR_CANCELLED,        /* a callback asked to stop */
+    VLM_ERR_INTERNAL          /* a broken invariant inside the library: a bug, please report */
+} vlm_status;
+
+/* The error detail a fallible call fills in. Caller-owned; no cleanup needed. */
+typedef struct vlm_error {
+    vlm_status status;
+    char message[512]; /* NUL-terminated; "" when there is no detail */
+} vlm_error;
+
+/* A short, static, lower-case name for a status ("ok", "i/o error", ...). Never NULL;
+ * unknown values give "unknown status". Thread-safe. */
+VLM_API const char *vlm_status_str(vlm_status status);
+
+/* The library version as a string, e.g. "0.1.0". Thread-safe. */
+VLM_API const char *vlm_version(void);
+
+/* ---------------------------------------------------------------- logging */
+
+typedef enum vlm_log_level {
+    VLM_LOG_DEBUG = 0,
+    VLM_LOG_INFO = 1,
+    VLM_LOG_WARN = 2,
+    VLM_LOG_ERROR = 3
+} vlm_log_level;
+
+/* Receives one complete message (no trailing newline). It may be called from any thread
+ * that uses the model it was set on; `user` is the pointer given with it. */
+typedef void (*vlm_log_fn)(vlm_log_level level, const char *message, void *user);
+
+/* "debug", "info", "warn", "error". Thread-safe. */
+VLM_API const char *vlm_log_level_str(vlm_log_level level);
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct vlm_model vlm_model;
+
+typedef struct vlm_model_params {
+    vlm_log_fn log_fn;          /* NULL: no logging */
+    void *log_user;             /* passed to log_fn */
+    vlm_log_level log_level;    /* messages below this level are dropped; default INFO */
+    const char *tokenizer_dir;  /* NULL: the model directory; else where tokenizer files live */
+    int load_tensors;           /* 1 (default): map weights and build the model; 0: read the
+                                   checkpoint's configs and safetensors headers only */
+} vlm_model_params;
+
+/* Defaults: no logging, INFO level, tokenizer in the model directory, full load. */
+VLM_API vlm_model_params vlm_model_params_default(void);
+
+/* Loads the checkpoint in directory `path` (Hugging Face Hub, transformers-5 or
+ * mlx-community layout). `params` may be NULL for the defaults. Cheap checks run first:
+ * config.json, model_type, the processor configuration, and only then the tokenizer and
+ * weights. On success *out owns the model; release it with vlm_model_free.
+ * Thread-safe (loads of different models may run concurrently). */
+VLM_API vlm_status vlm_model_load(const char *path, const vlm_model_params *params,
+                                  vlm_model **out, vlm_error *err);
+
+/* Releases the model and everything it owns. NULL is a no-op. Not thread-safe with
+ * respect to other uses of the same model. */
+VLM_API void vlm_model_free(vlm_model *model);
+
+/* The canonical model_type (after the remapping table, e.g. "lfm2_vl" for "lfm2-vl").
+ * Thread-safe. */
+VLM_API const char *vlm_model_type(const vlm_model *model);
+
+/* The processor class after the per-model override table, or NULL when the checkpoint
+ * names none. Thread-safe. */
+VLM_API const char *vlm_model_processor_class(const vlm_model *model);
+
+/* The end-of-sequence token ids in effect (generation_config.json's when it has them).
+ * Writes the count to *n; the array lives as long as the model. Thread-safe. */
+VLM_API const int64_t *vlm_model_eos_token_ids(const vlm_model *model, size_t *n);
+
+/* The full text of the checkpoint's config.json (NUL-terminated). Thread-safe. */
+VLM_API const char *vlm_model_config_json(const vlm_model *model);
+
+/* The model directory as given to vlm_model_load. Thread-safe. */
+VLM_API const char *vlm_model_path(const vlm_model *model);
+
+/* ---------------------------------------------------------------- extension registries */
+
+/* A model constructor: called by vlm_model_load after the configs, tokenizer and weights
+ * are loaded. It builds the family's model from them (reading vlm_model_config_json and
+ * the weights) and attaches its state with vlm_model_set_impl. `user` is the pointer given
+ * at registration. Returns VLM_OK or an error with detail in *err. */
+typedef vlm_status (*vlm_model_constructor)(vlm_model *model, void *user, vlm_error *err);
+
+/* A processor constructor: called after the model constructor; builds the family's
+ * processor from the processor configuration (same contract). */
+typedef vlm_status (*vlm_processor_constructor)(vlm_model *model, void *user, vlm_error *err);
+
+/* Attaches a constructor's state to the model; `free_fn` (may be NULL) runs when the
+ * model is freed. Call only from a constructor. */
+VLM_API void vlm_model_set_impl(vlm_model *model, void *impl, void (*free_fn)(void *impl));
+VLM_API void *vlm_model_impl(const vlm_model *model);
+VLM_API void vlm_model_set_processor_impl(vlm_model *model, void *impl,
+                                          void (*free_fn)(void *impl));
+VLM_API void *vlm_model_processor_impl(const vlm_model *model);
+
+/* Registers (or replaces) the constructor for a canonical model_type, for every later
+ * load in this process. Built-in families are registered at compile time; a run-time
+ * entry with the same name takes precedence. Thread-safe: registrations and loads may
+ * race; a load sees either the old or the new entry. Fails with VLM_ERR_LIMIT after 256
+ * run-time entries. */
+VLM_API vlm_status vlm_register_model_type(const char *model_type, vlm_model_constructor ctor,
+                                           void *user, vlm_error *err);
+
+/* Registers (or replaces) the constructor for a processor class. Same contract. */
+VLM_API vlm_status vlm_register_processor_class(const char *processor_class,
+                                                vlm_processor_constructor ctor, void *user,
+                                                vlm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VLM_H */
