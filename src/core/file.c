@@ -1,5 +1,4 @@
 /* Bounded reads and mappings of regular files (see file.h). */
-#define _GNU_SOURCE
 #include "core/file.h"
 
 #include <errno.h>
