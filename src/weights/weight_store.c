@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "tensor/backend_info.h"
 
 struct vlm_weight_store {
     const vlm_st_set *set;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/error.h"
 #include "tensor/tensor.h"
 #include "weights/safetensors.h"
 
