@@ -3,6 +3,7 @@
  * the same prefix table. */
 #include "models/qwen2_vl/weights.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
