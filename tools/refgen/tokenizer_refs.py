@@ -21,6 +21,7 @@ Needs torch-free transformers 5.x and tokenizers. Usage (repo root):
     python3 tools/refgen/tokenizer_refs.py --cache DIR_WITH_qwen3_AND_gemma3 --out tests/fixtures/tokenizers
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -84,8 +85,11 @@ def make_refs(name, label, tok_dir, texts, out_dir, command):
             mis = True
         n_mis += mis
         cases.append(c)
+    with open(tok_file, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
     ref = {
         "tokenizer": label,
+        "tokenizer_json_sha256": sha,
         "transformers_version": transformers.__version__,
         "tokenizers_version": tokenizers.__version__,
         "command": command,
