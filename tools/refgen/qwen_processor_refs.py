@@ -64,12 +64,29 @@ def settings(p):
     for k in keys:
         if hasattr(p, k):
             v = getattr(p, k)
+            if hasattr(v, "__dataclass_fields__"):
+                v = {f: getattr(v, f) for f in v.__dataclass_fields__}
+            elif hasattr(v, "items") and not isinstance(v, dict):
+                v = dict(v.items())
             try:
                 json.dumps(v)
             except TypeError:
                 v = repr(v)
             out[k] = v
     return out
+
+
+def pixel_limits(st):
+    """(min_pixels, max_pixels) from the effective settings (size.shortest/longest_edge)."""
+    sz = st.get("size")
+    if isinstance(sz, str):  # an unrecognised object: read its repr
+        import re
+        sz = {k: int(v) for k, v in re.findall(r"(shortest_edge|longest_edge)=(\d+)", sz)}
+    if not isinstance(sz, dict):
+        sz = {}
+    mn = sz.get("shortest_edge") or st.get("min_pixels") or 3136
+    mx = sz.get("longest_edge") or st.get("max_pixels") or 12845056
+    return mn, mx
 
 
 def kw_variants(kw, default_min=3136, default_max=12845056):
@@ -111,9 +128,7 @@ def run_images(index):
             st = settings(proc)
             check = []
             for im, g in zip(imgs, grid.tolist()):
-                sz = st.get("size") if isinstance(st.get("size"), dict) else {}
-                mn = sz.get("shortest_edge") or st.get("min_pixels") or 3136
-                mx = sz.get("longest_edge") or st.get("max_pixels") or 12845056
+                mn, mx = pixel_limits(st)
                 hb, wb = smart_resize(im.height, im.width, 28, mn, mx)
                 check.append([1, hb // 14, wb // 14] == g)
             index["cases"].append({
@@ -210,7 +225,11 @@ def run_video(index):
             "from_pretrained_kwargs": kw, "call_kwargs": call_kw, "class": type(vp).__name__,
             "constructed_with": how, "effective_settings": st, "class_default_settings": defaults,
             "note": "transformers' video processors resize with torch/torchvision (no PIL backend): "
-                    "not Pillow-exact; compare with a tolerance",
+                    "not Pillow-exact; compare with a tolerance. transformers 5.17 warns that Qwen2-VL video "
+                    "processing does not apply qwen-vl-utils' per-frame pixel cap (cap_pixels_per_frame, to "
+                    "become the default in 5.22); this reference is the uncapped 5.17 default.",
+            "grid_matches_smart_resize_rule": [grid.tolist()[0][1], grid.tolist()[0][2]] == [
+                x // 14 for x in smart_resize(120, 160, 28, *pixel_limits(settings(vp)))],
             "pixel_values_videos_shape": list(pv.shape), "video_grid_thw": grid.tolist(),
             "pixel_values_videos_sum": float(pv.double().sum()), "file": case + ".safetensors"})
         print("%s: %s grid %s (%s)" % (case, list(pv.shape), grid.tolist(), type(vp).__name__), flush=True)
