@@ -7,7 +7,8 @@
 # CACHE_DIR holds qwen3/ and gemma3/ (tokenizer.json + tokenizer_config.json); if it holds
 # *.xz files instead they are unpacked first. With ARCHIVE_DIR, the outputs are packed into
 # ARCHIVE_DIR/refs_<part>.tar.xz plus ARCHIVE_DIR/refgen_log.txt. Each part runs even if an
-# earlier one failed; the exit status counts the failed parts.
+# earlier one failed; the exit status counts the failed parts. REFGEN_PARTS (space-separated
+# subset of: diag safetensors qwen2_vl_processor templates tokenizers) limits what runs.
 set -u
 CACHE=${1:?usage: make_all.sh CACHE_DIR [ARCHIVE_DIR]}
 ARCH=${2:-}
@@ -29,16 +30,17 @@ run() {
   echo "=== rc=$rc in $((SECONDS - t0)) s: $*" | tee -a "$LOG"
   [ "$rc" = 0 ] || fails=$((fails + 1))
 }
-run $PY tools/refgen/diag.py
-run $PY tools/refgen/safetensors_refs.py
-run $PY tools/refgen/qwen_processor_refs.py
-run $PY tools/refgen/template_refs.py --cache "$CACHE"
-run $PY tools/refgen/tokenizer_refs.py --cache "$CACHE" --out tests/fixtures/tokenizers
+PARTS=${REFGEN_PARTS:-diag safetensors qwen2_vl_processor templates tokenizers}
+want() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
+want diag && run $PY tools/refgen/diag.py
+want safetensors && run $PY tools/refgen/safetensors_refs.py
+want qwen2_vl_processor && run $PY tools/refgen/qwen_processor_refs.py
+want templates && run $PY tools/refgen/template_refs.py --cache "$CACHE"
+want tokenizers && run $PY tools/refgen/tokenizer_refs.py --cache "$CACHE" --out tests/fixtures/tokenizers
 if [ -n "$ARCH" ]; then
-  tar -cJf "$ARCH/refs_safetensors.tar.xz" tests/fixtures/safetensors
-  tar -cJf "$ARCH/refs_qwen2_vl_processor.tar.xz" tests/fixtures/qwen2_vl_processor
-  tar -cJf "$ARCH/refs_templates.tar.xz" tests/fixtures/templates
-  tar -cJf "$ARCH/refs_tokenizers.tar.xz" tests/fixtures/tokenizers
+  for p in safetensors qwen2_vl_processor templates tokenizers; do
+    want $p && tar -cJf "$ARCH/refs_$p.tar.xz" tests/fixtures/$p
+  done
   ls -la "$ARCH" | tee -a "$LOG"
 fi
 echo "make_all: $fails failed part(s)" | tee -a "$LOG"
