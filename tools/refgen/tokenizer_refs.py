@@ -7,7 +7,8 @@ synthetic tokenizers that this script trains with the `tokenizers` library and s
 tests/fixtures/tokenizers/<name>/tokenizer.json. Each synthetic one exercises pipeline pieces
 the real ones lack (NFKC/Lowercase/Whitespace/TemplateProcessing, Metaspace+byte_fallback,
 Digits/Punctuation/WhitespaceSplit, Split behaviours and added-token flags, ByteLevel with
-ignore_merges, merges in the legacy "a b" string format).
+ignore_merges). tokenizers >= 0.20 saves merges as pairs even when they were loaded as
+"a b" strings, so the legacy-format fixture is derived afterwards by make_legacy_merges.py).
 
 ref.json = {"tokenizer": "cache:qwen3" | "fixture:<dir>", versions, "command",
             "transformers_class", "transformers_matches_tokenizers": bool,
@@ -167,8 +168,8 @@ def add_byte_tokens(tok):
 
 
 def syn_a(texts):
-    """NFKC + Lowercase, Whitespace pre-tokenizer, [CLS]/[SEP] TemplateProcessing, no decoder,
-    merges written in the legacy string format."""
+    """NFKC + Lowercase, Whitespace pre-tokenizer, [CLS]/[SEP] TemplateProcessing, no decoder.
+    (merges_to_strings only checks they can be written as strings: save() writes pairs again.)"""
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
