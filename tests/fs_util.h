@@ -4,6 +4,7 @@
 #define VLM_TEST_FS_UTIL_H
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -185,7 +185,9 @@ static int by_name_cmp(const void *a, const void *b) {
  * name: its header parser rejects duplicate keys). */
 static vlm_status set_build_index(vlm_st_set *set, vlm_error *err) {
     set->by_name = vlm_malloc_array(set->count, sizeof *set->by_name);
-    if (!set->by_name) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory indexing tensors");
+    if (!set->by_name)
+        return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory indexing %zu tensors",
+                       set->nfiles ? set->files[0].path : "safetensors", set->count);
     for (size_t i = 0; i < set->count; i++) set->by_name[i] = &set->tensors[i];
     qsort(set->by_name, set->count, sizeof *set->by_name, by_name_cmp);
     for (size_t i = 1; i < set->count; i++) {
