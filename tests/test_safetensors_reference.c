@@ -45,31 +45,97 @@ static double f8_decode(uint8_t b, int ebits, int mbits, bool fnuz) {
 static bool element(const vlm_st_tensor *t, size_t i, double *out) {
     const uint8_t *p = t->data;
     switch (t->dtype) {
-    case VLM_ST_BOOL: *out = p[i] ? 1.0 : 0.0; return true;
-    case VLM_ST_U8: *out = p[i]; return true;
-    case VLM_ST_I8: *out = (int8_t)p[i]; return true;
-    case VLM_ST_F8_E4M3: *out = f8_decode(p[i], 4, 3, false); return true;
-    case VLM_ST_F8_E5M2: *out = f8_decode(p[i], 5, 2, false); return true;
-    case VLM_ST_F8_E4M3FNUZ: *out = f8_decode(p[i], 4, 3, true); return true;
-    case VLM_ST_F8_E5M2FNUZ: *out = f8_decode(p[i], 5, 2, true); return true;
-    case VLM_ST_F8_E8M0: *out = p[i] == 0xff ? NAN : ldexp(1.0, (int)p[i] - 127); return true;
-    default: break;
+    case VLM_ST_BOOL:
+        *out = p[i] ? 1.0 : 0.0;
+        return true;
+    case VLM_ST_U8:
+        *out = p[i];
+        return true;
+    case VLM_ST_I8:
+        *out = (int8_t)p[i];
+        return true;
+    case VLM_ST_F8_E4M3:
+        *out = f8_decode(p[i], 4, 3, false);
+        return true;
+    case VLM_ST_F8_E5M2:
+        *out = f8_decode(p[i], 5, 2, false);
+        return true;
+    case VLM_ST_F8_E4M3FNUZ:
+        *out = f8_decode(p[i], 4, 3, true);
+        return true;
+    case VLM_ST_F8_E5M2FNUZ:
+        *out = f8_decode(p[i], 5, 2, true);
+        return true;
+    case VLM_ST_F8_E8M0:
+        *out = p[i] == 0xff ? NAN : ldexp(1.0, (int)p[i] - 127);
+        return true;
+    default:
+        break;
     }
     size_t w = (size_t)vlm_st_dtype_bits(t->dtype) / 8;
     uint8_t b[8];
     memcpy(b, p + i * w, w); /* unaligned-safe; the data is little-endian, as is the host */
     switch (t->dtype) {
-    case VLM_ST_I16: { int16_t v; memcpy(&v, b, 2); *out = v; return true; }
-    case VLM_ST_U16: { uint16_t v; memcpy(&v, b, 2); *out = v; return true; }
-    case VLM_ST_F16: { uint16_t v; memcpy(&v, b, 2); *out = vlm_f16_to_f32(v); return true; }
-    case VLM_ST_BF16: { uint16_t v; memcpy(&v, b, 2); *out = vlm_bf16_to_f32(v); return true; }
-    case VLM_ST_I32: { int32_t v; memcpy(&v, b, 4); *out = v; return true; }
-    case VLM_ST_U32: { uint32_t v; memcpy(&v, b, 4); *out = v; return true; }
-    case VLM_ST_F32: { float v; memcpy(&v, b, 4); *out = v; return true; }
-    case VLM_ST_I64: { int64_t v; memcpy(&v, b, 8); *out = (double)v; return true; }
-    case VLM_ST_U64: { uint64_t v; memcpy(&v, b, 8); *out = (double)v; return true; }
-    case VLM_ST_F64: { memcpy(out, b, 8); return true; }
-    default: return false;
+    case VLM_ST_I16: {
+        int16_t v;
+        memcpy(&v, b, 2);
+        *out = v;
+        return true;
+    }
+    case VLM_ST_U16: {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        *out = v;
+        return true;
+    }
+    case VLM_ST_F16: {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        *out = vlm_f16_to_f32(v);
+        return true;
+    }
+    case VLM_ST_BF16: {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        *out = vlm_bf16_to_f32(v);
+        return true;
+    }
+    case VLM_ST_I32: {
+        int32_t v;
+        memcpy(&v, b, 4);
+        *out = v;
+        return true;
+    }
+    case VLM_ST_U32: {
+        uint32_t v;
+        memcpy(&v, b, 4);
+        *out = v;
+        return true;
+    }
+    case VLM_ST_F32: {
+        float v;
+        memcpy(&v, b, 4);
+        *out = v;
+        return true;
+    }
+    case VLM_ST_I64: {
+        int64_t v;
+        memcpy(&v, b, 8);
+        *out = (double)v;
+        return true;
+    }
+    case VLM_ST_U64: {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        *out = (double)v;
+        return true;
+    }
+    case VLM_ST_F64: {
+        memcpy(out, b, 8);
+        return true;
+    }
+    default:
+        return false;
     }
 }
 
@@ -106,8 +172,8 @@ static void check_tensors(const vlm_st_set *set, const vlm_st_set *hdr_only, con
         for (size_t d = 0; d < vlm_json_array_size(shape) && d < VLM_ST_MAX_DIMS; d++) {
             int64_t want = -1;
             vlm_json_int(vlm_json_array_at(shape, d), &want);
-            CHECK_MSG(t->shape[d] == want, "%s: '%s' shape[%zu] %lld, reference %lld", what, name, d,
-                      (long long)t->shape[d], (long long)want);
+            CHECK_MSG(t->shape[d] == want, "%s: '%s' shape[%zu] %lld, reference %lld", what, name,
+                      d, (long long)t->shape[d], (long long)want);
             numel *= want;
         }
         /* header-only: same table, no data */
@@ -152,7 +218,8 @@ static void check_rewrite(const vlm_st_set *set, size_t file, const char *tmpdir
         const vlm_st_tensor *t = vlm_st_at(set, i);
         if ((size_t)t->file_index != file) continue;
         CHECK_MSG(vlm_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes,
-                                    &err) == VLM_OK, "%s", err.message);
+                                    &err) == VLM_OK,
+                  "%s", err.message);
     }
     CHECK_MSG(vlm_st_writer_write(w, &err) == VLM_OK, "%s", err.message);
     vlm_st_writer_free(w);
@@ -197,7 +264,8 @@ static void run_case(const char *what, const char *open_path, bool is_dir, const
     if (set && hdr) {
         check_tensors(set, hdr, vlm_json_get(ref, "tensors"), what);
         if (!is_dir) check_metadata(set, vlm_json_get(ref, "metadata"));
-        for (size_t f = 0; f < vlm_st_file_count(set); f++) check_rewrite(set, f, tmpdir);
+        for (size_t f = 0; f < vlm_st_file_count(set); f++)
+            check_rewrite(set, f, tmpdir);
     }
     vlm_st_close(set);
     vlm_st_close(hdr);

@@ -60,14 +60,17 @@ static void check_set(const vlm_st_set *set, int header_only) {
         if (t->ndim < 0 || t->ndim > VLM_ST_MAX_DIMS) abort();
         if ((unsigned)t->dtype >= VLM_ST_DTYPE_COUNT) abort();
         uint64_t bits;
-        if (!vlm_st_tensor_bits(t->dtype, t->ndim, t->shape, &bits) || bits / 8 != t->nbytes) abort();
+        if (!vlm_st_tensor_bits(t->dtype, t->ndim, t->shape, &bits) || bits / 8 != t->nbytes)
+            abort();
         const char *path = vlm_st_file_path(set, (size_t)t->file_index);
         struct stat st;
         if (!path || stat(path, &st) != 0) abort();
-        if (t->offset > (uint64_t)st.st_size || t->nbytes > (uint64_t)st.st_size - t->offset) abort();
+        if (t->offset > (uint64_t)st.st_size || t->nbytes > (uint64_t)st.st_size - t->offset)
+            abort();
         if (header_only != (t->data == NULL)) abort();
         if (t->data)
-            for (uint64_t k = 0; k < t->nbytes; k++) sink ^= t->data[k];
+            for (uint64_t k = 0; k < t->nbytes; k++)
+                sink ^= t->data[k];
     }
     for (size_t f = 0; f < vlm_st_file_count(set); f++) {
         const char *const *md = vlm_st_metadata(set, f);
@@ -88,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (vlm_st_open(path, m ? VLM_ST_HEADER_ONLY : 0, &set, &err) == VLM_OK) {
             check_set(set, m);
             vlm_st_close(set);
-        } else if (set != NULL || err.message[0] == '\0' || !strstr(err.message, "input.safetensors")) {
+        } else if (set != NULL || err.message[0] == '\0' ||
+                   !strstr(err.message, "input.safetensors")) {
             abort(); /* errors must name the file */
         }
     }
