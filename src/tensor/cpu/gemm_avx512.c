@@ -45,6 +45,12 @@ TARGET __attribute__((noinline)) static void micro_14x32_acc(int64_t kc, const f
 
 TARGET static void micro_14x32(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
                                float alpha, const float *bias, int load) {
+    /* fetch the tile of c (or bias) while the products run */
+    if (load)
+        for (int i = 0; i < MR; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        }
     _Alignas(64) float acc[MR * NR];
     micro_14x32_acc(kc, xp, wp, acc);
     __m512 va = _mm512_set1_ps(alpha);
@@ -119,6 +125,7 @@ static inline float scalar_to_f32(const void *w, int64_t at, vlm_dtype dt) {
 
 TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t kc, float *wp,
                              vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     for (int r0 = 0; r0 < NR; r0 += 16) {
         int64_t nv = rows - r0 < 0 ? 0 : (rows - r0 > 16 ? 16 : rows - r0);
         int64_t p = 0;
@@ -128,6 +135,12 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
             continue;
         }
         for (; p + 16 <= kc; p += 16) {
+            /* the slice of a row is only kc elements long, too short for the hardware
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (a
+             * prefetch past the end of w is harmless) */
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                _mm_prefetch((const char *)w + ((NR + r0 + r) * ldw + p) * es, _MM_HINT_T0);
             __m512 v[16];
 #pragma GCC unroll 16
             for (int r = 0; r < 16; r++)
@@ -153,6 +166,23 @@ TARGET static void pack_w_bf16(const void *w, int64_t ldw, int64_t rows, int64_t
     pack_w_dt(w, ldw, rows, kc, wp, VLM_DTYPE_BF16);
 }
 
+TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, float *xp) {
+    for (int64_t p = 0; p < kc; p += 16) {
+        int64_t len = kc - p < 16 ? kc - p : 16;
+        __mmask16 mk = (__mmask16)((1u << len) - 1);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++)
+            _mm_prefetch((const char *)(x + (MR + r) * ldx + p), _MM_HINT_T0);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++)
+            v[r] = r < rows ? _mm512_maskz_loadu_ps(mk, x + r * ldx + p) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int q = 0; q < len; q++)
+            _mm512_mask_storeu_ps(xp + (p + q) * MR, 0x3fff, v[q]);
+    }
+}
+
 TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols, float *wp) {
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
@@ -165,10 +195,13 @@ TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols,
 
 /* ------------------------------------------------------------------ GEMV */
 
-/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. */
+/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. When pf != NULL it points
+ * at the next 4 weight rows (stride ldw), which are prefetched into L2 at the same column:
+ * rows of a few KB are too short for the hardware prefetcher to ramp up on its own. */
 TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x, int64_t ldx,
                              const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                             vlm_dtype dt) {
+                             vlm_dtype dt, const char *pf) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
@@ -177,6 +210,10 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             acc[i][r] = _mm512_setzero_ps();
     int64_t p = 0;
     for (; p + 16 <= k; p += 16) {
+        if (pf)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                _mm_prefetch(pf + (r * ldw + p) * es, _MM_HINT_T1);
         __m512 wv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -210,33 +247,54 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             y[i * ldy + j + r] = _mm512_reduce_add_ps(acc[i][r]) + (bias ? bias[j + r] : 0.0f);
 }
 
-TARGET INLINE void gemv_mv(int mv, int64_t j0, int64_t j1, int64_t k, const float *x, int64_t ldx,
-                           const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                           vlm_dtype dt) {
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4)
-        gemv_rows(mv, 4, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-    for (; j < j1; j++)
-        gemv_rows(mv, 1, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-}
-
+/* Rows [j0, j1) of w against all m rows of x, 4 weight rows at a time: the first group of
+ * (up to) 4 rows of x streams them from memory, the other groups find them in L1/L2. */
 TARGET INLINE void gemv_dt(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
                            int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                            int64_t ldy, vlm_dtype dt) {
-    switch (m) {
-    case 1:
-        gemv_mv(1, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 2:
-        gemv_mv(2, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 3:
-        gemv_mv(3, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    default:
-        gemv_mv(4, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const char *pf = j + 8 <= j1 ? (const char *)w + (j + 4) * ldw * es : NULL;
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            const char *pfi = i0 == 0 ? pf : NULL;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 2:
+                gemv_rows(2, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 3:
+                gemv_rows(3, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            default:
+                gemv_rows(4, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            }
+        }
     }
+    for (; j < j1; j++)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 2:
+                gemv_rows(2, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 3:
+                gemv_rows(3, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            default:
+                gemv_rows(4, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            }
+        }
 }
 
 TARGET static void gemv_f32(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -258,10 +316,11 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
 const vlm_gemm_kernels vlm_gemm_kernels_avx512 = {
     .mr = MR,
     .nr = NR,
-    .kc = 256,
-    .mb = MR * 16,
-    .nb = 512,
+    .kc = 512,
+    .mb = MR * 72,
+    .nb = 256,
     .micro = micro_14x32,
+    .pack_x = pack_x,
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
