@@ -75,7 +75,8 @@ __attribute__((target("avx512f"))) static float sum_avx512(const float *p, size_
         a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
     }
     float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; i < n; i++) s += p[i];
+    for (; i < n; i++)
+        s += p[i];
     return s;
 }
 __attribute__((target("avx2"))) static float sum_avx2(const float *p, size_t n) {
@@ -90,8 +91,10 @@ __attribute__((target("avx2"))) static float sum_avx2(const float *p, size_t n) 
     float t[8];
     _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     float s = 0;
-    for (int l = 0; l < 8; l++) s += t[l];
-    for (; i < n; i++) s += p[i];
+    for (int l = 0; l < 8; l++)
+        s += t[l];
+    for (; i < n; i++)
+        s += p[i];
     return s;
 }
 #endif
@@ -103,7 +106,8 @@ static float sum_plain(const float *p, size_t n) {
     if (isa == VLM_CPU_ISA_AVX2) return sum_avx2(p, n);
 #endif
     float s = 0;
-    for (size_t i = 0; i < n; i++) s += p[i];
+    for (size_t i = 0; i < n; i++)
+        s += p[i];
     return s;
 }
 
@@ -126,7 +130,8 @@ typedef struct gemm_case {
     const char *label;
     vlm_cpu_isa isa;
     vlm_dtype wdt;
-    int blas;
+    int blas;    /* OpenBLAS sgemm instead */
+    int bf16dot; /* vlm_cpu_gemm_nt_bf16dot (x rounded to bf16) */
 } gemm_case;
 
 static timing time_gemm(const gemm_case *c, int64_t m, int64_t n, int64_t k, const float *x,
@@ -139,6 +144,8 @@ static timing time_gemm(const gemm_case *c, int64_t m, int64_t n, int64_t k, con
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x,
                         (int)k, (const float *)w, (int)k, 0.0f, y, (int)n);
 #endif
+        } else if (c->bf16dot) {
+            vlm_cpu_gemm_nt_bf16dot(m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
         } else {
             vlm_cpu_gemm_nt_isa(c->isa, m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
         }
@@ -159,22 +166,27 @@ static void bench_gemm(int nt, int reps) {
         for (int d = 0; d < 3; d++) {
             snprintf(labels[isa][d], sizeof labels[isa][d], "%s %s", vlm_cpu_isa_name(isa),
                      vlm_dtype_name(dts[d]));
-            cases[nc++] = (gemm_case){labels[isa][d], (vlm_cpu_isa)isa, dts[d], 0};
+            cases[nc++] = (gemm_case){labels[isa][d], (vlm_cpu_isa)isa, dts[d], 0, 0};
         }
     }
+    if (vlm_cpu_has_avx512_bf16())
+        cases[nc++] = (gemm_case){"bf16dot (x->bf16)", VLM_CPU_ISA_AVX512, VLM_DTYPE_BF16, 0, 1};
 #ifdef VLM_BENCH_OPENBLAS
-    cases[nc++] = (gemm_case){"openblas sgemm", VLM_CPU_ISA_PORTABLE, VLM_DTYPE_F32, 1};
+    cases[nc++] = (gemm_case){"openblas sgemm", VLM_CPU_ISA_PORTABLE, VLM_DTYPE_F32, 1, 0};
 #endif
-    printf("\nGEMM y[m,n] = x[m,k] w[n,k]^T, GFLOP/s best (median) of %d, %d thread(s)\n", reps, nt);
+    printf("\nGEMM y[m,n] = x[m,k] w[n,k]^T, GFLOP/s best (median) of %d, %d thread(s)\n", reps,
+           nt);
     printf("%-18s", "m x n x k");
-    for (int c = 0; c < nc; c++) printf(" %17s", cases[c].label);
+    for (int c = 0; c < nc; c++)
+        printf(" %17s", cases[c].label);
     printf(" %11s\n", "f32/blas");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         float *x = xmalloc((size_t)(m * k) * 4), *w = xmalloc((size_t)(n * k) * 4);
         uint16_t *wb = xmalloc((size_t)(n * k) * 2), *wh = xmalloc((size_t)(n * k) * 2);
         float *y = xmalloc((size_t)(m * n) * 4), *yref = xmalloc((size_t)(m * n) * 4);
-        for (int64_t i = 0; i < m * k; i++) x[i] = frand();
+        for (int64_t i = 0; i < m * k; i++)
+            x[i] = frand();
         for (int64_t i = 0; i < n * k; i++) {
             w[i] = frand();
             wb[i] = vlm_f32_to_bf16(w[i]);
@@ -195,7 +207,7 @@ static void bench_gemm(int nt, int reps) {
             if (cases[c].blas) {
                 blas = gf;
                 memcpy(yref, y, (size_t)(m * n) * 4);
-            } else if (cases[c].wdt == VLM_DTYPE_F32 && gf > best_vlm_f32) {
+            } else if (cases[c].wdt == VLM_DTYPE_F32 && !cases[c].bf16dot && gf > best_vlm_f32) {
                 best_vlm_f32 = gf;
             }
         }
@@ -223,8 +235,9 @@ static void bench_gemv(int nt, int reps, size_t pool_bytes) {
            (double)pool_bytes / 1e6, reps, nt);
     printf("%-12s %6s %18s %18s %8s\n", "n x k", "dtype", "plain read", "vlm gemv", "ratio");
     unsigned char *pool = xmalloc(pool_bytes);
-    float *x = xmalloc(4 * 32 * 16384), *y = xmalloc(4 * 32 * 16384);
-    for (int i = 0; i < 32 * 16384; i++) x[i] = frand();
+    float *x = xmalloc(4 * 64 * 16384), *y = xmalloc(4 * 64 * 16384);
+    for (int i = 0; i < 64 * 16384; i++)
+        x[i] = frand();
     volatile float sink = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t n = shapes[s][0], k = shapes[s][1];
@@ -237,14 +250,18 @@ static void bench_gemv(int nt, int reps, size_t pool_bytes) {
             size_t count = copies * (size_t)(n * k);
             for (size_t i = 0; i < count; i++) {
                 float v = frand();
-                if (dt == VLM_DTYPE_F32) ((float *)pool)[i] = v;
-                else if (dt == VLM_DTYPE_BF16) ((uint16_t *)pool)[i] = vlm_f32_to_bf16(v);
-                else ((uint16_t *)pool)[i] = vlm_f32_to_f16(v);
+                if (dt == VLM_DTYPE_F32)
+                    ((float *)pool)[i] = v;
+                else if (dt == VLM_DTYPE_BF16)
+                    ((uint16_t *)pool)[i] = vlm_f32_to_bf16(v);
+                else
+                    ((uint16_t *)pool)[i] = vlm_f32_to_f16(v);
             }
             double tr[64], tg[64];
             for (int r = -1; r < reps; r++) {
                 double t0 = now_s();
-                for (size_t c = 0; c < copies; c++) sink += read_all(pool + c * mat, mat, nt);
+                for (size_t c = 0; c < copies; c++)
+                    sink += read_all(pool + c * mat, mat, nt);
                 double t1 = now_s();
                 for (size_t c = 0; c < copies; c++)
                     vlm_cpu_gemm_nt(1, n, k, x, k, pool + c * mat, dt, k, NULL, y, n, nt);
@@ -261,22 +278,28 @@ static void bench_gemv(int nt, int reps, size_t pool_bytes) {
             fflush(stdout);
         }
     }
-    /* small m (a few decode streams, or a short prompt): GEMV up to m = 4, GEMM beyond */
-    {
+    /* small m (a few decode streams, or a short prompt): GEMV below VLM_GEMV_MAX_M, GEMM above */
+    for (int d = 0; d < 2; d++) {
         int64_t n = 8960, k = 1536;
-        size_t mat = (size_t)(n * k) * 2, copies = pool_bytes / mat ? pool_bytes / mat : 1;
-        for (size_t i = 0; i < copies * (size_t)(n * k); i++)
-            ((uint16_t *)pool)[i] = vlm_f32_to_bf16(frand());
-        printf("small m, bf16 %lldx%lld: GB/s of weight bytes (GFLOP/s), best of %d:",
+        vlm_dtype dt = d ? VLM_DTYPE_F32 : VLM_DTYPE_BF16;
+        size_t mat = (size_t)(n * k) * vlm_dtype_size(dt);
+        size_t copies = pool_bytes / mat ? pool_bytes / mat : 1;
+        for (size_t i = 0; i < copies * (size_t)(n * k); i++) {
+            float v = frand();
+            if (d)
+                ((float *)pool)[i] = v;
+            else
+                ((uint16_t *)pool)[i] = vlm_f32_to_bf16(v);
+        }
+        printf("small m, %s %lldx%lld, GB/s of weights (GFLOP/s), best of %d:", vlm_dtype_name(dt),
                (long long)n, (long long)k, reps);
-        static const int ms[] = {1, 2, 4, 5, 8, 16, 32};
+        static const int ms[] = {1, 2, 4, 8, 16, 24, 32, 64};
         for (size_t q = 0; q < sizeof ms / sizeof ms[0]; q++) {
             double t[64];
             for (int r = -1; r < reps; r++) {
                 double t0 = now_s();
                 for (size_t c = 0; c < copies; c++)
-                    vlm_cpu_gemm_nt(ms[q], n, k, x, k, pool + c * mat, VLM_DTYPE_BF16, k, NULL, y,
-                                    n, nt);
+                    vlm_cpu_gemm_nt(ms[q], n, k, x, k, pool + c * mat, dt, k, NULL, y, n, nt);
                 if (r >= 0) t[r] = now_s() - t0;
             }
             timing a = summarize(t, reps);
@@ -295,13 +318,20 @@ int main(int argc, char **argv) {
     double pool_mb = 256;
     int do_gemm = 1, do_gemv = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--pool-mb") && i + 1 < argc) pool_mb = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--gemm-only")) do_gemv = 0;
-        else if (!strcmp(argv[i], "--gemv-only")) do_gemm = 0;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            nt = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--pool-mb") && i + 1 < argc)
+            pool_mb = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--gemm-only"))
+            do_gemv = 0;
+        else if (!strcmp(argv[i], "--gemv-only"))
+            do_gemm = 0;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--pool-mb MB] [--gemm-only|--gemv-only]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--reps R] [--pool-mb MB] [--gemm-only|--gemv-only]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -62,12 +62,12 @@ static void run_tile(const gemm_problem *pr, int64_t kc, const float *xpanel, co
                      int64_t i, int64_t mv, int64_t j, int64_t nv, int load, const float *bias) {
     const vlm_gemm_kernels *kr = pr->kr;
     float *c = pr->y + i * pr->ldy + j;
-    if (mv == kr->mr && nv == kr->nr) {
-        kr->micro(kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL, load);
+    if (nv == kr->nr) {
+        kr->micro((int)mv, kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL, load);
         return;
     }
     _Alignas(64) float tile[VLM_GEMM_MAX_MR * VLM_GEMM_MAX_NR];
-    kr->micro(kc, xpanel, wpanel, tile, kr->nr, 1.0f, NULL, 0);
+    kr->micro((int)mv, kc, xpanel, wpanel, tile, kr->nr, 1.0f, NULL, 0);
     for (int64_t ii = 0; ii < mv; ii++)
         for (int64_t jj = 0; jj < nv; jj++) {
             float *cij = c + ii * pr->ldy + jj;
@@ -201,6 +201,31 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nt_portable(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, nt);
+}
+
+void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                             const void *w, vlm_dtype wdt, int64_t ldw, const float *bias, float *y,
+                             int64_t ldy, int n_threads) {
+    if (wdt == VLM_DTYPE_BF16 && m > VLM_GEMV_MAX_M && k > 0 && n > 0 &&
+        vlm_cpu_has_avx512_bf16()) {
+        gemm_problem pr = {&vlm_gemm_kernels_avx512_bf16dot,
+                           m,
+                           n,
+                           k,
+                           x,
+                           ldx,
+                           w,
+                           wdt,
+                           ldw,
+                           0,
+                           bias,
+                           1.0f,
+                           0,
+                           y,
+                           ldy};
+        if (run_gemm(&pr, resolve_threads(n_threads, m, n, k))) return;
+    }
+    vlm_cpu_gemm_nt(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, n_threads);
 }
 
 void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, float alpha,

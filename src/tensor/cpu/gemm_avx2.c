@@ -16,16 +16,17 @@ enum { MR = 6, NR = 16 };
 
 /* ------------------------------------------------------------------ micro-kernel */
 
-TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
-                              float alpha, const float *bias, int load) {
+/* acc += xp panel (rows of it, a constant once inlined) times wp panel, then stored. */
+TARGET INLINE void micro_rows(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8);
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             __m256 xv = _mm256_broadcast_ss(xp + i);
             acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
@@ -40,11 +41,35 @@ TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, floa
         b1 = _mm256_loadu_ps(bias + 8);
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         __m256 c0 = load ? _mm256_loadu_ps(ci) : b0, c1 = load ? _mm256_loadu_ps(ci + 8) : b1;
         _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], c0));
         _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], c1));
+    }
+}
+
+TARGET static void micro_6x16(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
+    switch (rows) {
+    case 1:
+        micro_rows(1, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 2:
+        micro_rows(2, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 3:
+        micro_rows(3, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 4:
+        micro_rows(4, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 5:
+        micro_rows(5, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    default:
+        micro_rows(MR, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
     }
 }
 

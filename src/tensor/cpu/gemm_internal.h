@@ -15,12 +15,13 @@
 enum {
     VLM_GEMM_MAX_MR = 16,
     VLM_GEMM_MAX_NR = 32,
-    VLM_GEMV_MAX_M = 8, /* NT products with m <= this run as a GEMV (weights read once) */
+    VLM_GEMV_MAX_M = 16, /* NT products with m <= this run as a GEMV (weights read once) */
 };
 
-/* c[i * ldc + j] = base + alpha * sum_{p < kc} xp[p * MR + i] * wp[p * NR + j] for the whole
- * MR x NR tile, where base = c[i * ldc + j] when load, else bias[j] (bias != NULL) or 0. */
-typedef void (*vlm_gemm_micro_fn)(int64_t kc, const float *xp, const float *wp, float *c,
+/* c[i * ldc + j] = base + alpha * sum_{p < kc} xp[p * MR + i] * wp[p * NR + j] for
+ * i < rows (1..MR) and all NR columns, where base = c[i * ldc + j] when load, else bias[j]
+ * (bias != NULL) or 0. */
+typedef void (*vlm_gemm_micro_fn)(int rows, int64_t kc, const float *xp, const float *wp, float *c,
                                   int64_t ldc, float alpha, const float *bias, int load);
 
 /* One xp panel from `rows` (<= MR) rows of x (row stride ldx), kc columns. */
@@ -54,6 +55,8 @@ typedef struct vlm_gemm_kernels {
 
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx2;
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx512;
+/* AVX512_BF16 dot products on bf16-rounded x, bf16 weights only; panels hold k pairs. */
+extern const vlm_gemm_kernels vlm_gemm_kernels_avx512_bf16dot;
 
 void vlm_cpu_gemm_nt_portable(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
                               const void *w, vlm_dtype wdt, int64_t ldw, const float *bias,
