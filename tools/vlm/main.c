@@ -7,6 +7,7 @@
 
 static const vlm_command commands[] = {
     {"inspect", "describe a checkpoint directory without loading tensors", vlm_cmd_inspect},
+    {"tokenize", "encode stdin with a tokenizer.json, print the ids", vlm_cmd_tokenize},
 };
 
 static void usage(FILE *f) {
