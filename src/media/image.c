@@ -7,6 +7,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "media/buffer.h"
 
 vlm_status vlm_image_alloc(vlm_image *out, int width, int height, vlm_error *err) {
     memset(out, 0, sizeof *out);
@@ -16,7 +17,7 @@ vlm_status vlm_image_alloc(vlm_image *out, int width, int height, vlm_error *err
     size_t stride, bytes;
     if (!vlm_size_mul((size_t)width, 3, &stride) || !vlm_size_mul(stride, (size_t)height, &bytes))
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "image size %dx%d overflows", width, height);
-    uint8_t *data = malloc(bytes);
+    uint8_t *data = vlm_media_alloc(bytes);
     if (!data)
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "cannot allocate a %dx%d image (%zu bytes)",
                        width, height, bytes);

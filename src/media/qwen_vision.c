@@ -10,6 +10,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "media/buffer.h"
 
 vlm_qwen_vision_params vlm_qwen_vision_params_default(void) {
     vlm_qwen_vision_params p;
@@ -95,14 +96,16 @@ typedef struct frame_src {
     int height, width;
 } frame_src;
 
-/* Writes frame `src` into temporal slot tt of group gt for every patch row. */
-static void scatter_frame(const frame_src *src, int64_t gt, int tt, const int64_t grid[3],
+/* Writes frame `src` into temporal slots tt0 .. tt0 + ntt - 1 of group gt, every patch row,
+ * in one pass (the extra slots are copies of the first: an image fills all T). */
+static void scatter_frame(const frame_src *src, int64_t gt, int tt0, int ntt, const int64_t grid[3],
                           const vlm_qwen_vision_params *p, float *out, int nthreads) {
     const int ps = p->patch_size, m = p->merge_size, T = p->temporal_patch_size;
     const int64_t gh = grid[1], gw = grid[2];
     const int64_t per_t = gh * gw;
     const size_t cols = (size_t)3 * T * ps * ps;
     const size_t plane = (size_t)src->height * src->width;
+    const size_t slot = (size_t)ps * ps; /* floats of one (c, tt) block */
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && per_t > 64)
     for (int64_t r = 0; r < per_t; r++) {
         /* r = ((bh * gw/m + bw) * m + mh) * m + mw */
@@ -110,9 +113,10 @@ static void scatter_frame(const frame_src *src, int64_t gt, int tt, const int64_
         const int64_t bw = blk % (gw / m), bh = blk / (gw / m);
         const int64_t y0 = (bh * m + mh) * ps, x0 = (bw * m + mw) * ps;
         float *dst_row = out + (size_t)(gt * per_t + r) * cols;
-        for (int c = 0; c < 3; c++)
+        for (int c = 0; c < 3; c++) {
+            float *d0 = dst_row + (size_t)(c * T + tt0) * slot;
             for (int py = 0; py < ps; py++) {
-                float *d = dst_row + ((size_t)(c * T + tt) * ps + py) * ps;
+                float *d = d0 + (size_t)py * ps;
                 if (src->u8) {
                     const uint8_t *s =
                         src->u8->data + (size_t)(y0 + py) * src->u8->stride + (size_t)x0 * 3 + c;
@@ -123,6 +127,8 @@ static void scatter_frame(const frame_src *src, int64_t gt, int tt, const int64_
                            (size_t)ps * sizeof(float));
                 }
             }
+            for (int k = 1; k < ntt; k++) memcpy(d0 + k * slot, d0, slot * sizeof(float));
+        }
     }
 }
 
@@ -136,8 +142,8 @@ static void scatter_all_slots(const frame_src *src, int i, int n_frames, const i
                               const vlm_qwen_vision_params *p, float *out, int nthreads) {
     const int T = p->temporal_patch_size;
     const int64_t slots = grid[0] * T;
-    const int64_t end = (i == n_frames - 1) ? slots : i + 1;
-    for (int64_t s = i; s < end; s++) scatter_frame(src, s / T, (int)(s % T), grid, p, out, nthreads);
+    const int64_t end = (i == n_frames - 1) ? slots : i + 1; /* padding stays in i's group */
+    scatter_frame(src, i / T, i % T, (int)(end - i), grid, p, out, nthreads);
 }
 
 vlm_status vlm_qwen_patchify_f32(const float *const *frames, int n_frames, int height, int width,
@@ -182,7 +188,7 @@ vlm_status vlm_qwen_preprocess(const vlm_image *frames, int n_frames,
     size_t cols = (size_t)3 * p->temporal_patch_size * p->patch_size * p->patch_size, total;
     if (!vlm_size_mul((size_t)nrows, cols, &total) || !vlm_size_mul(total, sizeof(float), &total))
         return vlm_err(err, VLM_ERR_LIMIT, "qwen preprocess: pixel_values size overflows");
-    float *out = malloc(total);
+    float *out = vlm_media_alloc(total);
     if (!out)
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY,
                        "qwen preprocess: cannot allocate %zu bytes of pixel values", total);

@@ -147,16 +147,39 @@ static inline uint8_t clip8(int32_t acc) {
 
 /* ---------------------------------------------------------------- kernels */
 
-/* Horizontal pass for one row: out[3 * xx + c] from in row. */
-__attribute__((target_clones("avx2", "default"))) static void
-horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
-               const axis_coeffs *a) {
+/* Makes every output use exactly ksize taps (when the input has that many): a window that
+ * would run past the end starts earlier and gets leading zero weights. Adding zero
+ * products changes no sum, and a constant trip count lets the compiler unroll. */
+static void axis_fix_taps(axis_coeffs *a, int in_size, int out_size) {
+    const int K = a->ksize;
+    if (in_size < K) return;
+    for (int xx = 0; xx < out_size; xx++) {
+        int xmin = a->bounds[2 * xx], n = a->bounds[2 * xx + 1];
+        int start = xmin + K > in_size ? in_size - K : xmin;
+        int shift = xmin - start;
+        int32_t *k = a->k + (size_t)xx * K;
+        if (shift > 0) {
+            memmove(k + shift, k, (size_t)n * sizeof(int32_t));
+            memset(k, 0, (size_t)shift * sizeof(int32_t));
+        }
+        for (int t = shift + n; t < K; t++) k[t] = 0;
+        a->bounds[2 * xx] = start;
+        a->bounds[2 * xx + 1] = K;
+    }
+}
+
+/* Horizontal pass for one row: out[3 * xx + c] from the input row. K > 0 is a compile-time
+ * tap count (after axis_fix_taps); K == 0 reads each output's own count. */
+static inline __attribute__((always_inline)) void
+horizontal_row_k(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
+                 const axis_coeffs *a, const int K) {
     const int ksize = a->ksize;
     for (int xx = 0; xx < out_w; xx++) {
-        const int xmin = a->bounds[2 * xx], n = a->bounds[2 * xx + 1];
+        const int xmin = a->bounds[2 * xx], n = K ? K : a->bounds[2 * xx + 1];
         const int32_t *k = a->k + (size_t)xx * ksize;
         const uint8_t *p = in + (size_t)xmin * 3;
         int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+#pragma GCC unroll 16
         for (int t = 0; t < n; t++) {
             s0 += p[3 * t + 0] * k[t];
             s1 += p[3 * t + 1] * k[t];
@@ -165,6 +188,18 @@ horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
         out[3 * xx + 0] = clip8(s0);
         out[3 * xx + 1] = clip8(s1);
         out[3 * xx + 2] = clip8(s2);
+    }
+}
+
+__attribute__((target_clones("avx2", "default"))) static void
+horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
+               const axis_coeffs *a, int fixed) {
+    switch (fixed ? a->ksize : 0) {
+    case 3: horizontal_row_k(out, in, out_w, a, 3); break;
+    case 5: horizontal_row_k(out, in, out_w, a, 5); break;
+    case 7: horizontal_row_k(out, in, out_w, a, 7); break;
+    case 9: horizontal_row_k(out, in, out_w, a, 9); break;
+    default: horizontal_row_k(out, in, out_w, a, 0); break;
     }
 }
 
@@ -206,6 +241,8 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
     const vlm_image *src = in;
     if (need_h) {
         if (!axis_build(in->width, box[0], box[2], out_w, f, &ah)) goto oom;
+        axis_fix_taps(&ah, in->width, out_w);
+        const int fixed = in->width >= ah.ksize;
         if (last - first < 1) {
             s = vlm_err(err, VLM_ERR_INTERNAL, "image resize: empty source row range");
             goto done;
@@ -216,7 +253,7 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (rows > 16 && nthreads > 1)
         for (int y = 0; y < rows; y++)
             horizontal_row(tmp.data + (size_t)y * tmp.stride,
-                           in->data + (size_t)(y + first) * in->stride, out_w, &ah);
+                           in->data + (size_t)(y + first) * in->stride, out_w, &ah, fixed);
         for (int y = 0; y < out_h; y++) av.bounds[2 * y] -= first;
         src = &tmp;
     }
