@@ -3,6 +3,7 @@
  * indices (video_sample.c), then decode only as far as the sampled frames need — seeking to
  * the key frame before a wanted frame when that skips work — and convert just those frames to
  * RGB24 (video_rgb.c). See video.h for the semantics and the limits. */
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -146,12 +147,16 @@ static vlm_status decoder_open_input(decoder *d, int want_si, vlm_error *err) {
     int ret = avformat_open_input(&fmt, "", NULL, &opts);
     av_dict_free(&opts);
     if (ret < 0) { /* fmt was freed by FFmpeg */
-        if (ret == AVERROR_INVALIDDATA && !d->io.over_deadline && !d->io.over_read_budget) {
+        /* INVALIDDATA: nothing recognised the bytes; EINVAL: what did is not on the format
+         * whitelist (playlists, image sequences, raw streams, ...). */
+        if ((ret == AVERROR_INVALIDDATA || ret == AVERROR(EINVAL)) && !d->io.over_deadline &&
+            !d->io.over_read_budget) {
             if (d->io.size == 0)
                 return vlm_err(err, VLM_ERR_FORMAT, "%s: the file is empty", d->name);
             return vlm_err(err, VLM_ERR_FORMAT,
-                           "%s: not a video in a supported container (%s)", d->name,
-                           VLM_VIDEO_FORMATS);
+                           "%s: not a video in a supported container (%s), or a damaged or "
+                           "truncated one",
+                           d->name, VLM_VIDEO_FORMATS);
         }
         return ff_fail(d, ret, err, "opening the container");
     }
