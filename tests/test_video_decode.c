@@ -220,5 +220,22 @@ int main(void) {
         CHECK_STR(info.codec, "h264");
         vlm_video_free(&v);
     }
+
+    /* torch.arange's overshoot: 13 of 15 frames (temporal patch 1) gives 14 indices, the
+     * last one (15) past the end; it is skipped as transformers' PyAV loader skips it, and
+     * sampled_fps counts it as transformers' metadata does. */
+    p = vlm_video_params_default();
+    p.sampling.mode = VLM_VIDEO_SAMPLE_COUNT;
+    p.sampling.num_frames = 13;
+    p.sampling.temporal_patch_size = 1;
+    s = vlm_video_decode_file(video_fixture("odd_vp9.mkv"), &p, &v, &err);
+    CHECK_MSG(s == VLM_OK, "%s", err.message);
+    if (s == VLM_OK) {
+        CHECK_EQ_INT(v.n_sampled, 14);
+        CHECK_EQ_INT(v.n_frames, 13);
+        CHECK_EQ_INT(v.indices[12], 13);
+        CHECK(fabs(vlm_video_sampled_fps(&v) - 14.0 / 15.0 * v.info.fps) < 1e-12);
+        vlm_video_free(&v);
+    }
     TEST_DONE();
 }

@@ -78,11 +78,14 @@ vlm_video_sampling vlm_video_sampling_default(void);
  *   COUNT: n = round_half_even(num_frames / tps) * tps
  *   FPS:   max = floor(min(max_frames, total) / tps) * tps
  *          n = floor(min(max(total / video_fps * fps, min_frames), max, total) / tps) * tps
- *   n > total is an error (VLM_ERR_INVALID_ARGUMENT, message as transformers'); otherwise the
- *   indices are (int32)(float32)(i * (total / n)) for i < ceil(total / (total / n)), as
- *   torch.arange(0, total, total / n).int() computes them on the CPU; ALL gives 0..total-1.
- * n == 0 (e.g. a 1-frame video in FPS mode) gives zero indices, as transformers does.
- * *out (free()) receives *count indices; *out is NULL when *count is 0. */
+ *   n > total is an error (VLM_ERR_INVALID_ARGUMENT, message as transformers'), and so is
+ *   n == 0 (transformers divides by it); otherwise the indices are torch.arange(0, total,
+ *   total / n).int() as torch computes it on the CPU: ceil(total / step) values in float32
+ *   (see video_sample.c). That can be n + 1 values, and the last can equal `total` — one past
+ *   the last frame — exactly as transformers returns them (its torchcodec loader and tensor
+ *   indexing then raise; its PyAV loader skips the index). The decoder skips such an index,
+ *   as PyAV does. ALL gives 0..total-1.
+ * *out (free()) receives *count indices, non-decreasing. */
 vlm_status vlm_video_sample_indices(const vlm_video_sampling *s, int64_t total_frames,
                                     double video_fps, int64_t **out, int64_t *count,
                                     vlm_error *err);
@@ -129,7 +132,8 @@ typedef struct vlm_video_info {
 /* A decoded, sampled video. */
 typedef struct vlm_video {
     vlm_video_info info;
-    int64_t n_frames;     /* frames returned (the sampled ones) */
+    int64_t n_sampled;    /* indices the sampling chose (transformers' len(frames_indices)) */
+    int64_t n_frames;     /* frames returned: the sampled ones that exist (see above) */
     int width, height;    /* size of every returned frame */
     uint8_t *rgb;         /* [n_frames][height][width][3] RGB24, row-major, no padding */
     int64_t *indices;     /* [n_frames] index of each frame in presentation order */
@@ -159,8 +163,8 @@ vlm_status vlm_video_probe_memory(const void *data, size_t size, const char *nam
 /* Frees the arrays of *v and zeroes it; NULL or zeroed is a no-op. */
 void vlm_video_free(vlm_video *v);
 
-/* transformers' VideoMetadata.sampled_fps: n_frames / total_frames * fps (fps, or 24 when
- * fps is unknown, when nothing was sampled). Qwen2.5-VL's second_per_grid_ts is
+/* transformers' VideoMetadata.sampled_fps: n_sampled / total_frames * fps (fps, or 24 when
+ * fps is unknown). Qwen2.5-VL's processor sets second_per_grid_ts to
  * temporal_patch_size / vlm_video_sampled_fps(v). */
 double vlm_video_sampled_fps(const vlm_video *v);
 

@@ -537,6 +537,9 @@ static vlm_status run(decoder *d, const vlm_video_params *params, vlm_video *out
         vlm_err_prefix(err, "%s", d->name);
         return s;
     }
+    /* Drop indices past the last frame (torch.arange's float32 overshoot; see video.h). */
+    int64_t n_sampled = n;
+    while (n > 0 && idx[n - 1] >= d->n_frames) n--;
     if (n > d->lim.max_frames) {
         free(idx);
         return vlm_err(err, VLM_ERR_LIMIT,
@@ -553,6 +556,7 @@ static vlm_status run(decoder *d, const vlm_video_params *params, vlm_video *out
     w.n = n;
     w.out = out;
     out->info = d->info;
+    out->n_sampled = n_sampled;
     s = n > 0 ? decoder_decode(d, &w, err) : VLM_OK;
     out->frames_decoded = d->frames_decoded;
     out->seeks = d->seeks;
@@ -639,5 +643,5 @@ void vlm_video_free(vlm_video *v) {
 double vlm_video_sampled_fps(const vlm_video *v) {
     if (!v) return 0.0;
     if (!(v->info.fps > 0) || v->info.total_frames <= 0) return v->info.fps > 0 ? v->info.fps : 24.0;
-    return (double)v->n_frames / (double)v->info.total_frames * v->info.fps;
+    return (double)v->n_sampled / (double)v->info.total_frames * v->info.fps;
 }
