@@ -7,6 +7,7 @@
 
 static const vlm_command commands[] = {
     {"inspect", "describe a checkpoint directory without loading tensors", vlm_cmd_inspect},
+    {"preprocess", "write the pixel tensors a model is given to a safetensors file", vlm_cmd_preprocess},
 };
 
 static void usage(FILE *f) {
