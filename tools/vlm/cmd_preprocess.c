@@ -243,7 +243,8 @@ int vlm_cmd_preprocess(int argc, char **argv) {
     vlm_error err = {0};
     vlm_checkpoint ck;
     if (vlm_checkpoint_probe(model, &ck, &err) != VLM_OK) return fail(&err);
-    const char *mt = ck.model_type ? ck.model_type : "";
+    char mt[64]; /* ck is freed below */
+    snprintf(mt, sizeof mt, "%s", ck.model_type ? ck.model_type : "");
     if (strcmp(mt, "qwen2_vl") != 0 && strcmp(mt, "qwen2_5_vl") != 0) {
         fprintf(stderr,
                 "vlm preprocess: %s: model_type '%s' is not supported yet (Qwen2-VL and "
