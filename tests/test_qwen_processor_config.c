@@ -79,7 +79,8 @@ int main(void) {
     CHECK_EQ_INT(c.sampling.temporal_patch_size, 4);
     CHECK(c.video.resample == VLM_RESAMPLE_BILINEAR);
     CHECK(c.video.norm.mean[1] == 0.5);
-    write_in(dir, "video_preprocessor_config.json", "{\"do_sample_frames\": true, \"num_frames\": 8}");
+    write_in(dir, "video_preprocessor_config.json",
+             "{\"do_sample_frames\": true, \"num_frames\": 8}");
     CHECK(vlm_qwen_processor_config_load(dir, "qwen2_vl", &c, &err) == VLM_OK);
     CHECK(c.sampling.mode == VLM_VIDEO_SAMPLE_COUNT && c.sampling.num_frames == 8);
     write_in(dir, "video_preprocessor_config.json", "{\"do_sample_frames\": false, \"fps\": 2}");

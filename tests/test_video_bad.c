@@ -100,8 +100,8 @@ static void check_cuts(const char *dir, const char *name, int step, bool must_fa
             vlm_video_free(&v);
         } else {
             CHECK_MSG(err.message[0] != '\0', "%s cut at %zu: empty message", name, cut);
-            CHECK_MSG(s == VLM_ERR_FORMAT || s == VLM_ERR_UNSUPPORTED, "%s cut at %zu: status %d (%s)",
-                      name, cut, (int)s, err.message);
+            CHECK_MSG(s == VLM_ERR_FORMAT || s == VLM_ERR_UNSUPPORTED,
+                      "%s cut at %zu: status %d (%s)", name, cut, (int)s, err.message);
         }
         /* The same bytes from memory behave the same. */
         vlm_video m;

@@ -127,7 +127,8 @@ static void check_fixture(const fixture *fx) {
             CHECK_MSG(bad < 0, "%s: frame %lld differs from ffmpeg's (max |diff| %lld)", fx->name,
                       bad, maxdiff);
         }
-        for (int64_t i = 0; i < v.n_frames; i++) CHECK_EQ_INT(v.indices[i], i);
+        for (int64_t i = 0; i < v.n_frames; i++)
+            CHECK_EQ_INT(v.indices[i], i);
 
         packet_table t = {0};
         CHECK(probe_packets(pathbuf, &t) == 0);
@@ -146,8 +147,9 @@ static void check_fixture(const fixture *fx) {
         CHECK(times != NULL && nt == v.n_frames);
         if (times && nt == v.n_frames)
             for (int64_t i = 0; i < v.n_frames; i++)
-                CHECK_MSG(fabs(v.timestamps_s[i] - times[i]) < 1e-6, "%s: frame %lld at %.6f vs %.6f",
-                          fx->name, (long long)i, v.timestamps_s[i], times[i]);
+                CHECK_MSG(fabs(v.timestamps_s[i] - times[i]) < 1e-6,
+                          "%s: frame %lld at %.6f vs %.6f", fx->name, (long long)i,
+                          v.timestamps_s[i], times[i]);
         free(times);
 
         /* The same bytes from memory. */
@@ -180,7 +182,8 @@ static void check_fixture(const fixture *fx) {
             /* Indices 0, 60, ..., 300 sit on key frames (GOP 30): each is reached by a seek and
              * a few frames of decoder delay, not by decoding the 360 frames. */
             CHECK_EQ_INT(v.seeks, 5);
-            CHECK_MSG(v.frames_decoded <= 6 * 8, "decoded %lld frames", (long long)v.frames_decoded);
+            CHECK_MSG(v.frames_decoded <= 6 * 8, "decoded %lld frames",
+                      (long long)v.frames_decoded);
         }
         for (int64_t k = 0; k < v.n_frames; k++) {
             int64_t i = v.indices[k];
@@ -198,7 +201,8 @@ static void check_fixture(const fixture *fx) {
 int main(void) {
     av_log_set_level(AV_LOG_QUIET);
     if (!have_tool("ffmpeg") || !have_tool("ffprobe")) SKIP("ffmpeg/ffprobe not installed");
-    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(&fixtures[i]);
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++)
+        check_fixture(&fixtures[i]);
 
     /* The long file sampled at 2 fps the Qwen2-VL way: 12 s at 30 fps -> 24 frames, index
      * arange(0, 360, 15); probe agrees with decode on the facts. */
@@ -209,7 +213,8 @@ int main(void) {
     CHECK_MSG(s == VLM_OK, "%s", err.message);
     if (s == VLM_OK) {
         CHECK_EQ_INT(v.n_frames, 24);
-        for (int64_t k = 0; k < v.n_frames; k++) CHECK_EQ_INT(v.indices[k], 15 * k);
+        for (int64_t k = 0; k < v.n_frames; k++)
+            CHECK_EQ_INT(v.indices[k], 15 * k);
         CHECK(fabs(vlm_video_sampled_fps(&v) - 2.0) < 1e-12);
         vlm_video_info info;
         s = vlm_video_probe_file(video_fixture("testsrc_h264_long.mp4"), &p, &info, &err);

@@ -106,8 +106,8 @@ static vlm_status get_triple(const vlm_json *o, const char *key, const char *ori
     } while (0)
 
 vlm_status vlm_qwen_processor_config_apply(const vlm_json *obj, const char *origin,
-                                           vlm_qwen_vision_params *p,
-                                           vlm_video_sampling *sampling, vlm_error *err) {
+                                           vlm_qwen_vision_params *p, vlm_video_sampling *sampling,
+                                           vlm_error *err) {
     if (!vlm_json_is_object(obj))
         return vlm_err(err, VLM_ERR_FORMAT, "%s: must be a JSON object, not %s", origin,
                        vlm_json_type_name(obj));
@@ -174,10 +174,14 @@ vlm_status vlm_qwen_processor_config_apply(const vlm_json *obj, const char *orig
         if (have_fps) sampling->fps = fps;
         if (have_n) sampling->num_frames = n;
         sampling->temporal_patch_size = p->temporal_patch_size;
-        if (!do_sample) sampling->mode = VLM_VIDEO_SAMPLE_ALL;
-        else if (sampling->num_frames > 0 || have_n) sampling->mode = VLM_VIDEO_SAMPLE_COUNT;
-        else if (sampling->fps > 0) sampling->mode = VLM_VIDEO_SAMPLE_FPS;
-        else sampling->mode = VLM_VIDEO_SAMPLE_ALL;
+        if (!do_sample)
+            sampling->mode = VLM_VIDEO_SAMPLE_ALL;
+        else if (sampling->num_frames > 0 || have_n)
+            sampling->mode = VLM_VIDEO_SAMPLE_COUNT;
+        else if (sampling->fps > 0)
+            sampling->mode = VLM_VIDEO_SAMPLE_FPS;
+        else
+            sampling->mode = VLM_VIDEO_SAMPLE_ALL;
     }
     return VLM_OK;
 }

@@ -39,8 +39,8 @@ vlm_qwen_processor_config vlm_qwen_processor_config_default(void);
 /* Applies one processor's JSON object (`origin` names it in errors) to *p (and, for a video
  * processor, to *sampling; NULL for an image processor). */
 vlm_status vlm_qwen_processor_config_apply(const vlm_json *obj, const char *origin,
-                                           vlm_qwen_vision_params *p,
-                                           vlm_video_sampling *sampling, vlm_error *err);
+                                           vlm_qwen_vision_params *p, vlm_video_sampling *sampling,
+                                           vlm_error *err);
 
 /* Reads the configs of the checkpoint directory `dir` (see above). `model_type` (may be NULL)
  * and the files' processor_class decide second_per_grid_ts. */

@@ -132,26 +132,25 @@ typedef struct vlm_video_info {
 /* A decoded, sampled video. */
 typedef struct vlm_video {
     vlm_video_info info;
-    int64_t n_sampled;    /* indices the sampling chose (transformers' len(frames_indices)) */
-    int64_t n_frames;     /* frames returned: the sampled ones that exist (see above) */
-    int width, height;    /* size of every returned frame */
-    uint8_t *rgb;         /* [n_frames][height][width][3] RGB24, row-major, no padding */
-    int64_t *indices;     /* [n_frames] index of each frame in presentation order */
-    double *timestamps_s; /* [n_frames] presentation time of each frame in seconds */
+    int64_t n_sampled;      /* indices the sampling chose (transformers' len(frames_indices)) */
+    int64_t n_frames;       /* frames returned: the sampled ones that exist (see above) */
+    int width, height;      /* size of every returned frame */
+    uint8_t *rgb;           /* [n_frames][height][width][3] RGB24, row-major, no padding */
+    int64_t *indices;       /* [n_frames] index of each frame in presentation order */
+    double *timestamps_s;   /* [n_frames] presentation time of each frame in seconds */
     int64_t frames_decoded; /* work done: frames the decoder produced (re-decodes included) */
     int64_t seeks;          /* work done: seeks to a key frame */
 } vlm_video;
 
 /* Decodes the video at `path`. On success *out owns its arrays (vlm_video_free); on failure
  * *out is zeroed. `params` NULL means vlm_video_params_default(). Errors name the path. */
-vlm_status vlm_video_decode_file(const char *path, const vlm_video_params *params,
-                                 vlm_video *out, vlm_error *err);
+vlm_status vlm_video_decode_file(const char *path, const vlm_video_params *params, vlm_video *out,
+                                 vlm_error *err);
 
 /* Decodes a video held in memory (size bytes at data, not copied; it must stay valid during
  * the call). `name` is used in messages only (NULL: "<memory>"). */
 vlm_status vlm_video_decode_memory(const void *data, size_t size, const char *name,
-                                   const vlm_video_params *params, vlm_video *out,
-                                   vlm_error *err);
+                                   const vlm_video_params *params, vlm_video *out, vlm_error *err);
 
 /* Opens and scans without decoding a frame: fills *info (limits from params apply). */
 vlm_status vlm_video_probe_file(const char *path, const vlm_video_params *params,

@@ -118,13 +118,15 @@ static vlm_status ff_fail(decoder *d, int ret, vlm_error *err, const char *what)
     av_strerror(ret, msg, sizeof msg);
     if (ret == AVERROR(ENOMEM))
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory while %s", d->name, what);
-    return vlm_err(err, VLM_ERR_FORMAT, "%s: %s failed: %s (the file is corrupt, truncated or "
-                   "not a supported video)", d->name, what, msg);
+    return vlm_err(err, VLM_ERR_FORMAT,
+                   "%s: %s failed: %s (the file is corrupt, truncated or "
+                   "not a supported video)",
+                   d->name, what, msg);
 }
 
 /* Refuses any attempt by a demuxer to open another file or URL (HLS, DASH, concat, ...). */
-static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url,
-                          int flags, AVDictionary **options) {
+static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                          AVDictionary **options) {
     (void)s, (void)pb, (void)url, (void)flags, (void)options;
     return AVERROR(EPERM);
 }
@@ -173,8 +175,8 @@ static vlm_status decoder_open_input(decoder *d, int want_si, vlm_error *err) {
         int any = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, want_si, -1, NULL, 0);
         const char *cname =
             any >= 0 ? avcodec_get_name(fmt->streams[any]->codecpar->codec_id) : "unknown";
-        return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: no decoder for the video codec '%s'",
-                       d->name, cname);
+        return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: no decoder for the video codec '%s'", d->name,
+                       cname);
     }
     if (si < 0) return ff_fail(d, si, err, "choosing the video stream");
     if (want_si >= 0 && si != want_si)
@@ -223,7 +225,7 @@ static vlm_status decoder_scan(decoder *d, vlm_error *err) {
     info->height = par->height;
     info->header_frames = st->nb_frames > 0 ? st->nb_frames : 0;
     AVRational hr = st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0 ? st->avg_frame_rate
-                                                                              : st->r_frame_rate;
+                                                                             : st->r_frame_rate;
     info->header_fps = hr.num > 0 && hr.den > 0 ? av_q2d(hr) : 0.0;
     snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
     snprintf(info->container, sizeof info->container, "%s", d->fmt->iformat->name);
@@ -245,8 +247,9 @@ static vlm_status decoder_scan(decoder *d, vlm_error *err) {
         all_packets++;
         if (all_packets > 4 * d->lim.max_stream_frames + 1024) {
             av_packet_unref(d->pkt);
-            return vlm_err(err, VLM_ERR_LIMIT, "%s: the file has more than %lld packets (the limit)",
-                           d->name, (long long)(4 * d->lim.max_stream_frames + 1024));
+            return vlm_err(err, VLM_ERR_LIMIT,
+                           "%s: the file has more than %lld packets (the limit)", d->name,
+                           (long long)(4 * d->lim.max_stream_frames + 1024));
         }
         if (d->pkt->stream_index != d->si) {
             av_packet_unref(d->pkt);
@@ -339,14 +342,12 @@ static vlm_status emit(decoder *d, want_state *w, const AVFrame *f, vlm_error *e
     if (out->n_frames == 0) {
         /* The first returned frame fixes the output size. */
         if (f->width <= 0 || f->height <= 0 || f->width > d->lim.max_dimension ||
-            f->height > d->lim.max_dimension ||
-            (int64_t)f->width * f->height > d->lim.max_pixels)
+            f->height > d->lim.max_dimension || (int64_t)f->width * f->height > d->lim.max_pixels)
             return vlm_err(err, VLM_ERR_LIMIT, "%s: a decoded frame is %dx%d, beyond the limit",
                            d->name, f->width, f->height);
         size_t bytes;
         if (!vlm_size_mul((size_t)f->width * 3, (size_t)f->height, &bytes) ||
-            !vlm_size_mul(bytes, (size_t)w->n, &bytes) ||
-            (uint64_t)bytes > d->lim.max_output_bytes)
+            !vlm_size_mul(bytes, (size_t)w->n, &bytes) || (uint64_t)bytes > d->lim.max_output_bytes)
             return vlm_err(err, VLM_ERR_LIMIT,
                            "%s: %lld frames of %dx%d RGB exceed the output limit of %llu bytes",
                            d->name, (long long)w->n, f->width, f->height,
@@ -369,8 +370,8 @@ static vlm_status emit(decoder *d, want_state *w, const AVFrame *f, vlm_error *e
                                          d->name, err);
     if (s != VLM_OK) return s;
     out->indices[out->n_frames] = w->idx[w->k];
-    out->timestamps_s[out->n_frames] = (double)f->best_effort_timestamp *
-                                       av_q2d(d->fmt->streams[d->si]->time_base);
+    out->timestamps_s[out->n_frames] =
+        (double)f->best_effort_timestamp * av_q2d(d->fmt->streams[d->si]->time_base);
     out->n_frames++;
     w->k++;
     return VLM_OK;
@@ -539,7 +540,8 @@ static vlm_status run(decoder *d, const vlm_video_params *params, vlm_video *out
     }
     /* Drop indices past the last frame (torch.arange's float32 overshoot; see video.h). */
     int64_t n_sampled = n;
-    while (n > 0 && idx[n - 1] >= d->n_frames) n--;
+    while (n > 0 && idx[n - 1] >= d->n_frames)
+        n--;
     if (n > d->lim.max_frames) {
         free(idx);
         return vlm_err(err, VLM_ERR_LIMIT,
@@ -588,8 +590,8 @@ static void start_memory(decoder *d, const void *data, size_t size, const char *
     vlm_video_io_open_memory(&d->io, data, size);
 }
 
-vlm_status vlm_video_decode_file(const char *path, const vlm_video_params *params,
-                                 vlm_video *out, vlm_error *err) {
+vlm_status vlm_video_decode_file(const char *path, const vlm_video_params *params, vlm_video *out,
+                                 vlm_error *err) {
     if (!out) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "video: output is NULL");
     memset(out, 0, sizeof *out);
     decoder d;
@@ -599,8 +601,7 @@ vlm_status vlm_video_decode_file(const char *path, const vlm_video_params *param
 }
 
 vlm_status vlm_video_decode_memory(const void *data, size_t size, const char *name,
-                                   const vlm_video_params *params, vlm_video *out,
-                                   vlm_error *err) {
+                                   const vlm_video_params *params, vlm_video *out, vlm_error *err) {
     if (!out) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "video: output is NULL");
     memset(out, 0, sizeof *out);
     if (!data && size)
@@ -642,6 +643,7 @@ void vlm_video_free(vlm_video *v) {
 
 double vlm_video_sampled_fps(const vlm_video *v) {
     if (!v) return 0.0;
-    if (!(v->info.fps > 0) || v->info.total_frames <= 0) return v->info.fps > 0 ? v->info.fps : 24.0;
+    if (!(v->info.fps > 0) || v->info.total_frames <= 0)
+        return v->info.fps > 0 ? v->info.fps : 24.0;
     return (double)v->n_sampled / (double)v->info.total_frames * v->info.fps;
 }

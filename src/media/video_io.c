@@ -111,10 +111,17 @@ static int64_t io_seek(void *opaque, int64_t offset, int whence) {
     if (whence == AVSEEK_SIZE) return (int64_t)io->size;
     int64_t base;
     switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = (int64_t)io->pos; break;
-    case SEEK_END: base = (int64_t)io->size; break;
-    default: return AVERROR(EINVAL);
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (int64_t)io->pos;
+        break;
+    case SEEK_END:
+        base = (int64_t)io->size;
+        break;
+    default:
+        return AVERROR(EINVAL);
     }
     int64_t np;
     if (__builtin_add_overflow(base, offset, &np) || np < 0) return AVERROR(EINVAL);

@@ -20,16 +20,19 @@ static int frame_full_range(const AVFrame *f) {
     case AV_PIX_FMT_YUVJ422P:
     case AV_PIX_FMT_YUVJ444P:
     case AV_PIX_FMT_YUVJ440P:
-    case AV_PIX_FMT_YUVJ411P: return 1;
-    default: return 0;
+    case AV_PIX_FMT_YUVJ411P:
+        return 1;
+    default:
+        return 0;
     }
 }
 
-vlm_status vlm_video_rgb_convert(vlm_video_rgb *c, const AVFrame *f, uint8_t *out,
-                                 const char *name, vlm_error *err) {
+vlm_status vlm_video_rgb_convert(vlm_video_rgb *c, const AVFrame *f, uint8_t *out, const char *name,
+                                 vlm_error *err) {
     if (f->width <= 0 || f->height <= 0 || f->format < 0)
         return vlm_err(err, VLM_ERR_FORMAT, "%s: a decoded frame has no size or format", name);
-    if (!c->dst || c->dst->width != f->width || c->dst->height != f->height) {
+    if (f->width % 32 != 0 &&
+        (!c->dst || c->dst->width != f->width || c->dst->height != f->height)) {
         av_frame_free(&c->dst);
         c->dst = av_frame_alloc();
         if (!c->dst) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
@@ -74,14 +77,28 @@ vlm_status vlm_video_rgb_convert(vlm_video_rgb *c, const AVFrame *f, uint8_t *ou
         c->colorspace = (int)f->colorspace;
         c->full_range = full;
     }
+    /* swscale's SIMD writes whole blocks and may run past the last pixel of a row; with
+     * widths that are a multiple of 32 it does not (torchcodec writes tightly packed output
+     * under the same rule), so those frames go straight into `out`. */
+    size_t row = (size_t)f->width * 3;
+    if (f->width % 32 == 0) {
+        uint8_t *dst[4] = {out, NULL, NULL, NULL};
+        int stride[4] = {(int)row, 0, 0, 0};
+        int h = sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
+                          stride);
+        if (h != f->height)
+            return vlm_err(err, VLM_ERR_INTERNAL, "%s: swscale converted %d of %d rows", name, h,
+                           f->height);
+        return VLM_OK;
+    }
     int h = sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height,
                       c->dst->data, c->dst->linesize);
     if (h != f->height)
         return vlm_err(err, VLM_ERR_INTERNAL, "%s: swscale converted %d of %d rows", name, h,
                        f->height);
-    size_t row = (size_t)f->width * 3;
     for (int y = 0; y < f->height; y++)
-        memcpy(out + (size_t)y * row, c->dst->data[0] + (size_t)y * (size_t)c->dst->linesize[0], row);
+        memcpy(out + (size_t)y * row, c->dst->data[0] + (size_t)y * (size_t)c->dst->linesize[0],
+               row);
     return VLM_OK;
 }
 

@@ -48,18 +48,20 @@ vlm_status vlm_video_sample_indices(const vlm_video_sampling *s, int64_t total_f
     *count = 0;
     if (!s) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "video sampling: parameters are NULL");
     if (total_frames < 0 || total_frames > INT32_MAX)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "video sampling: total_frames %lld is invalid",
-                       (long long)total_frames);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "video sampling: total_frames %lld is invalid", (long long)total_frames);
     int64_t tps = s->temporal_patch_size;
     if (tps <= 0 || tps > 1024)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                       "video sampling: temporal_patch_size %lld must be in 1..1024", (long long)tps);
+                       "video sampling: temporal_patch_size %lld must be in 1..1024",
+                       (long long)tps);
 
     if (s->mode == VLM_VIDEO_SAMPLE_ALL) {
         if (total_frames == 0) return VLM_OK;
         int64_t *idx = vlm_malloc_array((size_t)total_frames, sizeof *idx);
         if (!idx) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "video sampling: out of memory");
-        for (int64_t i = 0; i < total_frames; i++) idx[i] = i;
+        for (int64_t i = 0; i < total_frames; i++)
+            idx[i] = i;
         *out = idx;
         *count = total_frames;
         return VLM_OK;
@@ -68,8 +70,8 @@ vlm_status vlm_video_sample_indices(const vlm_video_sampling *s, int64_t total_f
     int64_t n;
     if (s->mode == VLM_VIDEO_SAMPLE_COUNT) {
         if (s->num_frames < 0 || s->num_frames > INT32_MAX)
-            return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "video sampling: num_frames %lld is invalid",
-                           (long long)s->num_frames);
+            return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                           "video sampling: num_frames %lld is invalid", (long long)s->num_frames);
         /* round(num_frames / tps) * tps; Python's round() is half-to-even, as rint() is in
          * the default rounding mode. */
         n = (int64_t)rint((double)s->num_frames / (double)tps) * tps;
@@ -102,12 +104,12 @@ vlm_status vlm_video_sample_indices(const vlm_video_sampling *s, int64_t total_f
     }
 
     if (n > total_frames)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                       "video sampling: the inferred num_frames=%lld exceeds total_num_frames=%lld; "
-                       "decrease num_frames or fps",
-                       (long long)n, (long long)total_frames);
-    if (n <= 0)
-        /* transformers divides total by num_frames here and raises ZeroDivisionError. */
+        return vlm_err(
+            err, VLM_ERR_INVALID_ARGUMENT,
+            "video sampling: the inferred num_frames=%lld exceeds total_num_frames=%lld; "
+            "decrease num_frames or fps",
+            (long long)n, (long long)total_frames);
+    if (n <= 0) /* transformers divides total by num_frames here and raises ZeroDivisionError. */
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
                        "video sampling: 0 frames to sample from a video of %lld frames (fewer "
                        "than the temporal patch size %lld, or num_frames rounds to 0)",

@@ -92,7 +92,7 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
 
 /* One image: decode, then the Qwen image processor. */
 static vlm_status do_image(const char *path, const vlm_qwen_vision_params *vp, rows_buf *out,
-                          vlm_error *err) {
+                           vlm_error *err) {
     vlm_image img;
     vlm_status s = vlm_image_decode_file(path, NULL, &img, NULL, err);
     if (s != VLM_OK) return s;
@@ -129,7 +129,8 @@ static vlm_status do_video(const char *path, const vlm_qwen_processor_config *cf
     }
     size_t frame_bytes = (size_t)v.width * (size_t)v.height * 3;
     for (int64_t i = 0; i < v.n_frames; i++)
-        frames[i] = (vlm_image){v.width, v.height, (size_t)v.width * 3, v.rgb + (size_t)i * frame_bytes};
+        frames[i] =
+            (vlm_image){v.width, v.height, (size_t)v.width * 3, v.rgb + (size_t)i * frame_bytes};
     float *pv = NULL;
     int64_t rows = 0, grid[3];
     s = vlm_qwen_preprocess(frames, (int)v.n_frames, &cfg->video, &pv, &rows, grid, err);
@@ -140,13 +141,14 @@ static vlm_status do_video(const char *path, const vlm_qwen_processor_config *cf
         return s;
     }
     *second_per_grid = (float)((double)cfg->video.temporal_patch_size / vlm_video_sampled_fps(&v));
-    fprintf(stderr, "%s: %s %s %dx%d, %lld frames at %.4f fps; %lld sampled -> grid %lldx%lldx%lld\n",
-            path, v.info.container, v.info.codec, v.width, v.height,
-            (long long)v.info.total_frames, v.info.fps, (long long)v.n_frames, (long long)grid[0],
-            (long long)grid[1], (long long)grid[2]);
+    fprintf(stderr,
+            "%s: %s %s %dx%d, %lld frames at %.4f fps; %lld sampled -> grid %lldx%lldx%lld\n", path,
+            v.info.container, v.info.codec, v.width, v.height, (long long)v.info.total_frames,
+            v.info.fps, (long long)v.n_frames, (long long)grid[0], (long long)grid[1],
+            (long long)grid[2]);
     vlm_video_free(&v);
-    int64_t cols = 3 * (int64_t)cfg->video.temporal_patch_size * cfg->video.patch_size *
-                   cfg->video.patch_size;
+    int64_t cols =
+        3 * (int64_t)cfg->video.temporal_patch_size * cfg->video.patch_size * cfg->video.patch_size;
     int r = rows_append(out, pv, rows, cols, grid);
     free(pv);
     if (r) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -154,8 +156,10 @@ static vlm_status do_video(const char *path, const vlm_qwen_processor_config *cf
 }
 
 static void print_tensor(const char *name, const char *dtype, int64_t a, int64_t b, int ndim) {
-    if (ndim == 1) printf("%s %s [%lld]\n", name, dtype, (long long)a);
-    else printf("%s %s [%lld, %lld]\n", name, dtype, (long long)a, (long long)b);
+    if (ndim == 1)
+        printf("%s %s [%lld]\n", name, dtype, (long long)a);
+    else
+        printf("%s %s [%lld, %lld]\n", name, dtype, (long long)a, (long long)b);
 }
 
 int vlm_cmd_preprocess(int argc, char **argv) {
@@ -185,17 +189,22 @@ int vlm_cmd_preprocess(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--model")) model = val;
-        else if (!strcmp(a, "--prompt")) prompt = val;
-        else if (!strcmp(a, "--out")) out_path = val;
+        if (!strcmp(a, "--model"))
+            model = val;
+        else if (!strcmp(a, "--prompt"))
+            prompt = val;
+        else if (!strcmp(a, "--out"))
+            out_path = val;
         else if (!strcmp(a, "--image") || !strcmp(a, "--video")) {
             int is_image = a[2] == 'i';
             if ((is_image ? n_images : n_videos) >= MAX_INPUTS) {
                 fprintf(stderr, "vlm preprocess: more than %d %ss\n", MAX_INPUTS, a + 2);
                 return 2;
             }
-            if (is_image) images[n_images++] = val;
-            else videos[n_videos++] = val;
+            if (is_image)
+                images[n_images++] = val;
+            else
+                videos[n_videos++] = val;
         } else if (!strcmp(a, "--fps")) {
             char *end;
             fps = strtod(val, &end);
@@ -233,7 +242,8 @@ int vlm_cmd_preprocess(int argc, char **argv) {
         return 2;
     }
     if ((fps > 0) + (num_frames >= 0) + all_frames > 1) {
-        fprintf(stderr, "vlm preprocess: --fps, --num-frames and --all-frames exclude each other\n");
+        fprintf(stderr,
+                "vlm preprocess: --fps, --num-frames and --all-frames exclude each other\n");
         return 2;
     }
     /* FFmpeg's log is process-wide: a program may set it (the library never does). Our own
