@@ -227,6 +227,10 @@ def main():
         fh.write("\n")
     print(f"sampling_refs.json: {len(sampling)} cases "
           f"({sum('error' in c for c in sampling)} raise)")
+    if not video_backends():
+        print("decode_refs.json: skipped (neither torchcodec nor PyAV is installed, so "
+              "transformers cannot load video files here)")
+        return
     decode = make_decode_refs()
     for b in video_backends():
         try:
