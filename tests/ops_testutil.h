@@ -220,6 +220,8 @@ static inline int64_t tt_compare(const char *what, const vlm_tensor *got, const 
     }
     if (bad) fprintf(stderr, "%s: %lld of %lld elements off (worst %.3g)\n", what, (long long)bad,
                      (long long)n, worst);
+    else if (getenv("VLM_TEST_VERBOSE"))
+        fprintf(stderr, "%s: %lld elements, worst error %.3g\n", what, (long long)n, worst);
     return bad;
 }
 
