@@ -161,6 +161,61 @@ static void extent(const vlm_tensor *t, int64_t *lo, int64_t *hi) {
     *hi = *lo + span;
 }
 
+/* For two views with the same shape and strides whose offsets differ by d bytes: can an
+ * element of one start less than `es` bytes from an element of the other? That is: are
+ * there steps delta_k in [-(n_k - 1), n_k - 1] with |d - sum delta_k s_k| < es. Dimensions
+ * are tried from the largest stride down; at each only the few steps that leave a remainder
+ * the inner dimensions can still cover are followed. Answers "yes" when the search would
+ * branch too much (a conservative answer). */
+static bool can_hit(int k, int nd, const int64_t *n, const int64_t *s, int64_t d, int64_t es,
+                    int *budget) {
+    if (--*budget < 0) return true;
+    if (k == nd) return d > -es && d < es;
+    int64_t reach = es - 1; /* largest |sum| the inner dimensions can make, plus slack */
+    for (int m = k + 1; m < nd; m++) reach += (n[m] - 1) * s[m];
+    int64_t lo = d - reach, hi = d + reach; /* delta * s[k] must land in [lo, hi] */
+    int64_t dlo = lo >= 0 ? (lo + s[k] - 1) / s[k] : -((-lo) / s[k]);
+    int64_t dhi = hi >= 0 ? hi / s[k] : -((-hi + s[k] - 1) / s[k]);
+    if (dlo < -(n[k] - 1)) dlo = -(n[k] - 1);
+    if (dhi > n[k] - 1) dhi = n[k] - 1;
+    for (int64_t delta = dlo; delta <= dhi; delta++)
+        if (can_hit(k + 1, nd, n, s, d - delta * s[k], es, budget)) return true;
+    return false;
+}
+
+/* Exact overlap test for views of one layout at different offsets. */
+static bool same_layout_overlap(const vlm_tensor *a, const vlm_tensor *b) {
+    int64_t n[VLM_MAX_DIMS], s[VLM_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < a->ndim; i++) { /* drop extent-1 and stride-0 dimensions */
+        if (a->shape[i] > 1 && a->stride[i] > 0) {
+            n[nd] = a->shape[i];
+            s[nd] = a->stride[i];
+            nd++;
+        }
+    }
+    for (int i = 1; i < nd; i++) { /* sort by stride, largest first */
+        for (int j = i; j > 0 && s[j] > s[j - 1]; j--) {
+            int64_t t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+            t = n[j];
+            n[j] = n[j - 1];
+            n[j - 1] = t;
+        }
+    }
+    int budget = 256;
+    return can_hit(0, nd, n, s, b->offset - a->offset, (int64_t)vlm_dtype_size(a->dtype), &budget);
+}
+
+static bool same_layout(const vlm_tensor *a, const vlm_tensor *b) {
+    if (a->ndim != b->ndim || vlm_dtype_size(a->dtype) != vlm_dtype_size(b->dtype)) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->stride[i] != b->stride[i]))
+            return false;
+    return true;
+}
+
 bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
                           const vlm_tensor *in, bool alias_ok) {
     if (!in || !out || !in->buf || in->buf != out->buf) return true;
@@ -169,6 +224,9 @@ bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
     extent(out, &a0, &a1);
     extent(in, &b0, &b1);
     if (a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0) return true;
+    /* Interleaved views of one layout (the two halves of a fused projection) share an
+     * extent without sharing an element. */
+    if (same_layout(out, in) && !same_layout_overlap(out, in)) return true;
     vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s overlaps input %s%s", op, D(out),
                  D(in), alias_ok ? " (only an identical view may be updated in place)" : "");
     return false;
