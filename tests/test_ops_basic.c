@@ -75,15 +75,19 @@ static void test_copy(tt_env *env, tt_rng *r) {
     }
     /* integer copies are raw; conversions between ints and floats are refused */
     int64_t s1[1] = {11};
-    tt_tensor a = tt_make(VLM_DTYPE_I64, 1, s1, TT_PADDED), b = tt_make(VLM_DTYPE_I64, 1, s1, TT_CONTIG);
-    for (int i = 0; i < 11; i++) tt_set(&a.t, i, (double)(i * 1000003));
+    tt_tensor a = tt_make(VLM_DTYPE_I64, 1, s1, TT_PADDED),
+              b = tt_make(VLM_DTYPE_I64, 1, s1, TT_CONTIG);
+    for (int i = 0; i < 11; i++)
+        tt_set(&a.t, i, (double)(i * 1000003));
     CHECK_OP(env, vlm_op_copy(&env->ctx, &a.t, &b.t));
     CHECK(tt_get(&b.t, 10) == 10000030.0);
     tt_tensor c = tt_make(VLM_DTYPE_F32, 1, s1, TT_CONTIG);
-    CHECK_OP_FAILS(env, vlm_op_copy(&env->ctx, &a.t, &c.t), VLM_ERR_UNSUPPORTED, "copy: cannot convert i64[11]");
+    CHECK_OP_FAILS(env, vlm_op_copy(&env->ctx, &a.t, &c.t), VLM_ERR_UNSUPPORTED,
+                   "copy: cannot convert i64[11]");
     int64_t s2[1] = {12};
     tt_tensor d = tt_make(VLM_DTYPE_F32, 1, s2, TT_CONTIG);
-    CHECK_OP_FAILS(env, vlm_op_copy(&env->ctx, &c.t, &d.t), VLM_ERR_INVALID_ARGUMENT, "shapes differ: f32[11] vs f32[12]");
+    CHECK_OP_FAILS(env, vlm_op_copy(&env->ctx, &c.t, &d.t), VLM_ERR_INVALID_ARGUMENT,
+                   "shapes differ: f32[11] vs f32[12]");
     /* overlapping but different views are refused */
     vlm_tensor v1, v2;
     vlm_error e;
@@ -122,8 +126,10 @@ static void test_concat(tt_env *env, tt_rng *r) {
             }
     CHECK(tt_compare("concat", &o.t, ref, 0, 0) == 0);
     CHECK(tt_guard_ok(&o));
-    CHECK_OP_FAILS(env, vlm_op_concat(&env->ctx, 2, xs, 1, &o.t), VLM_ERR_INVALID_ARGUMENT, "add up to 9");
-    CHECK_OP_FAILS(env, vlm_op_concat(&env->ctx, 3, xs, 2, &o.t), VLM_ERR_INVALID_ARGUMENT, "does not match");
+    CHECK_OP_FAILS(env, vlm_op_concat(&env->ctx, 2, xs, 1, &o.t), VLM_ERR_INVALID_ARGUMENT,
+                   "add up to 9");
+    CHECK_OP_FAILS(env, vlm_op_concat(&env->ctx, 3, xs, 2, &o.t), VLM_ERR_INVALID_ARGUMENT,
+                   "does not match");
     free(ref);
     tt_free(&a);
     tt_free(&b);
@@ -138,25 +144,28 @@ static void test_gather_scatter(tt_env *env, tt_rng *r) {
         tt_tensor tab = tt_rand(tds[ti], 2, ts, LAYOUTS[ti], r, -2, 2);
         tt_tensor ids = tt_make(ti == 1 ? VLM_DTYPE_I32 : VLM_DTYPE_I64, 1, is, TT_PADDED);
         int64_t idv[9] = {36, 0, 5, 5, 17, 2, 36, 1, 30};
-        for (int i = 0; i < 9; i++) tt_set(&ids.t, i, (double)idv[i]);
+        for (int i = 0; i < 9; i++)
+            tt_set(&ids.t, i, (double)idv[i]);
         tt_tensor out = tt_make(VLM_DTYPE_F32, 2, os, LAYOUTS[(ti + 1) % 3]);
         CHECK_OP(env, vlm_op_embedding(&env->ctx, &tab.t, &ids.t, &out.t));
         double *ref = tt_ref(9 * 13);
         for (int i = 0; i < 9; i++)
-            for (int j = 0; j < 13; j++) ref[i * 13 + j] = tt_get(&tab.t, idv[i] * 13 + j);
+            for (int j = 0; j < 13; j++)
+                ref[i * 13 + j] = tt_get(&tab.t, idv[i] * 13 + j);
         CHECK(tt_compare("embedding", &out.t, ref, 0, 0) == 0);
         CHECK(tt_guard_ok(&out));
         /* an id out of range: refused, output untouched */
         tt_tensor out2 = tt_make(VLM_DTYPE_F32, 2, os, TT_CONTIG);
         tt_set(&ids.t, 4, 37.0);
-        CHECK_OP_FAILS(env, vlm_op_gather_rows(&env->ctx, &tab.t, &ids.t, &out2.t), VLM_ERR_INVALID_ARGUMENT,
-                       "ids[4] = 37 is out of range [0, 37)");
+        CHECK_OP_FAILS(env, vlm_op_gather_rows(&env->ctx, &tab.t, &ids.t, &out2.t),
+                       VLM_ERR_INVALID_ARGUMENT, "ids[4] = 37 is out of range [0, 37)");
         tt_set(&ids.t, 4, -1.0);
-        CHECK_OP_FAILS(env, vlm_op_gather_rows(&env->ctx, &tab.t, &ids.t, &out2.t), VLM_ERR_INVALID_ARGUMENT,
-                       "ids[4] = -1");
+        CHECK_OP_FAILS(env, vlm_op_gather_rows(&env->ctx, &tab.t, &ids.t, &out2.t),
+                       VLM_ERR_INVALID_ARGUMENT, "ids[4] = -1");
         const unsigned char *bytes = out2.buf->data;
         int untouched = 1;
-        for (size_t i = 0; i < out2.buf->size; i++) untouched &= bytes[i] == TT_SENTINEL;
+        for (size_t i = 0; i < out2.buf->size; i++)
+            untouched &= bytes[i] == TT_SENTINEL;
         CHECK(untouched);
         free(ref);
         tt_free(&tab);
@@ -169,18 +178,21 @@ static void test_gather_scatter(tt_env *env, tt_rng *r) {
     tt_tensor src = tt_rand(VLM_DTYPE_F32, 2, ss, TT_PERMUTED, r, -1, 1);
     tt_tensor ids = tt_make(VLM_DTYPE_I64, 1, is, TT_CONTIG);
     int64_t idv[4] = {3, 4, 5, 9};
-    for (int i = 0; i < 4; i++) tt_set(&ids.t, i, (double)idv[i]);
+    for (int i = 0; i < 4; i++)
+        tt_set(&ids.t, i, (double)idv[i]);
     tt_tensor out = tt_rand(VLM_DTYPE_F32, 2, os, TT_PADDED, r, 5, 6);
     double *ref = tt_ref(66);
-    for (int i = 0; i < 66; i++) ref[i] = tt_get(&out.t, i);
+    for (int i = 0; i < 66; i++)
+        ref[i] = tt_get(&out.t, i);
     for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 6; j++) ref[idv[i] * 6 + j] = tt_get(&src.t, i * 6 + j);
+        for (int j = 0; j < 6; j++)
+            ref[idv[i] * 6 + j] = tt_get(&src.t, i * 6 + j);
     CHECK_OP(env, vlm_op_scatter_rows(&env->ctx, &src.t, &ids.t, &out.t));
     CHECK(tt_compare("scatter_rows", &out.t, ref, 0, 0) == 0);
     CHECK(tt_guard_ok(&out));
     tt_set(&ids.t, 3, 4.0);
-    CHECK_OP_FAILS(env, vlm_op_scatter_rows(&env->ctx, &src.t, &ids.t, &out.t), VLM_ERR_INVALID_ARGUMENT,
-                   "row 4 is written twice");
+    CHECK_OP_FAILS(env, vlm_op_scatter_rows(&env->ctx, &src.t, &ids.t, &out.t),
+                   VLM_ERR_INVALID_ARGUMENT, "row 4 is written twice");
     free(ref);
     tt_free(&src);
     tt_free(&ids);
@@ -195,18 +207,22 @@ static void test_binary(tt_env *env, tt_rng *r) {
         for (int bi = 0; bi < 4; bi++) {
             for (int li = 0; li < 3; li++) {
                 tt_tensor a = tt_rand(VLM_DTYPE_F32, 3, as, LAYOUTS[li], r, -2, 2);
-                tt_tensor b = tt_rand(bi == 2 ? VLM_DTYPE_BF16 : VLM_DTYPE_F32, bnd[bi], bshapes[bi],
-                                      LAYOUTS[(li + 1) % 3], r, -2, 2);
+                tt_tensor b = tt_rand(bi == 2 ? VLM_DTYPE_BF16 : VLM_DTYPE_F32, bnd[bi],
+                                      bshapes[bi], LAYOUTS[(li + 1) % 3], r, -2, 2);
                 tt_tensor o = tt_make(VLM_DTYPE_F32, 3, as, LAYOUTS[(li + 2) % 3]);
                 double *ref = tt_ref(105);
                 for (int i = 0; i < 3; i++)
                     for (int j = 0; j < 5; j++)
                         for (int k = 0; k < 7; k++) {
                             int64_t bl;
-                            if (bi == 0) bl = k;
-                            else if (bi == 1) bl = j;
-                            else if (bi == 2) bl = i * 7 + k;
-                            else bl = (i * 5 + j) * 7 + k;
+                            if (bi == 0)
+                                bl = k;
+                            else if (bi == 1)
+                                bl = j;
+                            else if (bi == 2)
+                                bl = i * 7 + k;
+                            else
+                                bl = (i * 5 + j) * 7 + k;
                             double x = tt_get(&a.t, (i * 5 + j) * 7 + k), y = tt_get(&b.t, bl);
                             ref[(i * 5 + j) * 7 + k] = op ? x * y : x + y;
                         }
@@ -217,7 +233,8 @@ static void test_binary(tt_env *env, tt_rng *r) {
                 CHECK(tt_compare(op ? "mul" : "add", &o.t, ref, 0, 6e-8) == 0);
                 CHECK(tt_guard_ok(&o));
                 /* in place */
-                CHECK_OP(env, op ? vlm_op_mul(&env->ctx, &a.t, &b.t, &a.t) : vlm_op_add(&env->ctx, &a.t, &b.t, &a.t));
+                CHECK_OP(env, op ? vlm_op_mul(&env->ctx, &a.t, &b.t, &a.t)
+                                 : vlm_op_add(&env->ctx, &a.t, &b.t, &a.t));
                 CHECK(tt_compare("binary in place", &a.t, ref, 0, 6e-8) == 0);
                 free(ref);
                 tt_free(&a);
@@ -237,7 +254,8 @@ static void test_binary(tt_env *env, tt_rng *r) {
     tt_tensor y = tt_make(VLM_DTYPE_F32, 2, big, TT_PERMUTED);
     CHECK_OP(env, vlm_op_scale(&env->ctx, &x.t, 0.37f, &y.t));
     double *ref = tt_ref(301 * 257);
-    for (int64_t i = 0; i < 301 * 257; i++) ref[i] = tt_get(&x.t, i) * (double)0.37f;
+    for (int64_t i = 0; i < 301 * 257; i++)
+        ref[i] = tt_get(&x.t, i) * (double)0.37f;
     CHECK(tt_compare("scale", &y.t, ref, 0, 6e-8) == 0);
     CHECK(tt_guard_ok(&y));
     free(ref);
@@ -249,12 +267,16 @@ static void test_binary(tt_env *env, tt_rng *r) {
 
 static double act_ref(vlm_act act, double x) {
     switch (act) {
-    case VLM_ACT_SILU: return x / (1.0 + exp(-x));
-    case VLM_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case VLM_ACT_SILU:
+        return x / (1.0 + exp(-x));
+    case VLM_ACT_GELU:
+        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
     case VLM_ACT_GELU_TANH:
         return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case VLM_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
-    default: return x > 0 ? x : 0.0;
+    case VLM_ACT_QUICK_GELU:
+        return x / (1.0 + exp(-1.702 * x));
+    default:
+        return x > 0 ? x : 0.0;
     }
 }
 
@@ -266,7 +288,8 @@ static void test_act(tt_env *env, tt_rng *r) {
         tt_tensor o = tt_make(VLM_DTYPE_F32, 2, s, LAYOUTS[(act + 1) % 3]);
         CHECK_OP(env, vlm_op_act(&env->ctx, (vlm_act)act, &x.t, &o.t));
         double *ref = tt_ref(n);
-        for (int64_t i = 0; i < n; i++) ref[i] = act_ref((vlm_act)act, tt_get(&x.t, i));
+        for (int64_t i = 0; i < n; i++)
+            ref[i] = act_ref((vlm_act)act, tt_get(&x.t, i));
         CHECK_MSG(tt_compare("act", &o.t, ref, 2e-6, 2e-6) == 0, "act %d", act);
         CHECK(tt_guard_ok(&o));
         /* gated: gate and up as the two halves of one fused projection [67, 2 * 129] */
@@ -277,7 +300,8 @@ static void test_act(tt_env *env, tt_rng *r) {
         CHECK(vlm_tensor_narrow(&fused.t, 1, 0, 129, &gate, &e) == VLM_OK);
         CHECK(vlm_tensor_narrow(&fused.t, 1, 129, 129, &up, &e) == VLM_OK);
         CHECK_OP(env, vlm_op_gated_act(&env->ctx, (vlm_act)act, &gate, &up, &o.t));
-        for (int64_t i = 0; i < n; i++) ref[i] = act_ref((vlm_act)act, tt_get(&gate, i)) * tt_get(&up, i);
+        for (int64_t i = 0; i < n; i++)
+            ref[i] = act_ref((vlm_act)act, tt_get(&gate, i)) * tt_get(&up, i);
         CHECK_MSG(tt_compare("gated_act", &o.t, ref, 1e-5, 4e-6) == 0, "act %d", act);
         CHECK(tt_guard_ok(&o));
         /* in place into the gate half */
@@ -304,13 +328,15 @@ static void test_norms(tt_env *env, tt_rng *r) {
             for (int withw = 0; withw < 2; withw++) {
                 for (int row = 0; row < 33; row++) {
                     double ss = 0;
-                    for (int k = 0; k < 67; k++) ss += tt_get(&x.t, row * 67 + k) * tt_get(&x.t, row * 67 + k);
+                    for (int k = 0; k < 67; k++)
+                        ss += tt_get(&x.t, row * 67 + k) * tt_get(&x.t, row * 67 + k);
                     double rr = 1.0 / sqrt(ss / 67 + 1e-6);
                     for (int k = 0; k < 67; k++)
-                        ref[row * 67 + k] = tt_get(&x.t, row * 67 + k) * rr *
-                                            (withw ? tt_get(&w.t, k) + off : 1.0);
+                        ref[row * 67 + k] =
+                            tt_get(&x.t, row * 67 + k) * rr * (withw ? tt_get(&w.t, k) + off : 1.0);
                 }
-                CHECK_OP(env, vlm_op_rms_norm(&env->ctx, &x.t, withw ? &w.t : NULL, 1e-6f, (float)off, &o.t));
+                CHECK_OP(env, vlm_op_rms_norm(&env->ctx, &x.t, withw ? &w.t : NULL, 1e-6f,
+                                              (float)off, &o.t));
                 CHECK(tt_compare("rms_norm", &o.t, ref, 1e-6, 2e-6) == 0);
                 CHECK(tt_guard_ok(&o));
             }
@@ -318,9 +344,11 @@ static void test_norms(tt_env *env, tt_rng *r) {
         for (int mode = 0; mode < 4; mode++) { /* w?, b? */
             for (int row = 0; row < 33; row++) {
                 double m = 0, v = 0;
-                for (int k = 0; k < 67; k++) m += tt_get(&x.t, row * 67 + k);
+                for (int k = 0; k < 67; k++)
+                    m += tt_get(&x.t, row * 67 + k);
                 m /= 67;
-                for (int k = 0; k < 67; k++) v += pow(tt_get(&x.t, row * 67 + k) - m, 2);
+                for (int k = 0; k < 67; k++)
+                    v += pow(tt_get(&x.t, row * 67 + k) - m, 2);
                 v /= 67;
                 for (int k = 0; k < 67; k++) {
                     double y = (tt_get(&x.t, row * 67 + k) - m) / sqrt(v + 1e-5);
@@ -339,8 +367,8 @@ static void test_norms(tt_env *env, tt_rng *r) {
         CHECK(tt_compare("layer_norm in place", &x.t, ref, 1e-6, 2e-6) == 0);
         int64_t bad[1] = {66};
         tt_tensor w2 = tt_make(VLM_DTYPE_F32, 1, bad, TT_CONTIG);
-        CHECK_OP_FAILS(env, vlm_op_rms_norm(&env->ctx, &x.t, &w2.t, 1e-6f, 0.0f, &o.t), VLM_ERR_INVALID_ARGUMENT,
-                       "rms_norm: w f32[66] must be [67]");
+        CHECK_OP_FAILS(env, vlm_op_rms_norm(&env->ctx, &x.t, &w2.t, 1e-6f, 0.0f, &o.t),
+                       VLM_ERR_INVALID_ARGUMENT, "rms_norm: w f32[66] must be [67]");
         tt_free(&w2);
         free(ref);
         tt_free(&x);
@@ -359,9 +387,12 @@ static void test_softmax(tt_env *env, tt_rng *r) {
         double *ref = tt_ref(9 * 301);
         for (int row = 0; row < 9; row++) {
             double m = -INFINITY, sum = 0;
-            for (int k = 0; k < 301; k++) m = fmax(m, tt_get(&x.t, row * 301 + k));
-            for (int k = 0; k < 301; k++) sum += exp(tt_get(&x.t, row * 301 + k) - m);
-            for (int k = 0; k < 301; k++) ref[row * 301 + k] = exp(tt_get(&x.t, row * 301 + k) - m) / sum;
+            for (int k = 0; k < 301; k++)
+                m = fmax(m, tt_get(&x.t, row * 301 + k));
+            for (int k = 0; k < 301; k++)
+                sum += exp(tt_get(&x.t, row * 301 + k) - m);
+            for (int k = 0; k < 301; k++)
+                ref[row * 301 + k] = exp(tt_get(&x.t, row * 301 + k) - m) / sum;
         }
         CHECK_OP(env, vlm_op_softmax(&env->ctx, &x.t, &o.t));
         CHECK(tt_compare("softmax", &o.t, ref, 1e-7, 2e-6) == 0);
@@ -376,7 +407,8 @@ static void test_select(tt_env *env, tt_rng *r) {
     int64_t s[2] = {6, 1000};
     tt_tensor x = tt_make(VLM_DTYPE_F32, 2, s, TT_PERMUTED);
     /* values from a small set so there are many ties */
-    for (int64_t i = 0; i < 6000; i++) tt_set(&x.t, i, (double)tt_int(r, -20, 20) * 0.25);
+    for (int64_t i = 0; i < 6000; i++)
+        tt_set(&x.t, i, (double)tt_int(r, -20, 20) * 0.25);
     tt_set(&x.t, 2 * 1000 + 17, NAN); /* row 2 has a NaN: it wins */
     tt_set(&x.t, 2 * 1000 + 400, NAN);
     int64_t os[1] = {6};
@@ -415,8 +447,11 @@ static void test_select(tt_env *env, tt_rng *r) {
                 }
                 taken[best] = 1;
                 double gv = tt_get(&vals.t, row * k + j), rv = tt_get(&x.t, row * 1000 + best);
-                ok = (int64_t)tt_get(&idx.t, row * k + j) == best && (gv == rv || (isnan(gv) && isnan(rv)));
-                if (!ok) fprintf(stderr, "topk k=%lld row %d slot %lld\n", (long long)k, row, (long long)j);
+                ok = (int64_t)tt_get(&idx.t, row * k + j) == best &&
+                     (gv == rv || (isnan(gv) && isnan(rv)));
+                if (!ok)
+                    fprintf(stderr, "topk k=%lld row %d slot %lld\n", (long long)k, row,
+                            (long long)j);
             }
             free(taken);
         }
@@ -427,7 +462,8 @@ static void test_select(tt_env *env, tt_rng *r) {
     }
     int64_t ks[2] = {6, 5};
     tt_tensor vals = tt_make(VLM_DTYPE_F32, 2, ks, TT_CONTIG);
-    CHECK_OP_FAILS(env, vlm_op_topk(&env->ctx, &x.t, 1001, &vals.t, NULL), VLM_ERR_INVALID_ARGUMENT, "k = 1001");
+    CHECK_OP_FAILS(env, vlm_op_topk(&env->ctx, &x.t, 1001, &vals.t, NULL), VLM_ERR_INVALID_ARGUMENT,
+                   "k = 1001");
     tt_free(&vals);
     tt_free(&x);
     tt_free(&am);

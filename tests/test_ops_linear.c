@@ -18,7 +18,8 @@ static void test_matmul(tt_env *env, tt_rng *r) {
                 int64_t xs[3] = {m0, m1, k}, ws[2] = {n, k}, os[3] = {m0, m1, n}, bs[1] = {n};
                 tt_tensor x = tt_rand(VLM_DTYPE_F32, 3, xs, layout, r, -1, 1);
                 /* weights: contiguous or with padded rows (ldw > k) */
-                tt_tensor w = tt_rand(wds[wi], 2, ws, layout == TT_PADDED ? TT_PADDED : TT_CONTIG, r, -1, 1);
+                tt_tensor w =
+                    tt_rand(wds[wi], 2, ws, layout == TT_PADDED ? TT_PADDED : TT_CONTIG, r, -1, 1);
                 tt_tensor b = tt_rand(wds[(wi + 1) % 3], 1, bs, TT_PADDED, r, -1, 1);
                 tt_tensor o = tt_make(VLM_DTYPE_F32, 3, os, (layout + 1) % 3);
                 int with_bias = (ki + layout) % 2;
@@ -28,7 +29,8 @@ static void test_matmul(tt_env *env, tt_rng *r) {
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++) {
                         double s = with_bias ? tt_get(&b.t, j) : 0.0;
-                        for (int64_t p = 0; p < k; p++) s += tt_get(&x.t, i * k + p) * tt_get(&w.t, j * k + p);
+                        for (int64_t p = 0; p < k; p++)
+                            s += tt_get(&x.t, i * k + p) * tt_get(&w.t, j * k + p);
                         ref[i * n + j] = s;
                     }
                 CHECK_MSG(tt_compare("matmul", &o.t, ref, 2e-6 * sqrt((double)k), 1e-5) == 0,
@@ -51,7 +53,8 @@ static void test_matmul(tt_env *env, tt_rng *r) {
     double *ref = tt_ref(263);
     for (int j = 0; j < 263; j++) {
         double s = 0;
-        for (int p = 0; p < 515; p++) s += tt_get(&x.t, p) * tt_get(&w.t, j * 515 + p);
+        for (int p = 0; p < 515; p++)
+            s += tt_get(&x.t, p) * tt_get(&w.t, j * 515 + p);
         ref[j] = s;
     }
     CHECK(tt_compare("matmul gemv", &o.t, ref, 2e-6 * sqrt(515.0), 1e-5) == 0);
@@ -78,7 +81,8 @@ static void test_bmm(tt_env *env, tt_rng *r) {
         /* a [2, 3, 5, 17] @ b [2, 1, 17, 11] (b broadcast over dim 1) */
         int64_t B0 = 2, B1 = 3, M = 5, K = 17, N = 11;
         int64_t as[4] = {B0, B1, M, K}, os[4] = {B0, B1, M, N};
-        tt_tensor a = tt_rand(VLM_DTYPE_F32, 4, as, variant == 2 ? TT_PERMUTED : TT_PADDED, r, -1, 1);
+        tt_tensor a =
+            tt_rand(VLM_DTYPE_F32, 4, as, variant == 2 ? TT_PERMUTED : TT_PADDED, r, -1, 1);
         tt_tensor b;
         vlm_tensor bv;
         vlm_error e;
@@ -104,7 +108,8 @@ static void test_bmm(tt_env *env, tt_rng *r) {
                                  tt_get(&bv, (b0 * K + p) * N + j);
                         ref[((b0 * B1 + b1) * M + i) * N + j] = s;
                     }
-        CHECK_MSG(tt_compare("bmm", &o.t, ref, 2e-6 * sqrt((double)K), 1e-5) == 0, "variant %d", variant);
+        CHECK_MSG(tt_compare("bmm", &o.t, ref, 2e-6 * sqrt((double)K), 1e-5) == 0, "variant %d",
+                  variant);
         CHECK(tt_guard_ok(&o));
         free(ref);
         tt_free(&a);
@@ -125,18 +130,21 @@ static void test_rope(tt_env *env, tt_rng *r) {
         int64_t ps[2] = {na, S}, fs[1] = {half}, cs[2] = {S, half};
         tt_tensor pos = tt_make(c == 2 ? VLM_DTYPE_I32 : VLM_DTYPE_I64, na == 1 ? 1 : 2,
                                 na == 1 ? ps + 1 : ps, TT_PADDED);
-        for (int64_t i = 0; i < na * S; i++) tt_set(&pos.t, i, (double)tt_int(r, 0, 5000));
+        for (int64_t i = 0; i < na * S; i++)
+            tt_set(&pos.t, i, (double)tt_int(r, 0, 5000));
         tt_tensor inv = tt_make(VLM_DTYPE_F32, 1, fs, TT_CONTIG);
         for (int j = 0; j < half; j++) {
             int jj = c == 3 ? j % (half / 2) : j; /* vision: cat(f, f) over half / 2 */
             int dim = c == 3 ? half : 2 * half;
             tt_set(&inv.t, j, (float)(1.0 / pow(10000.0, (double)(2 * jj) / dim)));
         }
-        tt_tensor cosv = tt_make(VLM_DTYPE_F32, 2, cs, TT_PADDED), sinv = tt_make(VLM_DTYPE_F32, 2, cs, TT_PERMUTED);
-        vlm_rope_sections lay = c == 2 ? VLM_ROPE_SECTIONS_INTERLEAVED : VLM_ROPE_SECTIONS_CONSECUTIVE;
+        tt_tensor cosv = tt_make(VLM_DTYPE_F32, 2, cs, TT_PADDED),
+                  sinv = tt_make(VLM_DTYPE_F32, 2, cs, TT_PERMUTED);
+        vlm_rope_sections lay =
+            c == 2 ? VLM_ROPE_SECTIONS_INTERLEAVED : VLM_ROPE_SECTIONS_CONSECUTIVE;
         float scaling = c == 1 ? 0.75f : 1.0f;
-        CHECK_OP(env, vlm_op_rope_table(&env->ctx, &pos.t, &inv.t, na > 1 ? secs[c] : NULL, lay, scaling,
-                                        &cosv.t, &sinv.t));
+        CHECK_OP(env, vlm_op_rope_table(&env->ctx, &pos.t, &inv.t, na > 1 ? secs[c] : NULL, lay,
+                                        scaling, &cosv.t, &sinv.t));
         double *rc = tt_ref(S * half), *rs = tt_ref(S * half);
         for (int s = 0; s < S; s++) {
             for (int j = 0; j < half; j++) {
@@ -182,12 +190,16 @@ static void test_rope(tt_env *env, tt_rng *r) {
                             y = x;
                         } else if (mode == VLM_ROPE_ROTATE_HALF) { /* q*cos + rotate_half(q)*sin */
                             int j = i % half;
-                            double rot = i < half ? -tt_get(&q, base + i + half) : tt_get(&q, base + i - half);
-                            y = x * tt_get(&cosv.t, s * half + j) + rot * tt_get(&sinv.t, s * half + j);
+                            double rot = i < half ? -tt_get(&q, base + i + half)
+                                                  : tt_get(&q, base + i - half);
+                            y = x * tt_get(&cosv.t, s * half + j) +
+                                rot * tt_get(&sinv.t, s * half + j);
                         } else {
                             int j = i / 2;
-                            double rot = i % 2 == 0 ? -tt_get(&q, base + i + 1) : tt_get(&q, base + i - 1);
-                            y = x * tt_get(&cosv.t, s * half + j) + rot * tt_get(&sinv.t, s * half + j);
+                            double rot =
+                                i % 2 == 0 ? -tt_get(&q, base + i + 1) : tt_get(&q, base + i - 1);
+                            y = x * tt_get(&cosv.t, s * half + j) +
+                                rot * tt_get(&sinv.t, s * half + j);
                         }
                         ref[base + i] = y;
                     }
@@ -207,11 +219,14 @@ static void test_rope(tt_env *env, tt_rng *r) {
         tt_free(&sinv);
     }
     int64_t ps[2] = {3, 4}, fs[1] = {6}, cs[2] = {4, 6};
-    tt_tensor pos = tt_make(VLM_DTYPE_I64, 2, ps, TT_CONTIG), inv = tt_make(VLM_DTYPE_F32, 1, fs, TT_CONTIG);
-    tt_tensor cv = tt_make(VLM_DTYPE_F32, 2, cs, TT_CONTIG), sv = tt_make(VLM_DTYPE_F32, 2, cs, TT_CONTIG);
+    tt_tensor pos = tt_make(VLM_DTYPE_I64, 2, ps, TT_CONTIG),
+              inv = tt_make(VLM_DTYPE_F32, 1, fs, TT_CONTIG);
+    tt_tensor cv = tt_make(VLM_DTYPE_F32, 2, cs, TT_CONTIG),
+              sv = tt_make(VLM_DTYPE_F32, 2, cs, TT_CONTIG);
     int bad[3] = {2, 2, 1};
-    CHECK_OP_FAILS(env, vlm_op_rope_table(&env->ctx, &pos.t, &inv.t, bad, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f,
-                                          &cv.t, &sv.t),
+    CHECK_OP_FAILS(env,
+                   vlm_op_rope_table(&env->ctx, &pos.t, &inv.t, bad, VLM_ROPE_SECTIONS_CONSECUTIVE,
+                                     1.0f, &cv.t, &sv.t),
                    VLM_ERR_INVALID_ARGUMENT, "sections add up to 5, inv_freq has 6");
     tt_free(&pos);
     tt_free(&inv);
@@ -284,25 +299,30 @@ static void attention_case(tt_env *env, tt_rng *r, const char *name, int64_t sq,
             double m = -INFINITY, sum = 0;
             for (int64_t j = 0; j < sk; j++) {
                 double s = 0;
-                for (int64_t c = 0; c < d; c++) s += tt_get(&q, (i * hq + h) * d + c) * tt_get(&k, (j * hkv + kh) * d + c);
+                for (int64_t c = 0; c < d; c++)
+                    s += tt_get(&q, (i * hq + h) * d + c) * tt_get(&k, (j * hkv + kh) * d + c);
                 s *= p.scale;
                 if (p.softcap > 0) s = p.softcap * tanh(s / p.softcap);
                 sc[j] = visible_ref(&p, pos, j) ? s : -INFINITY;
                 m = fmax(m, sc[j]);
             }
-            for (int64_t c = 0; c < dv; c++) ref[(i * hq + h) * dv + c] = 0;
+            for (int64_t c = 0; c < dv; c++)
+                ref[(i * hq + h) * dv + c] = 0;
             if (m == -INFINITY) continue; /* sees nothing: zeros */
-            for (int64_t j = 0; j < sk; j++) sum += exp(sc[j] - m);
+            for (int64_t j = 0; j < sk; j++)
+                sum += exp(sc[j] - m);
             for (int64_t j = 0; j < sk; j++) {
                 double w = exp(sc[j] - m) / sum;
-                for (int64_t c = 0; c < dv; c++) ref[(i * hq + h) * dv + c] += w * tt_get(&v, (j * hkv + kh) * dv + c);
+                for (int64_t c = 0; c < dv; c++)
+                    ref[(i * hq + h) * dv + c] += w * tt_get(&v, (j * hkv + kh) * dv + c);
             }
         }
     CHECK_MSG(tt_compare(name, &o.t, ref, 2e-6, 1e-5) == 0, "%s", name);
     CHECK_MSG(tt_guard_ok(&o), "%s", name);
     free(ref);
     free(sc);
-    if (fused) tt_free(&store);
+    if (fused)
+        tt_free(&store);
     else {
         tt_free(&qt);
         tt_free(&kt);
@@ -361,21 +381,21 @@ static void test_attention(tt_env *env, tt_rng *r) {
     p = vlm_attn_params_default(sc);
     p.segments = bad_segs;
     p.n_segments = 2;
-    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &o.t), VLM_ERR_INVALID_ARGUMENT,
-                   "segments must run from 0 to Sk = 4");
+    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &o.t),
+                   VLM_ERR_INVALID_ARGUMENT, "segments must run from 0 to Sk = 4");
     int64_t bad_spans[4] = {2, 4, 3, 4};
     p = vlm_attn_params_default(sc);
     p.spans = bad_spans;
     p.n_spans = 2;
-    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &o.t), VLM_ERR_INVALID_ARGUMENT,
-                   "span 1 [3, 4)");
+    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &o.t),
+                   VLM_ERR_INVALID_ARGUMENT, "span 1 [3, 4)");
     int64_t ks[3] = {4, 3, 8};
     tt_tensor k = tt_rand(VLM_DTYPE_F32, 3, ks, TT_CONTIG, r, -1, 1);
     p = vlm_attn_params_default(sc);
-    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &k.t, &k.t, &p, &o.t), VLM_ERR_INVALID_ARGUMENT,
-                   "Hq % Hkv == 0");
-    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &q.t), VLM_ERR_INVALID_ARGUMENT,
-                   "overlaps");
+    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &k.t, &k.t, &p, &o.t),
+                   VLM_ERR_INVALID_ARGUMENT, "Hq % Hkv == 0");
+    CHECK_OP_FAILS(env, vlm_op_attention(&env->ctx, &q.t, &q.t, &q.t, &p, &q.t),
+                   VLM_ERR_INVALID_ARGUMENT, "overlaps");
     tt_free(&q);
     tt_free(&o);
     tt_free(&k);

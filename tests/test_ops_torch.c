@@ -31,7 +31,8 @@ typedef struct fx_case {
 } fx_case;
 
 static void case_free(fx_case *c) {
-    for (int i = 0; i < c->n_t; i++) free(c->t[i].v);
+    for (int i = 0; i < c->n_t; i++)
+        free(c->t[i].v);
     memset(c, 0, sizeof *c);
 }
 
@@ -62,7 +63,8 @@ static int read_case(FILE *f, fx_case *c) {
     while (fscanf(f, "%63s", word) == 1) {
         if (word[0] == '#') {
             int ch;
-            while ((ch = fgetc(f)) != '\n' && ch != EOF) {}
+            while ((ch = fgetc(f)) != '\n' && ch != EOF) {
+            }
             continue;
         }
         if (!strcmp(word, "case")) {
@@ -76,7 +78,8 @@ static int read_case(FILE *f, fx_case *c) {
                 long long v;
                 if (fscanf(f, "%lld", &v) != 1) break;
                 c->ival[k][c->icount[k]++] = v;
-                while ((ch = fgetc(f)) == ' ') {}
+                while ((ch = fgetc(f)) == ' ') {
+                }
                 ungetc(ch, f);
             }
         } else if (!strcmp(word, "tensor")) {
@@ -95,7 +98,8 @@ static int read_case(FILE *f, fx_case *c) {
             for (int64_t i = 0; i < t->n; i++)
                 if (fscanf(f, "%lf", &t->v[i]) != 1) return 0;
             if (!t->is_int) /* the file holds f32 values in decimal: round them back */
-                for (int64_t i = 0; i < t->n; i++) t->v[i] = (float)t->v[i];
+                for (int64_t i = 0; i < t->n; i++)
+                    t->v[i] = (float)t->v[i];
         } else if (!strcmp(word, "end")) {
             return 1;
         }
@@ -106,7 +110,8 @@ static int read_case(FILE *f, fx_case *c) {
 /* A guarded f32 (or i64) tensor holding a fixture tensor, in the given layout. */
 static tt_tensor load(const fx_tensor *ft, int layout) {
     tt_tensor x = tt_make(ft->is_int ? VLM_DTYPE_I64 : VLM_DTYPE_F32, ft->ndim, ft->shape, layout);
-    for (int64_t i = 0; i < ft->n; i++) tt_set(&x.t, i, ft->v[i]);
+    for (int64_t i = 0; i < ft->n; i++)
+        tt_set(&x.t, i, ft->v[i]);
     return x;
 }
 
@@ -157,9 +162,11 @@ static void run_rope(tt_env *env, const fx_case *c, vlm_rope_sections layout) {
     if (vision) {
         int64_t half = fc->shape[1];
         inv2 = tt_make(VLM_DTYPE_F32, 1, &half, TT_CONTIG);
-        for (int64_t j = 0; j < half; j++) tt_set(&inv2.t, j, tt_get(&inv.t, j % (half / 2)));
+        for (int64_t j = 0; j < half; j++)
+            tt_set(&inv2.t, j, tt_get(&inv.t, j % (half / 2)));
     }
-    CHECK_OP(env, vlm_op_rope_table(&env->ctx, &pos.t, &inv2.t, sections, layout, 1.0f, &cs.t, &sn.t));
+    CHECK_OP(env,
+             vlm_op_rope_table(&env->ctx, &pos.t, &inv2.t, sections, layout, 1.0f, &cs.t, &sn.t));
     expect(c->name, &cs, fc, 2e-7, 2e-7);
     for (int i = 0; i < c->n_t; i++)
         if (!strcmp(c->t[i].key, "sin")) expect(c->name, &sn, &c->t[i], 2e-7, 2e-7);
@@ -187,13 +194,15 @@ static void run_attention(tt_env *env, const fx_case *c) {
     if (has_int(c, "window")) p.window = I(c, "window", 0);
     if (has_int(c, "segments")) {
         int n = has_int(c, "segments");
-        for (int i = 0; i < n; i++) segs[i] = I(c, "segments", i);
+        for (int i = 0; i < n; i++)
+            segs[i] = I(c, "segments", i);
         p.segments = segs;
         p.n_segments = n - 1;
     }
     if (has_int(c, "spans")) {
         int n = has_int(c, "spans");
-        for (int i = 0; i < n; i++) spans[i] = I(c, "spans", i);
+        for (int i = 0; i < n; i++)
+            spans[i] = I(c, "spans", i);
         p.spans = spans;
         p.n_spans = n / 2;
     }

@@ -33,7 +33,8 @@ static void test_patch_embed(tt_env *env, tt_rng *r) {
                     for (int c = 0; c < 3; c++)
                         for (int ky = 0; ky < P; ky++)
                             for (int kx = 0; kx < P; kx++)
-                                s += tt_get(&img.t, ((n * 3 + c) * 30 + y * P + ky) * 44 + x * P + kx) *
+                                s += tt_get(&img.t,
+                                            ((n * 3 + c) * 30 + y * P + ky) * 44 + x * P + kx) *
                                      tt_get(&w, ((oc * 3 + c) * P + ky) * P + kx);
                     ref[((n * 4 + y) * 6 + x) * E + oc] = s;
                 }
@@ -61,7 +62,9 @@ static void test_patch_embed(tt_env *env, tt_rng *r) {
                         for (int kt = 0; kt < 2; kt++)
                             for (int ky = 0; ky < 5; ky++)
                                 for (int kx = 0; kx < 5; kx++)
-                                    s += tt_get(&vid.t, ((c * 5 + t * 2 + kt) * 10 + y * 5 + ky) * 15 + x * 5 + kx) *
+                                    s += tt_get(&vid.t,
+                                                ((c * 5 + t * 2 + kt) * 10 + y * 5 + ky) * 15 +
+                                                    x * 5 + kx) *
                                          tt_get(&w3.t, (((oc * 3 + c) * 2 + kt) * 5 + ky) * 5 + kx);
                     ref[((t * 2 + y) * 3 + x) * 8 + oc] = s;
                 }
@@ -69,8 +72,8 @@ static void test_patch_embed(tt_env *env, tt_rng *r) {
     CHECK(tt_guard_ok(&o3));
     int64_t bad[2] = {13, 8};
     tt_tensor ob = tt_make(VLM_DTYPE_F32, 2, bad, TT_CONTIG);
-    CHECK_OP_FAILS(env, vlm_op_patch_embed(&env->ctx, &vid.t, &w3.t, NULL, &ob.t), VLM_ERR_INVALID_ARGUMENT,
-                   "give [12, 8]");
+    CHECK_OP_FAILS(env, vlm_op_patch_embed(&env->ctx, &vid.t, &w3.t, NULL, &ob.t),
+                   VLM_ERR_INVALID_ARGUMENT, "give [12, 8]");
     free(ref);
     tt_free(&vid);
     tt_free(&w3);
@@ -94,7 +97,8 @@ static void test_pool(tt_env *env, tt_rng *r) {
                 for (int64_t ch = 0; ch < C; ch++) {
                     double s = 0;
                     for (int a = 0; a < kh; a++)
-                        for (int b = 0; b < kw; b++) s += tt_get(&x.t, ((y * sh + a) * W + xx * sw + b) * C + ch);
+                        for (int b = 0; b < kw; b++)
+                            s += tt_get(&x.t, ((y * sh + a) * W + xx * sw + b) * C + ch);
                     ref[(y * ow + xx) * C + ch] = s / (kh * kw);
                 }
         CHECK(tt_compare("avg_pool2d", &o.t, ref, 1e-6, 1e-6) == 0);
@@ -120,7 +124,8 @@ static nd nd_permute(nd a, const int *perm) {
         n *= a.shape[i];
     }
     st[a.ndim - 1] = 1;
-    for (int i = a.ndim - 2; i >= 0; i--) st[i] = st[i + 1] * a.shape[i + 1];
+    for (int i = a.ndim - 2; i >= 0; i--)
+        st[i] = st[i + 1] * a.shape[i + 1];
     b.v = tt_ref(n);
     for (int64_t lin = 0; lin < n; lin++) { /* lin indexes b */
         int64_t rem = lin, src = 0;
@@ -136,7 +141,8 @@ static nd nd_permute(nd a, const int *perm) {
 
 static nd nd_view(nd a, int ndim, const int64_t *shape) { /* contiguous data: reinterpret */
     a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        a.shape[i] = shape[i];
     return a;
 }
 
@@ -151,7 +157,8 @@ static void test_pixel_shuffle(tt_env *env, tt_rng *r) {
         CHECK_OP(env, vlm_op_pixel_shuffle(&env->ctx, &x.t, (int)rr, &o.t));
         /* Idefics3Connector.pixel_shuffle, step by step */
         nd a = {3, {B, seq, E}, tt_ref(B * seq * E)};
-        for (int64_t i = 0; i < B * seq * E; i++) a.v[i] = tt_get(&x.t, i);
+        for (int64_t i = 0; i < B * seq * E; i++)
+            a.v[i] = tt_get(&x.t, i);
         int64_t s1[4] = {B, h, w, E}, s2[4] = {B, h, w / rr, E * rr};
         a = nd_view(a, 4, s1);
         a = nd_view(a, 4, s2);
@@ -178,8 +185,10 @@ static void test_pixel_shuffle(tt_env *env, tt_rng *r) {
         tt_free(&o);
     }
     int64_t xs[2] = {35, 4}, os[2] = {35, 4};
-    tt_tensor x = tt_make(VLM_DTYPE_F32, 2, xs, TT_CONTIG), o = tt_make(VLM_DTYPE_F32, 2, os, TT_CONTIG);
-    CHECK_OP_FAILS(env, vlm_op_pixel_shuffle(&env->ctx, &x.t, 2, &o.t), VLM_ERR_INVALID_ARGUMENT, "square");
+    tt_tensor x = tt_make(VLM_DTYPE_F32, 2, xs, TT_CONTIG),
+              o = tt_make(VLM_DTYPE_F32, 2, os, TT_CONTIG);
+    CHECK_OP_FAILS(env, vlm_op_pixel_shuffle(&env->ctx, &x.t, 2, &o.t), VLM_ERR_INVALID_ARGUMENT,
+                   "square");
     tt_free(&x);
     tt_free(&o);
 }
@@ -219,7 +228,8 @@ static taps axis_ref(int64_t in, int64_t out, int64_t i, int cubic, int ac, int 
             t.w[t.n++] = w;
             total += w;
         }
-        for (int j = 0; j < t.n; j++) t.w[j] /= total;
+        for (int j = 0; j < t.n; j++)
+            t.w[j] /= total;
         return t;
     }
     double real = ac ? scale * i : scale * (i + 0.5) - 0.5;
@@ -254,12 +264,14 @@ static taps axis_ref(int64_t in, int64_t out, int64_t i, int cubic, int ac, int 
 }
 
 static void test_interpolate(tt_env *env, tt_rng *r) {
-    int64_t sizes[5][4] = {{16, 16, 27, 33}, {40, 30, 7, 11}, {9, 13, 9, 20}, {5, 8, 23, 3}, {1, 6, 4, 6}};
+    int64_t sizes[5][4] = {
+        {16, 16, 27, 33}, {40, 30, 7, 11}, {9, 13, 9, 20}, {5, 8, 23, 3}, {1, 6, 4, 6}};
     for (int sc = 0; sc < 5; sc++) {
         for (int mode = 0; mode < 2; mode++) {
             for (int ac = 0; ac < 2; ac++) {
                 for (int aa = 0; aa < 2; aa++) {
-                    int64_t H = sizes[sc][0], W = sizes[sc][1], OH = sizes[sc][2], OW = sizes[sc][3], C = 3;
+                    int64_t H = sizes[sc][0], W = sizes[sc][1], OH = sizes[sc][2],
+                            OW = sizes[sc][3], C = 3;
                     int64_t xs[3] = {C, H, W}, os[3] = {C, OH, OW};
                     /* channels-last storage viewed as [C, H, W] (position embeddings [H*W, C]) */
                     int64_t cl[3] = {H, W, C};
@@ -270,7 +282,8 @@ static void test_interpolate(tt_env *env, tt_rng *r) {
                     CHECK(vlm_tensor_permute(&st.t, perm, &x, &e) == VLM_OK);
                     (void)xs;
                     tt_tensor o = tt_make(VLM_DTYPE_F32, 3, os, (sc + mode) % 3);
-                    CHECK_OP(env, vlm_op_interpolate(&env->ctx, &x, (vlm_interp_mode)mode, ac, aa, &o.t));
+                    CHECK_OP(env, vlm_op_interpolate(&env->ctx, &x, (vlm_interp_mode)mode, ac, aa,
+                                                     &o.t));
                     double *ref = tt_ref(C * OH * OW);
                     for (int64_t c = 0; c < C; c++)
                         for (int64_t y = 0; y < OH; y++) {
@@ -280,13 +293,14 @@ static void test_interpolate(tt_env *env, tt_rng *r) {
                                 double s = 0;
                                 for (int a = 0; a < ty.n; a++)
                                     for (int b = 0; b < tx.n; b++)
-                                        s += ty.w[a] * tx.w[b] * tt_get(&x, (c * H + ty.idx[a]) * W + tx.idx[b]);
+                                        s += ty.w[a] * tx.w[b] *
+                                             tt_get(&x, (c * H + ty.idx[a]) * W + tx.idx[b]);
                                 ref[(c * OH + y) * OW + xx] = s;
                             }
                         }
                     CHECK_MSG(tt_compare("interpolate", &o.t, ref, 4e-6, 1e-5) == 0,
-                              "%lldx%lld -> %lldx%lld mode %d ac %d aa %d", (long long)H, (long long)W,
-                              (long long)OH, (long long)OW, mode, ac, aa);
+                              "%lldx%lld -> %lldx%lld mode %d ac %d aa %d", (long long)H,
+                              (long long)W, (long long)OH, (long long)OW, mode, ac, aa);
                     CHECK(tt_guard_ok(&o));
                     free(ref);
                     tt_free(&st);

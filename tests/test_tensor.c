@@ -8,7 +8,8 @@
 static void test_views(void) {
     int64_t shape[3] = {4, 5, 6};
     tt_tensor x = tt_make(VLM_DTYPE_F32, 3, shape, TT_CONTIG);
-    for (int64_t i = 0; i < 120; i++) tt_set(&x.t, i, (double)i);
+    for (int64_t i = 0; i < 120; i++)
+        tt_set(&x.t, i, (double)i);
     vlm_error e;
     vlm_tensor v;
 
@@ -27,7 +28,8 @@ static void test_views(void) {
     CHECK(vlm_tensor_slice(&x.t, -1, 1, 6, 2, &v, &e) == VLM_OK);
     CHECK_EQ_INT(v.shape[2], 3);
     ok = 1;
-    for (int64_t i = 0; i < 60; i++) ok &= tt_get(&v, i) == (double)((i / 3) * 6 + 1 + 2 * (i % 3));
+    for (int64_t i = 0; i < 60; i++)
+        ok &= tt_get(&v, i) == (double)((i / 3) * 6 + 1 + 2 * (i % 3));
     CHECK(ok);
 
     /* select dim 0 index 2 */
@@ -41,7 +43,8 @@ static void test_views(void) {
     ok = 1;
     for (int c = 0; c < 6; c++)
         for (int a = 0; a < 4; a++)
-            for (int b = 0; b < 5; b++) ok &= tt_get(&v, (c * 4 + a) * 5 + b) == (double)((a * 5 + b) * 6 + c);
+            for (int b = 0; b < 5; b++)
+                ok &= tt_get(&v, (c * 4 + a) * 5 + b) == (double)((a * 5 + b) * 6 + c);
     CHECK(ok);
     int bad_perm[3] = {0, 0, 1};
     CHECK(vlm_tensor_permute(&x.t, bad_perm, &v, &e) == VLM_ERR_INVALID_ARGUMENT);
@@ -63,7 +66,8 @@ static void test_views(void) {
     ok = 1;
     for (int b = 0; b < 5; b++)
         for (int a = 0; a < 4; a++)
-            for (int c = 0; c < 6; c++) ok &= tt_get(&v, (b * 4 + a) * 6 + c) == (double)((a * 5 + b) * 6 + c);
+            for (int c = 0; c < 6; c++)
+                ok &= tt_get(&v, (b * 4 + a) * 6 + c) == (double)((a * 5 + b) * 6 + c);
     CHECK(ok);
     /* a narrowed (padded) tensor merges its outer dims only if rows stay uniform */
     vlm_tensor nar;
@@ -127,8 +131,8 @@ static void test_bounds(void) {
     /* a wrapped read-only buffer (mmapped weights): ops refuse to write into it */
     static float weights[8];
     vlm_buffer *ro;
-    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), weights, sizeof weights, VLM_BUFFER_READONLY, &ro, &e) ==
-          VLM_OK);
+    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), weights, sizeof weights, VLM_BUFFER_READONLY, &ro,
+                          &e) == VLM_OK);
     int64_t s8[1] = {8};
     CHECK(vlm_tensor_init(&t, ro, 0, VLM_DTYPE_F32, 1, s8, &e) == VLM_OK);
     tt_env env;
@@ -138,7 +142,7 @@ static void test_bounds(void) {
     /* errors are sticky until cleared */
     CHECK(vlm_op_fill(&env.ctx, &t, 1.0f) != VLM_OK);
     CHECK(vlm_op_scale(&env.ctx, &t, 2.0f, &t) != VLM_OK); /* would also fail, but: */
-    CHECK_CONTAINS(env.ctx.err.message, "fill"); /* the first message is kept */
+    CHECK_CONTAINS(env.ctx.err.message, "fill");           /* the first message is kept */
     vlm_ctx_clear(&env.ctx);
     tt_env_free(&env);
     vlm_buffer_free(ro);
@@ -201,8 +205,10 @@ static void toy_init(toy *m, tt_rng *r) {
 }
 
 static void toy_free(toy *m) {
-    tt_tensor *ts[9] = {&m->norm_w, &m->wqkv, &m->wo, &m->wgu, &m->wdown, &m->inv_freq, &m->kcache, &m->vcache, &m->pos};
-    for (int i = 0; i < 9; i++) tt_free(ts[i]);
+    tt_tensor *ts[9] = {&m->norm_w,   &m->wqkv,   &m->wo,     &m->wgu, &m->wdown,
+                        &m->inv_freq, &m->kcache, &m->vcache, &m->pos};
+    for (int i = 0; i < 9; i++)
+        tt_free(ts[i]);
 }
 
 /* One decode step at position `len - 1` through every kind of op a decoder layer uses:
@@ -215,7 +221,8 @@ static void toy_step(tt_env *env, toy *m, int64_t len) {
     int64_t hs[2] = {1, 64}, qkvs[2] = {1, 128}, qs[3] = {1, 4, 16}, ks[3] = {1, 2, 16},
             cs[2] = {1, 8}, gus[2] = {1, 192}, one[1] = {1};
     int sections[3] = {2, 3, 3};
-    for (int a = 0; a < 3; a++) tt_set(&m->pos.t, a, (double)(len - 1));
+    for (int a = 0; a < 3; a++)
+        tt_set(&m->pos.t, a, (double)(len - 1));
     vlm_tensor h, n, qkv, q, k, v, part, cosv, sinv, att, o, gu, gate, up, act, down, kdst, vdst,
         kall, vall, best;
     CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, hs, &h));
@@ -232,8 +239,8 @@ static void toy_step(tt_env *env, toy *m, int64_t len) {
     CHECK(vlm_tensor_reshape(&part, 3, ks, &v, &e) == VLM_OK);
     CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, cs, &cosv));
     CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, cs, &sinv));
-    CHECK_OP(env, vlm_op_rope_table(ctx, &m->pos.t, &m->inv_freq.t, sections, VLM_ROPE_SECTIONS_CONSECUTIVE,
-                                    1.0f, &cosv, &sinv));
+    CHECK_OP(env, vlm_op_rope_table(ctx, &m->pos.t, &m->inv_freq.t, sections,
+                                    VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cosv, &sinv));
     CHECK_OP(env, vlm_op_rope(ctx, &q, &cosv, &sinv, VLM_ROPE_ROTATE_HALF, &q));
     CHECK_OP(env, vlm_op_rope(ctx, &k, &cosv, &sinv, VLM_ROPE_ROTATE_HALF, &k));
     CHECK(vlm_tensor_narrow(&m->kcache.t, 0, len - 1, 1, &kdst, &e) == VLM_OK);

@@ -54,7 +54,8 @@ bool vlm_op_begin(vlm_ctx *ctx) {
 vlm_status vlm_op_end(vlm_ctx *ctx, vlm_status st) {
     if (st != VLM_OK && ctx->status == VLM_OK) {
         /* A backend that returned an error without recording it. */
-        vlm_ctx_fail(ctx, st, "backend %s failed without a message", vlm_backend_name(ctx->backend));
+        vlm_ctx_fail(ctx, st, "backend %s failed without a message",
+                     vlm_backend_name(ctx->backend));
     }
     return st;
 }
@@ -74,8 +75,9 @@ bool vlm_check_tensor(vlm_ctx *ctx, const char *op, const char *what, const vlm_
         return false;
     }
     if (t->buf->backend != ctx->backend) {
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s lives on backend %s, the context runs %s",
-                     op, what, vlm_backend_name(t->buf->backend), vlm_backend_name(ctx->backend));
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                     "%s: %s lives on backend %s, the context runs %s", op, what,
+                     vlm_backend_name(t->buf->backend), vlm_backend_name(ctx->backend));
         return false;
     }
     return true;
@@ -84,8 +86,8 @@ bool vlm_check_tensor(vlm_ctx *ctx, const char *op, const char *what, const vlm_
 bool vlm_check_out(vlm_ctx *ctx, const char *op, const char *what, const vlm_tensor *t) {
     if (!vlm_check_tensor(ctx, op, what, t)) return false;
     if (t->buf && (t->buf->flags & VLM_BUFFER_READONLY) && vlm_tensor_numel(t) > 0) {
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s %s is in a read-only buffer",
-                     op, what, D(t));
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s %s is in a read-only buffer", op,
+                     what, D(t));
         return false;
     }
     for (int i = 0; i < t->ndim; i++) {
@@ -119,7 +121,8 @@ bool vlm_check_ndim(vlm_ctx *ctx, const char *op, const char *what, const vlm_te
                     int hi) {
     if (t->ndim >= lo && t->ndim <= hi) return true;
     if (lo == hi)
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d dims", op, what, D(t), lo);
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d dims", op, what, D(t),
+                     lo);
     else
         vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d to %d dims", op, what,
                      D(t), lo, hi);
@@ -132,8 +135,8 @@ bool vlm_check_inner_contiguous(vlm_ctx *ctx, const char *op, const char *what,
         t->stride[t->ndim - 1] == (int64_t)vlm_dtype_size(t->dtype))
         return true;
     vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
-                 "%s: %s %s needs a contiguous last dimension (copy it with vlm_op_contiguous)",
-                 op, what, D(t));
+                 "%s: %s %s needs a contiguous last dimension (copy it with vlm_op_contiguous)", op,
+                 what, D(t));
     return false;
 }
 
@@ -172,7 +175,8 @@ static bool can_hit(int k, int nd, const int64_t *n, const int64_t *s, int64_t d
     if (--*budget < 0) return true;
     if (k == nd) return d > -es && d < es;
     int64_t reach = es - 1; /* largest |sum| the inner dimensions can make, plus slack */
-    for (int m = k + 1; m < nd; m++) reach += (n[m] - 1) * s[m];
+    for (int m = k + 1; m < nd; m++)
+        reach += (n[m] - 1) * s[m];
     int64_t lo = d - reach, hi = d + reach; /* delta * s[k] must land in [lo, hi] */
     int64_t dlo = lo >= 0 ? (lo + s[k] - 1) / s[k] : -((-lo) / s[k]);
     int64_t dhi = hi >= 0 ? hi / s[k] : -((-hi + s[k] - 1) / s[k]);
@@ -216,8 +220,8 @@ static bool same_layout(const vlm_tensor *a, const vlm_tensor *b) {
     return true;
 }
 
-bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
-                          const vlm_tensor *in, bool alias_ok) {
+bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out, const vlm_tensor *in,
+                          bool alias_ok) {
     if (!in || !out || !in->buf || in->buf != out->buf) return true;
     if (alias_ok && vlm_same_view(out, in)) return true;
     int64_t a0, a1, b0, b1;
@@ -232,8 +236,7 @@ bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
     return false;
 }
 
-bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a,
-                          const vlm_tensor *b) {
+bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a, const vlm_tensor *b) {
     if (vlm_tensor_same_shape(a, b)) return true;
     vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: shapes differ: %s vs %s", op, D(a), D(b));
     return false;
