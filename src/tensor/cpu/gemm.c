@@ -176,6 +176,19 @@ static void run_gemv(const gemm_problem *pr, int nt) {
     }
 }
 
+/* NN with few rows: split the columns into one contiguous range of chunks per thread. */
+static void run_nn_small(const gemm_problem *pr, int nt) {
+    int64_t cols = pr->kr->nn_cols;
+    int64_t chunk = round_up((pr->n + nt - 1) / nt, cols);
+    int64_t parts = (pr->n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads((int)parts) schedule(static, 1) if (parts > 1)
+    for (int64_t t = 0; t < parts; t++) {
+        int64_t j0 = t * chunk, j1 = min64(j0 + chunk, pr->n);
+        pr->kr->nn_small(pr->m, j0, j1, pr->k, pr->alpha, pr->x, pr->ldx, (const float *)pr->w,
+                         pr->ldw, pr->y, pr->ldy, pr->accumulate);
+    }
+}
+
 void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,
                          int64_t ldx, const void *w, vlm_dtype wdt, int64_t ldw, const float *bias,
                          float *y, int64_t ldy, int n_threads) {
@@ -189,7 +202,19 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr, m, n, k, x, ldx, w, wdt, ldw, 0, bias, 1.0f, 0, y, ldy};
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
         int64_t gemv_max = VLM_GEMV_MAX_M;
 #ifdef VLM_GEMM_TUNING
         if (getenv("VLM_GEMV_M")) gemv_max = atoi(getenv("VLM_GEMV_M"));
@@ -208,21 +233,19 @@ void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, in
                              int64_t ldy, int n_threads) {
     if (wdt == VLM_DTYPE_BF16 && m > VLM_GEMV_MAX_M && k > 0 && n > 0 &&
         vlm_cpu_has_avx512_bf16()) {
-        gemm_problem pr = {&vlm_gemm_kernels_avx512_bf16dot,
-                           m,
-                           n,
-                           k,
-                           x,
-                           ldx,
-                           w,
-                           wdt,
-                           ldw,
-                           0,
-                           bias,
-                           1.0f,
-                           0,
-                           y,
-                           ldy};
+        gemm_problem pr = {.kr = &vlm_gemm_kernels_avx512_bf16dot,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
         if (run_gemm(&pr, resolve_threads(n_threads, m, n, k))) return;
     }
     vlm_cpu_gemm_nt(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, n_threads);
@@ -241,8 +264,24 @@ void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, f
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr,  m, n,    k,     a,          lda, b,  VLM_DTYPE_F32,
-                           ldb, 1, NULL, alpha, accumulate, y,   ldy};
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = a,
+                           .ldx = lda,
+                           .w = b,
+                           .wdt = VLM_DTYPE_F32,
+                           .ldw = ldb,
+                           .nn = 1,
+                           .alpha = alpha,
+                           .accumulate = accumulate,
+                           .y = y,
+                           .ldy = ldy};
+        if (m <= VLM_GEMV_MAX_M) {
+            run_nn_small(&pr, nt);
+            return;
+        }
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nn_portable(m, n, k, alpha, a, lda, b, ldb, y, ldy, accumulate, nt);

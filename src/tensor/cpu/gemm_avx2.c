@@ -311,6 +311,75 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
     gemv_dt(m, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, VLM_DTYPE_BF16);
 }
 
+/* ------------------------------------------------------------------ NN, few rows */
+
+/* Columns [j, j + 32) (lanes past j1 masked off) of mv (1..4) rows: b is read in place, one
+ * row of 4 vectors per k step, against a broadcast of each row of a. */
+TARGET INLINE void nn_chunk(int mv, int64_t j, int64_t j1, int64_t k, float alpha, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy,
+                            int accumulate) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mk[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        int64_t left = j1 - j - 8 * c;
+        int l = left >= 8 ? 8 : left <= 0 ? 0 : (int)left;
+        mk[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(l), lane);
+    }
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            acc[i][c] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m256 bv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            bv[c] = _mm256_maskload_ps(b + p * ldb + j + 8 * c, mk[c]);
+#pragma GCC unroll 4
+        for (int i = 0; i < mv; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * lda + p);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
+        }
+    }
+    __m256 va = _mm256_set1_ps(alpha);
+#pragma GCC unroll 4
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            float *yc = y + i * ldy + j + 8 * c;
+            __m256 base = accumulate ? _mm256_maskload_ps(yc, mk[c]) : _mm256_setzero_ps();
+            _mm256_maskstore_ps(yc, mk[c], _mm256_fmadd_ps(va, acc[i][c], base));
+        }
+}
+
+TARGET static void nn_small(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                            const float *a, int64_t lda, const float *b, int64_t ldb, float *y,
+                            int64_t ldy, int accumulate) {
+    for (int64_t j = j0; j < j1; j += 32)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *ai = a + i0 * lda;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                nn_chunk(1, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 2:
+                nn_chunk(2, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 3:
+                nn_chunk(3, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            default:
+                nn_chunk(4, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            }
+        }
+}
+
 const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .mr = MR,
     .nr = NR,
@@ -322,6 +391,8 @@ const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
+    .nn_small = nn_small,
+    .nn_cols = 32,
 };
 
 #else

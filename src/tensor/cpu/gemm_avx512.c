@@ -372,6 +372,73 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
     gemv_dt(m, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, VLM_DTYPE_BF16);
 }
 
+/* ------------------------------------------------------------------ NN, few rows */
+
+/* Columns [j, j + 64) (lanes past j1 masked off) of mv (1..4) rows: b is read in place, one
+ * row of 4 vectors per k step, against a broadcast of each row of a. */
+TARGET INLINE void nn_chunk(int mv, int64_t j, int64_t j1, int64_t k, float alpha, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy,
+                            int accumulate) {
+    __mmask16 mk[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        int64_t left = j1 - j - 16 * c;
+        mk[c] = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
+    }
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            acc[i][c] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m512 bv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            bv[c] = _mm512_maskz_loadu_ps(mk[c], b + p * ldb + j + 16 * c);
+#pragma GCC unroll 4
+        for (int i = 0; i < mv; i++) {
+            __m512 av = _mm512_set1_ps(a[i * lda + p]);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                acc[i][c] = _mm512_fmadd_ps(av, bv[c], acc[i][c]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 4
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            float *yc = y + i * ldy + j + 16 * c;
+            __m512 base = accumulate ? _mm512_maskz_loadu_ps(mk[c], yc) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(yc, mk[c], _mm512_fmadd_ps(va, acc[i][c], base));
+        }
+}
+
+TARGET static void nn_small(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                            const float *a, int64_t lda, const float *b, int64_t ldb, float *y,
+                            int64_t ldy, int accumulate) {
+    for (int64_t j = j0; j < j1; j += 64)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *ai = a + i0 * lda;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                nn_chunk(1, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 2:
+                nn_chunk(2, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 3:
+                nn_chunk(3, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            default:
+                nn_chunk(4, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            }
+        }
+}
+
 /* ------------------------------------------------------------------ bf16 dot products
  * The optional AVX512_BF16 path (vlm_cpu_gemm_nt_bf16dot): x is rounded to bf16 (nearest
  * even) and both operands are packed as pairs of consecutive k values in one 32-bit lane;
@@ -536,6 +603,8 @@ const vlm_gemm_kernels vlm_gemm_kernels_avx512 = {
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
+    .nn_small = nn_small,
+    .nn_cols = 64,
 };
 
 #else

@@ -42,6 +42,12 @@ typedef void (*vlm_gemv_fn)(int64_t m, int64_t j0, int64_t j1, int64_t k, const 
                             int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                             int64_t ldy);
 
+/* NN with few rows: y[i, j] = alpha * sum_p a[i, p] * b[p, j] (+ y[i, j] when accumulate)
+ * for i < m and j in [j0, j1), reading b in place (no packing). */
+typedef void (*vlm_gemm_nn_small_fn)(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                                     const float *a, int64_t lda, const float *b, int64_t ldb,
+                                     float *y, int64_t ldy, int accumulate);
+
 typedef struct vlm_gemm_kernels {
     int mr, nr; /* micro-tile */
     int kc;     /* depth of a packed block (panels of kc x NR stay in L1 while used) */
@@ -51,6 +57,8 @@ typedef struct vlm_gemm_kernels {
     vlm_gemm_pack_w_fn pack_w[3]; /* by weight dtype: F32, F16, BF16 */
     vlm_gemm_pack_b_fn pack_b;
     vlm_gemv_fn gemv[3]; /* by weight dtype */
+    vlm_gemm_nn_small_fn nn_small;
+    int nn_cols; /* columns per nn_small chunk */
 } vlm_gemm_kernels;
 
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx2;
