@@ -1,13 +1,15 @@
-/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths:
- * it resolves the thread count and the path, runs small-m NT products as a GEMV that splits
- * the weight rows across threads, and everything else as a blocked GEMM. The GEMM cuts y into
- * tasks of up to mb x nb elements (OpenMP, dynamic schedule); a task walks k in blocks of kc,
- * packs its rows of x and of w into per-thread buffers (gemm_internal.h) and runs the
- * micro-kernel over every MR x NR tile; edge tiles go through a small stack tile. */
+/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths.
+ * It resolves the thread count and the path; products with few rows (m <= VLM_GEMV_MAX_M)
+ * read the weights in place, split by output columns across threads (NT: a GEMV streaming
+ * each weight row once; NN: b read row by row). Everything else is a blocked GEMM: y is cut
+ * into one task per thread or a few more (a block of rows of x times a range of weight rows,
+ * OpenMP dynamic schedule); a task walks k in slices of kc, packs its rows of x once per
+ * slice, then packs the weights nb rows at a time into an L2-sized panel and runs the
+ * register-tiled micro-kernel over it (gemm_internal.h describes the packed layouts). Blocks
+ * of rows are as tall as kr->mb so that weights are packed as few times as possible. */
 #include "tensor/cpu/gemm_internal.h"
 
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 /* Below this many multiply-adds a product runs on one thread (a fork costs microseconds). */
@@ -112,17 +114,7 @@ static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0,
 }
 
 /* The blocked GEMM. Returns 0 when the packing buffers cannot be allocated. */
-static int run_gemm(const gemm_problem *pr0, int nt) {
-#ifdef VLM_GEMM_TUNING /* developer builds only: block sizes from the environment */
-    gemm_problem prc = *pr0;
-    vlm_gemm_kernels krc = *pr0->kr;
-    const char *tune = getenv("VLM_GEMM_TUNE");
-    if (tune) sscanf(tune, "%d,%d,%d", &krc.mb, &krc.nb, &krc.kc);
-    prc.kr = &krc;
-    const gemm_problem *pr = &prc;
-#else
-    const gemm_problem *pr = pr0;
-#endif
+static int run_gemm(const gemm_problem *pr, int nt) {
     const vlm_gemm_kernels *kr = pr->kr;
     /* Tasks: pm blocks of rows of x times pn ranges of weight rows. Rows are split when each
      * thread still gets several micro-panels (the weights are then packed once per block of
@@ -215,11 +207,7 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
                            .alpha = 1.0f,
                            .y = y,
                            .ldy = ldy};
-        int64_t gemv_max = VLM_GEMV_MAX_M;
-#ifdef VLM_GEMM_TUNING
-        if (getenv("VLM_GEMV_M")) gemv_max = atoi(getenv("VLM_GEMV_M"));
-#endif
-        if (m <= gemv_max) {
+        if (m <= VLM_GEMV_MAX_M) {
             run_gemv(&pr, nt);
             return;
         }

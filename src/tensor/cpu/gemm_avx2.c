@@ -126,11 +126,11 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
         }
         for (; p + 8 <= kc; p += 8) {
             /* the slice of a row is only kc elements long, too short for the hardware
-             * prefetcher: fetch the same slice of the next panel's rows meanwhile (a
-             * prefetch past the end of w is harmless) */
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (past the
+             * end of w this fetches nothing useful, harmlessly) */
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
-                _mm_prefetch((const char *)w + ((NR + r0 + r) * ldw + p) * es, _MM_HINT_T0);
+                VLM_PREFETCH_AT(w, ((NR + r0 + r) * ldw + p) * es, 3);
             __m256 v[8];
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
@@ -162,7 +162,7 @@ TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc,
     for (; p + 8 <= kc; p += 8) {
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++)
-            _mm_prefetch((const char *)(x + (MR + r) * ldx + p), _MM_HINT_T0);
+            VLM_PREFETCH_AT(x, ((MR + r) * ldx + p) * 4, 3);
         __m256 v[8];
 #pragma GCC unroll 8
         for (int r = 0; r < 8; r++)

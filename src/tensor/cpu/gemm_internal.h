@@ -12,6 +12,12 @@
 
 #include "tensor/cpu/gemm.h"
 
+/* Prefetch (for reading) the cache line at byte offset `off` from `base`. The address may lie
+ * past the end of the array (a prefetch never faults); it is computed on integers so that no
+ * out-of-bounds pointer is formed. locality: 3 = all cache levels (T0), 2 = L2 (T1). */
+#define VLM_PREFETCH_AT(base, off, locality)                                                       \
+    __builtin_prefetch((const void *)((uintptr_t)(base) + (uintptr_t)(off)), 0, locality)
+
 enum {
     VLM_GEMM_MAX_MR = 16,
     VLM_GEMM_MAX_NR = 32,
