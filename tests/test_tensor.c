@@ -128,6 +128,16 @@ static void test_bounds(void) {
     CHECK(vlm_buffer_upload(buf, SIZE_MAX, src, 2, &e) == VLM_ERR_INVALID_ARGUMENT);
     vlm_buffer_free(buf);
 
+    /* host data must be aligned to the element size (a wrapped file may not be) */
+    static uint32_t raw[8];
+    vlm_buffer *odd;
+    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), (char *)raw + 2, 16, 0, &odd, &e) == VLM_OK);
+    int64_t s3[1] = {3};
+    CHECK(vlm_tensor_init(&t, odd, 0, VLM_DTYPE_F32, 1, s3, &e) == VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(e.message, "not aligned");
+    CHECK(vlm_tensor_init(&t, odd, 0, VLM_DTYPE_BF16, 1, s3, &e) == VLM_OK);
+    vlm_buffer_free(odd);
+
     /* a wrapped read-only buffer (mmapped weights): ops refuse to write into it */
     static float weights[8];
     vlm_buffer *ro;

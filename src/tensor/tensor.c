@@ -165,6 +165,11 @@ vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offse
                            "tensor_init: stride %lld is negative or not a multiple of the %s size",
                            (long long)stride[i], vlm_dtype_name(dtype));
     }
+    if (buf && buf->data && buf->backend && buf->backend->host_memory &&
+        ((uintptr_t)buf->data + (uintptr_t)offset) % (uintptr_t)esize != 0)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "tensor_init: %s data at a host address not aligned to its size",
+                       vlm_dtype_name(dtype));
     int64_t span, end;
     if (!view_span(dtype, ndim, shape, stride, &span) || !vlm_i64_add(offset, span, &end))
         return vlm_err(err, VLM_ERR_LIMIT, "tensor_init: byte extent overflows");

@@ -78,8 +78,10 @@ vlm_status vlm_buffer_download(const vlm_buffer *buf, size_t offset, void *dst, 
 vlm_status vlm_tensor_init(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
                            int ndim, const int64_t *shape, vlm_error *err);
 
-/* Same with explicit byte strides (non-negative, multiples of nothing in particular but
- * every element must lie inside the buffer). */
+/* Same with explicit byte strides. Strides and the offset are non-negative multiples of the
+ * element size, every element lies inside the buffer, and on host-memory backends the
+ * address of element 0 is aligned to the element size (a wrapped file mapping whose tensor
+ * data is misaligned is refused: copy it). */
 vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
                                    int ndim, const int64_t *shape, const int64_t *stride,
                                    vlm_error *err);
