@@ -6,16 +6,21 @@
 
 static inline float act_eval(vlm_act act, float x) {
     switch (act) {
-    case VLM_ACT_SILU: return x / (1.0f + expf(-x));
-    case VLM_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+    case VLM_ACT_SILU:
+        return x / (1.0f + expf(-x));
+    case VLM_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
     case VLM_ACT_GELU_TANH: {
         const float beta = 0.79788456080286535588f; /* sqrt(2 / pi) */
         float inner = beta * (x + 0.044715f * x * x * x);
         return 0.5f * x * (1.0f + tanhf(inner));
     }
-    case VLM_ACT_QUICK_GELU: return x * (1.0f / (1.0f + expf(-1.702f * x)));
-    case VLM_ACT_RELU: return x < 0.0f ? 0.0f : x;
-    default: return x;
+    case VLM_ACT_QUICK_GELU:
+        return x * (1.0f / (1.0f + expf(-1.702f * x)));
+    case VLM_ACT_RELU:
+        return x < 0.0f ? 0.0f : x;
+    default:
+        return x;
     }
 }
 
@@ -27,9 +32,11 @@ static inline float act_eval(vlm_act act, float x) {
             const float *x = (const float *)(const void *)ptr[1];                                  \
             if (gated) {                                                                           \
                 const float *u = (const float *)(const void *)ptr[2];                              \
-                for (int64_t i = 0; i < n; i++) o[i] = act_eval(ACT, x[i]) * u[i];                 \
+                for (int64_t i = 0; i < n; i++)                                                    \
+                    o[i] = act_eval(ACT, x[i]) * u[i];                                             \
             } else {                                                                               \
-                for (int64_t i = 0; i < n; i++) o[i] = act_eval(ACT, x[i]);                        \
+                for (int64_t i = 0; i < n; i++)                                                    \
+                    o[i] = act_eval(ACT, x[i]);                                                    \
             }                                                                                      \
         } else {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                      \
@@ -53,11 +60,21 @@ static void act_run(int64_t n, char *const *ptr, const int64_t *stride, const vo
     int gated = a->gated;
     bool contiguous = stride[0] == 4 && stride[1] == 4 && (!gated || stride[2] == 4);
     switch (a->act) {
-    case VLM_ACT_SILU: ACT_LOOP(VLM_ACT_SILU); break;
-    case VLM_ACT_GELU: ACT_LOOP(VLM_ACT_GELU); break;
-    case VLM_ACT_GELU_TANH: ACT_LOOP(VLM_ACT_GELU_TANH); break;
-    case VLM_ACT_QUICK_GELU: ACT_LOOP(VLM_ACT_QUICK_GELU); break;
-    default: ACT_LOOP(VLM_ACT_RELU); break;
+    case VLM_ACT_SILU:
+        ACT_LOOP(VLM_ACT_SILU);
+        break;
+    case VLM_ACT_GELU:
+        ACT_LOOP(VLM_ACT_GELU);
+        break;
+    case VLM_ACT_GELU_TANH:
+        ACT_LOOP(VLM_ACT_GELU_TANH);
+        break;
+    case VLM_ACT_QUICK_GELU:
+        ACT_LOOP(VLM_ACT_QUICK_GELU);
+        break;
+    default:
+        ACT_LOOP(VLM_ACT_RELU);
+        break;
     }
 }
 

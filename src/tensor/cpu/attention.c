@@ -87,10 +87,10 @@ typedef struct att_job {
 } att_job;
 
 typedef struct att_scratch {
-    float *s;  /* [rows, ATT_BK] scores, then probabilities */
-    float *o;  /* [rows, dv] unnormalized output */
-    float *m;  /* [rows] running max */
-    float *l;  /* [rows] running sum */
+    float *s;   /* [rows, ATT_BK] scores, then probabilities */
+    float *o;   /* [rows, dv] unnormalized output */
+    float *m;   /* [rows] running max */
+    float *l;   /* [rows] running sum */
     att_iv *iv; /* [rows] */
 } att_scratch;
 
@@ -119,7 +119,8 @@ static void att_rows(const att_job *j, int64_t rows, const float *q, int64_t ldq
     for (int64_t j0 = kmin; j0 < kmax; j0 += ATT_BK) {
         int64_t j1 = j0 + ATT_BK < kmax ? j0 + ATT_BK : kmax, nb = j1 - j0;
         bool any = false;
-        for (int64_t r = 0; r < rows && !any; r++) any = iv_hits(&w->iv[r], j0, j1);
+        for (int64_t r = 0; r < rows && !any; r++)
+            any = iv_hits(&w->iv[r], j0, j1);
         if (!any) continue;
         vlm_cpu_gemm_nt(rows, nb, j->d, q, ldq, j->k + j0 * j->ldk, VLM_DTYPE_F32, j->ldk, NULL,
                         w->s, ATT_BK, 1);
@@ -151,7 +152,8 @@ static void att_rows(const att_job *j, int64_t rows, const float *q, int64_t ldq
             w->m[r] = m_new;
             if (alpha != 1.0f) {
                 float *o = w->o + r * j->dv;
-                for (int64_t c = 0; c < j->dv; c++) o[c] *= alpha;
+                for (int64_t c = 0; c < j->dv; c++)
+                    o[c] *= alpha;
             }
         }
         vlm_cpu_gemm_nn_f32(rows, j->dv, nb, 1.0f, w->s, ATT_BK, j->v + j0 * j->ldv, j->ldv, w->o,
@@ -161,7 +163,8 @@ static void att_rows(const att_job *j, int64_t rows, const float *q, int64_t ldq
         float *o = out + r * ldo;
         const float *acc = w->o + r * j->dv;
         float inv = w->l[r] > 0.0f ? 1.0f / w->l[r] : 0.0f;
-        for (int64_t c = 0; c < j->dv; c++) o[c] = acc[c] * inv;
+        for (int64_t c = 0; c < j->dv; c++)
+            o[c] = acc[c] * inv;
     }
 }
 
@@ -204,19 +207,21 @@ vlm_status cpu_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor *k,
                 int64_t g = it / sq, i = it % sq;
                 j.k = (const float *)(const void *)(kb + g * k->stride[1]);
                 j.v = (const float *)(const void *)(vb + g * v->stride[1]);
-                const float *qp = (const float *)(const void *)(qb + i * q->stride[0] + g * group * q->stride[1]);
+                const float *qp =
+                    (const float *)(const void *)(qb + i * q->stride[0] + g * group * q->stride[1]);
                 float *op = (float *)(void *)(ob + i * out->stride[0] + g * group * out->stride[1]);
-                att_rows(&j, group, qp, q->stride[1] / 4, p->q_pos0 + i, 0, op,
-                         out->stride[1] / 4, &w);
+                att_rows(&j, group, qp, q->stride[1] / 4, p->q_pos0 + i, 0, op, out->stride[1] / 4,
+                         &w);
             } else {
                 int64_t h = it / qblocks, i0 = (it % qblocks) * ATT_BQ;
                 int64_t rows = sq - i0 < ATT_BQ ? sq - i0 : ATT_BQ;
                 j.k = (const float *)(const void *)(kb + (h / group) * k->stride[1]);
                 j.v = (const float *)(const void *)(vb + (h / group) * v->stride[1]);
-                const float *qp = (const float *)(const void *)(qb + i0 * q->stride[0] + h * q->stride[1]);
+                const float *qp =
+                    (const float *)(const void *)(qb + i0 * q->stride[0] + h * q->stride[1]);
                 float *op = (float *)(void *)(ob + i0 * out->stride[0] + h * out->stride[1]);
-                att_rows(&j, rows, qp, q->stride[0] / 4, p->q_pos0 + i0, 1, op,
-                         out->stride[0] / 4, &w);
+                att_rows(&j, rows, qp, q->stride[0] / 4, p->q_pos0 + i0, 1, op, out->stride[0] / 4,
+                         &w);
             }
         }
     }

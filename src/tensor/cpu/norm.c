@@ -26,7 +26,8 @@ static vlm_status weight_factor(vlm_ctx *ctx, const char *op, const vlm_tensor *
     vlm_status st = cpu_scratch(ctx, op, (size_t)w->shape[0], &f);
     if (st != VLM_OK) return st;
     const char *base = cpu_ptr(w);
-    for (int64_t i = 0; i < w->shape[0]; i++) f[i] = cpu_load(base + i * w->stride[0], w->dtype) + w_offset;
+    for (int64_t i = 0; i < w->shape[0]; i++)
+        f[i] = cpu_load(base + i * w->stride[0], w->dtype) + w_offset;
     *out = f;
     return VLM_OK;
 }
@@ -42,9 +43,11 @@ static void rms_row(row_view v, int64_t d, const float *w, float eps) {
     float var = (float)(ss / (double)d);
     float r = 1.0f / sqrtf(var + eps);
     if (w) {
-        for (int64_t i = 0; i < d; i++) o[i * v.os] = (x[i * v.xs] * r) * w[i];
+        for (int64_t i = 0; i < d; i++)
+            o[i * v.os] = (x[i * v.xs] * r) * w[i];
     } else {
-        for (int64_t i = 0; i < d; i++) o[i * v.os] = x[i * v.xs] * r;
+        for (int64_t i = 0; i < d; i++)
+            o[i * v.os] = x[i * v.xs] * r;
     }
 }
 
@@ -77,7 +80,8 @@ static void ln_row(row_view v, int64_t d, const float *w, const float *b, float 
     const float *x = (const float *)(const void *)v.x;
     float *o = (float *)(void *)v.o;
     double s = 0.0;
-    for (int64_t i = 0; i < d; i++) s += x[i * v.xs];
+    for (int64_t i = 0; i < d; i++)
+        s += x[i * v.xs];
     double mean = s / (double)d, ss = 0.0;
     for (int64_t i = 0; i < d; i++) {
         double c = x[i * v.xs] - mean;
@@ -106,7 +110,8 @@ vlm_status cpu_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w
     int64_t rows = cpu_rows(x), d = cpu_cols(x);
     int nt = rows * d >= CPU_PAR_MIN ? ctx->n_threads : 1;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t r = 0; r < rows; r++) ln_row(row_at(x, out, r), d, wf, bf, eps);
+    for (int64_t r = 0; r < rows; r++)
+        ln_row(row_at(x, out, r), d, wf, bf, eps);
     vlm_arena_release(ctx->arena, mark);
     return VLM_OK;
 }

@@ -13,7 +13,8 @@ vlm_status cpu_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out)
         const float *xr = (const float *)(const void *)(cpu_ptr(x) + cpu_row_offset(x, r));
         float *o = (float *)(void *)(cpu_ptr(out) + cpu_row_offset(out, r));
         float m = -INFINITY;
-        for (int64_t i = 0; i < d; i++) m = fmaxf(m, xr[i * xs]);
+        for (int64_t i = 0; i < d; i++)
+            m = fmaxf(m, xr[i * xs]);
         double sum = 0.0;
         for (int64_t i = 0; i < d; i++) {
             float e = expf(xr[i * xs] - m);
@@ -21,7 +22,8 @@ vlm_status cpu_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out)
             sum += e;
         }
         float inv = (float)(1.0 / sum);
-        for (int64_t i = 0; i < d; i++) o[i * os] *= inv;
+        for (int64_t i = 0; i < d; i++)
+            o[i * os] *= inv;
     }
     return VLM_OK;
 }
