@@ -10,5 +10,6 @@ typedef struct vlm_command {
 } vlm_command;
 
 int vlm_cmd_inspect(int argc, char **argv);
+int vlm_cmd_template(int argc, char **argv);
 
 #endif

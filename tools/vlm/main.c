@@ -7,6 +7,7 @@
 
 static const vlm_command commands[] = {
     {"inspect", "describe a checkpoint directory without loading tensors", vlm_cmd_inspect},
+    {"template", "render a checkpoint's chat template for a messages file", vlm_cmd_template},
 };
 
 static void usage(FILE *f) {
