@@ -10,5 +10,7 @@ typedef struct vlm_command {
 } vlm_command;
 
 int vlm_cmd_inspect(int argc, char **argv);
+int vlm_cmd_tokenize(int argc, char **argv);
+int vlm_cmd_preprocess(int argc, char **argv);
 
 #endif

@@ -7,6 +7,8 @@
 
 static const vlm_command commands[] = {
     {"inspect", "describe a checkpoint directory without loading tensors", vlm_cmd_inspect},
+    {"tokenize", "encode stdin with a tokenizer.json, print the ids", vlm_cmd_tokenize},
+    {"preprocess", "write the pixel tensors a model is given to a safetensors file", vlm_cmd_preprocess},
 };
 
 static void usage(FILE *f) {

@@ -7,6 +7,7 @@
 #include "tensor/cpu/gemm_internal.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Below this many multiply-adds a product runs on one thread (a fork costs microseconds). */
@@ -56,82 +57,93 @@ typedef struct gemm_problem {
     int64_t ldy;
 } gemm_problem;
 
-/* xp panel: rows (<= mr) rows of x, kc columns; xp[p * mr + i]. */
-static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, int mr, float *xp) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t p = 0; p < kc; p++)
-            xp[p * mr + i] = x[i * ldx + p];
-    for (int64_t i = rows; i < mr; i++)
-        for (int64_t p = 0; p < kc; p++)
-            xp[p * mr + i] = 0.0f;
+/* Tile rows [i, i + mr) x columns [j, j + nr) of y from one packed x panel and w panel. */
+static void run_tile(const gemm_problem *pr, int64_t kc, const float *xpanel, const float *wpanel,
+                     int64_t i, int64_t mv, int64_t j, int64_t nv, int load, const float *bias) {
+    const vlm_gemm_kernels *kr = pr->kr;
+    float *c = pr->y + i * pr->ldy + j;
+    if (nv == kr->nr) {
+        kr->micro((int)mv, kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL, load);
+        return;
+    }
+    _Alignas(64) float tile[VLM_GEMM_MAX_MR * VLM_GEMM_MAX_NR];
+    kr->micro((int)mv, kc, xpanel, wpanel, tile, kr->nr, 1.0f, NULL, 0);
+    for (int64_t ii = 0; ii < mv; ii++)
+        for (int64_t jj = 0; jj < nv; jj++) {
+            float *cij = c + ii * pr->ldy + jj;
+            float base = load ? *cij : (bias ? bias[j + jj] : 0.0f);
+            *cij = base + pr->alpha * tile[ii * kr->nr + jj];
+        }
 }
 
-/* y[i0..i1, j0..j1] of the product, all of k. xp holds mb * kc floats, wp nb * kc. */
+/* y[i0..i1, j0..j1] of the product, all of k: for each kc-deep slice, pack the rows of x
+ * once (xp: (i1 - i0) rounded up to mr, times kc floats), then for each block of nb weight
+ * rows pack them (wp: nb * kc floats, kept in L2) and run the micro-kernel over the block,
+ * an x panel (in L1) against every w panel in turn. */
 static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                     float *xp, float *wp) {
+                     int64_t nb, float *xp, float *wp) {
     const vlm_gemm_kernels *kr = pr->kr;
     const int mr = kr->mr, nr = kr->nr;
     const size_t es = vlm_dtype_size(pr->wdt);
     for (int64_t pc = 0; pc < pr->k; pc += kr->kc) {
         int64_t kc = min64(kr->kc, pr->k - pc);
         for (int64_t i = i0; i < i1; i += mr)
-            pack_x(pr->x + i * pr->ldx + pc, pr->ldx, min64(mr, i1 - i), kc, mr,
-                   xp + (i - i0) * kc);
-        for (int64_t j = j0; j < j1; j += nr) {
-            float *dst = wp + (j - j0) * kc;
-            if (pr->nn)
-                kr->pack_b((const float *)pr->w + pc * pr->ldw + j, pr->ldw, kc, min64(nr, j1 - j),
-                           dst);
-            else
-                kr->pack_w[pr->wdt]((const char *)pr->w + (size_t)(j * pr->ldw + pc) * es, pr->ldw,
-                                    min64(nr, j1 - j), kc, dst);
-        }
+            kr->pack_x(pr->x + i * pr->ldx + pc, pr->ldx, min64(mr, i1 - i), kc,
+                       xp + (i - i0) * kc);
         int load = pc > 0 || (pr->nn && pr->accumulate);
         const float *bias = load ? NULL : pr->bias;
-        for (int64_t i = i0; i < i1; i += mr) {
-            const float *xpanel = xp + (i - i0) * kc;
-            int64_t mv = min64(mr, i1 - i);
-            for (int64_t j = j0; j < j1; j += nr) {
-                const float *wpanel = wp + (j - j0) * kc;
-                int64_t nv = min64(nr, j1 - j);
-                float *c = pr->y + i * pr->ldy + j;
-                if (mv == mr && nv == nr) {
-                    kr->micro(kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL,
-                              load);
-                    continue;
-                }
-                _Alignas(64) float tile[VLM_GEMM_MAX_MR * VLM_GEMM_MAX_NR];
-                kr->micro(kc, xpanel, wpanel, tile, nr, 1.0f, NULL, 0);
-                for (int64_t ii = 0; ii < mv; ii++)
-                    for (int64_t jj = 0; jj < nv; jj++) {
-                        float *cij = c + ii * pr->ldy + jj;
-                        float base = load ? *cij : (bias ? bias[j + jj] : 0.0f);
-                        *cij = base + pr->alpha * tile[ii * nr + jj];
-                    }
+        for (int64_t jb = j0; jb < j1; jb += nb) {
+            int64_t je = min64(jb + nb, j1);
+            for (int64_t j = jb; j < je; j += nr) {
+                float *dst = wp + (j - jb) * kc;
+                if (pr->nn)
+                    kr->pack_b((const float *)pr->w + pc * pr->ldw + j, pr->ldw, kc,
+                               min64(nr, je - j), dst);
+                else
+                    kr->pack_w[pr->wdt]((const char *)pr->w + (size_t)(j * pr->ldw + pc) * es,
+                                        pr->ldw, min64(nr, je - j), kc, dst);
             }
+            for (int64_t i = i0; i < i1; i += mr)
+                for (int64_t j = jb; j < je; j += nr)
+                    run_tile(pr, kc, xp + (i - i0) * kc, wp + (j - jb) * kc, i, min64(mr, i1 - i),
+                             j, min64(nr, je - j), load, bias);
         }
     }
 }
 
 /* The blocked GEMM. Returns 0 when the packing buffers cannot be allocated. */
-static int run_gemm(const gemm_problem *pr, int nt) {
+static int run_gemm(const gemm_problem *pr0, int nt) {
+#ifdef VLM_GEMM_TUNING /* developer builds only: block sizes from the environment */
+    gemm_problem prc = *pr0;
+    vlm_gemm_kernels krc = *pr0->kr;
+    const char *tune = getenv("VLM_GEMM_TUNE");
+    if (tune) sscanf(tune, "%d,%d,%d", &krc.mb, &krc.nb, &krc.kc);
+    prc.kr = &krc;
+    const gemm_problem *pr = &prc;
+#else
+    const gemm_problem *pr = pr0;
+#endif
     const vlm_gemm_kernels *kr = pr->kr;
-    int64_t mb = min64(kr->mb, round_up(pr->m, kr->mr));
-    int64_t nb = min64(kr->nb, round_up(pr->n, kr->nr));
-    /* Enough tasks to keep every thread busy: halve the larger block while too few. */
-    for (;;) {
-        int64_t tasks = ((pr->m + mb - 1) / mb) * ((pr->n + nb - 1) / nb);
-        if (tasks >= 3 * (int64_t)nt) break;
-        if (nb >= 4 * kr->nr && nb >= mb)
-            nb = round_up(nb / 2, kr->nr);
-        else if (mb >= 2 * kr->mr)
-            mb = round_up(mb / 2, kr->mr);
-        else if (nb >= 2 * kr->nr)
-            nb = round_up(nb / 2, kr->nr);
-        else
-            break;
+    /* Tasks: pm blocks of rows of x times pn ranges of weight rows. Rows are split when each
+     * thread still gets several micro-panels (the weights are then packed once per block of
+     * rows, the activations once in all); otherwise the weight rows are split. The counts
+     * are rounded to multiples of the thread count so the tasks come out even. */
+    int64_t pm = (pr->m + kr->mb - 1) / kr->mb, pn = 1;
+    int64_t panels = (pr->m + kr->mr - 1) / kr->mr;
+    if (nt > 1) {
+        if (panels >= 4 * (int64_t)nt) {
+            pm = round_up(pm, nt);
+        } else {
+            pn = nt * (pm >= nt ? 1 : (nt + pm - 1) / pm);
+            int64_t n_panels = (pr->n + kr->nr - 1) / kr->nr;
+            if (pn > n_panels) pn = n_panels;
+        }
     }
-    int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nb - 1) / nb;
+    if (pm > panels) pm = panels;
+    int64_t mb = round_up((pr->m + pm - 1) / pm, kr->mr);
+    int64_t nrange = round_up((pr->n + pn - 1) / pn, kr->nr);
+    int64_t nb = min64(kr->nb, nrange);
+    int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nrange - 1) / nrange;
     int64_t tasks = tm * tn;
     if (nt > tasks) nt = (int)tasks;
     size_t per_thread = (size_t)round_up((mb + nb) * kr->kc, 16); /* floats, 64-byte multiple */
@@ -143,8 +155,8 @@ static int run_gemm(const gemm_problem *pr, int nt) {
         float *wp = xp + mb * kr->kc;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
-            int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nb;
-            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nb, pr->n), xp, wp);
+            int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nrange;
+            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nrange, pr->n), nb, xp, wp);
         }
     }
     free(buf);
@@ -178,13 +190,42 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
         gemm_problem pr = {kr, m, n, k, x, ldx, w, wdt, ldw, 0, bias, 1.0f, 0, y, ldy};
-        if (m <= VLM_GEMV_MAX_M) {
+        int64_t gemv_max = VLM_GEMV_MAX_M;
+#ifdef VLM_GEMM_TUNING
+        if (getenv("VLM_GEMV_M")) gemv_max = atoi(getenv("VLM_GEMV_M"));
+#endif
+        if (m <= gemv_max) {
             run_gemv(&pr, nt);
             return;
         }
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nt_portable(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, nt);
+}
+
+void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                             const void *w, vlm_dtype wdt, int64_t ldw, const float *bias, float *y,
+                             int64_t ldy, int n_threads) {
+    if (wdt == VLM_DTYPE_BF16 && m > VLM_GEMV_MAX_M && k > 0 && n > 0 &&
+        vlm_cpu_has_avx512_bf16()) {
+        gemm_problem pr = {&vlm_gemm_kernels_avx512_bf16dot,
+                           m,
+                           n,
+                           k,
+                           x,
+                           ldx,
+                           w,
+                           wdt,
+                           ldw,
+                           0,
+                           bias,
+                           1.0f,
+                           0,
+                           y,
+                           ldy};
+        if (run_gemm(&pr, resolve_threads(n_threads, m, n, k))) return;
+    }
+    vlm_cpu_gemm_nt(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, n_threads);
 }
 
 void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, float alpha,

@@ -16,16 +16,17 @@ enum { MR = 6, NR = 16 };
 
 /* ------------------------------------------------------------------ micro-kernel */
 
-TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
-                              float alpha, const float *bias, int load) {
+/* acc += xp panel (rows of it, a constant once inlined) times wp panel, then stored. */
+TARGET INLINE void micro_rows(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8);
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             __m256 xv = _mm256_broadcast_ss(xp + i);
             acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
@@ -40,11 +41,35 @@ TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, floa
         b1 = _mm256_loadu_ps(bias + 8);
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         __m256 c0 = load ? _mm256_loadu_ps(ci) : b0, c1 = load ? _mm256_loadu_ps(ci + 8) : b1;
         _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], c0));
         _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], c1));
+    }
+}
+
+TARGET static void micro_6x16(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
+    switch (rows) {
+    case 1:
+        micro_rows(1, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 2:
+        micro_rows(2, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 3:
+        micro_rows(3, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 4:
+        micro_rows(4, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 5:
+        micro_rows(5, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    default:
+        micro_rows(MR, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
     }
 }
 
@@ -90,6 +115,7 @@ TARGET INLINE void transpose8(__m256 v[8]) {
 
 TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t kc, float *wp,
                              vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     for (int r0 = 0; r0 < NR; r0 += 8) {
         int64_t nv = rows - r0 < 0 ? 0 : (rows - r0 > 8 ? 8 : rows - r0);
         int64_t p = 0;
@@ -99,6 +125,12 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
             continue;
         }
         for (; p + 8 <= kc; p += 8) {
+            /* the slice of a row is only kc elements long, too short for the hardware
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (a
+             * prefetch past the end of w is harmless) */
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+                _mm_prefetch((const char *)w + ((NR + r0 + r) * ldw + p) * es, _MM_HINT_T0);
             __m256 v[8];
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
@@ -124,6 +156,27 @@ TARGET static void pack_w_bf16(const void *w, int64_t ldw, int64_t rows, int64_t
     pack_w_dt(w, ldw, rows, kc, wp, VLM_DTYPE_BF16);
 }
 
+TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, float *xp) {
+    const __m256i first6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++)
+            _mm_prefetch((const char *)(x + (MR + r) * ldx + p), _MM_HINT_T0);
+        __m256 v[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++)
+            v[r] = r < rows && r < MR ? _mm256_loadu_ps(x + r * ldx + p) : _mm256_setzero_ps();
+        transpose8(v);
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            _mm256_maskstore_ps(xp + (p + q) * MR, first6, v[q]);
+    }
+    for (; p < kc; p++)
+        for (int r = 0; r < MR; r++)
+            xp[p * MR + r] = r < rows ? x[r * ldx + p] : 0.0f;
+}
+
 TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols, float *wp) {
     for (int64_t p = 0; p < kc; p++) {
         const float *br = b + p * ldb;
@@ -147,10 +200,13 @@ TARGET INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. */
+/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. When pf != NULL it points
+ * at the next 4 weight rows (stride ldw), which are prefetched into L2 at the same column:
+ * rows of a few KB are too short for the hardware prefetcher to ramp up on its own. */
 TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x, int64_t ldx,
                              const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                             vlm_dtype dt) {
+                             vlm_dtype dt, const char *pf) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     __m256 acc[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
@@ -159,6 +215,10 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             acc[i][r] = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + 8 <= k; p += 8) {
+        if (pf)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                _mm_prefetch(pf + (r * ldw + p) * es, _MM_HINT_T1);
         __m256 wv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -185,33 +245,54 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             y[i * ldy + j + r] = (hsum8(acc[i][r]) + tail[i][r]) + (bias ? bias[j + r] : 0.0f);
 }
 
-TARGET INLINE void gemv_mv(int mv, int64_t j0, int64_t j1, int64_t k, const float *x, int64_t ldx,
-                           const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                           vlm_dtype dt) {
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4)
-        gemv_rows(mv, 4, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-    for (; j < j1; j++)
-        gemv_rows(mv, 1, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-}
-
+/* Rows [j0, j1) of w against all m rows of x, 4 weight rows at a time: the first group of
+ * (up to) 4 rows of x streams them from memory, the other groups find them in L1/L2. */
 TARGET INLINE void gemv_dt(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
                            int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                            int64_t ldy, vlm_dtype dt) {
-    switch (m) {
-    case 1:
-        gemv_mv(1, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 2:
-        gemv_mv(2, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 3:
-        gemv_mv(3, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    default:
-        gemv_mv(4, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const char *pf = j + 8 <= j1 ? (const char *)w + (j + 4) * ldw * es : NULL;
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            const char *pfi = i0 == 0 ? pf : NULL;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 2:
+                gemv_rows(2, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 3:
+                gemv_rows(3, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            default:
+                gemv_rows(4, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            }
+        }
     }
+    for (; j < j1; j++)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 2:
+                gemv_rows(2, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 3:
+                gemv_rows(3, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            default:
+                gemv_rows(4, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            }
+        }
 }
 
 TARGET static void gemv_f32(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -233,10 +314,11 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
 const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .mr = MR,
     .nr = NR,
-    .kc = 256,
-    .mb = MR * 32,
+    .kc = 512,
+    .mb = MR * 168,
     .nb = 256,
     .micro = micro_6x16,
+    .pack_x = pack_x,
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},

@@ -17,18 +17,19 @@ enum { MR = 14, NR = 32 };
 
 /* ------------------------------------------------------------------ micro-kernel */
 
-/* acc[i * NR + j] = sum_p xp[p * MR + i] * wp[p * NR + j]. Kept apart from the store so
- * that the loop has all 32 zmm registers: 28 accumulators, 2 w vectors, 1 broadcast. */
-TARGET __attribute__((noinline)) static void micro_14x32_acc(int64_t kc, const float *xp,
-                                                             const float *wp, float *acc_out) {
+/* acc[i * NR + j] = sum_p xp[p * MR + i] * wp[p * NR + j] for i < rows (a constant once
+ * inlined). Kept apart from the store so that the loop has all 32 zmm registers: up to 28
+ * accumulators, 2 w vectors, 1 broadcast. */
+TARGET INLINE void micro_acc_rows(int rows, int64_t kc, const float *xp, const float *wp,
+                                  float *acc_out) {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
 #pragma GCC unroll 14
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             __m512 xv = _mm512_set1_ps(xp[i]);
             acc[i][0] = _mm512_fmadd_ps(xv, w0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(xv, w1, acc[i][1]);
@@ -37,28 +38,92 @@ TARGET __attribute__((noinline)) static void micro_14x32_acc(int64_t kc, const f
         wp += NR;
     }
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         _mm512_store_ps(acc_out + i * NR, acc[i][0]);
         _mm512_store_ps(acc_out + i * NR + 16, acc[i][1]);
     }
 }
 
-TARGET static void micro_14x32(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
-                               float alpha, const float *bias, int load) {
-    _Alignas(64) float acc[MR * NR];
-    micro_14x32_acc(kc, xp, wp, acc);
+/* The same for rows = 1..MR: edge panels (and products with few rows) skip the zero rows. */
+TARGET __attribute__((noinline)) static void micro_acc(int rows, int64_t kc, const float *xp,
+                                                       const float *wp, float *acc_out) {
+    switch (rows) {
+    case 1:
+        micro_acc_rows(1, kc, xp, wp, acc_out);
+        break;
+    case 2:
+        micro_acc_rows(2, kc, xp, wp, acc_out);
+        break;
+    case 3:
+        micro_acc_rows(3, kc, xp, wp, acc_out);
+        break;
+    case 4:
+        micro_acc_rows(4, kc, xp, wp, acc_out);
+        break;
+    case 5:
+        micro_acc_rows(5, kc, xp, wp, acc_out);
+        break;
+    case 6:
+        micro_acc_rows(6, kc, xp, wp, acc_out);
+        break;
+    case 7:
+        micro_acc_rows(7, kc, xp, wp, acc_out);
+        break;
+    case 8:
+        micro_acc_rows(8, kc, xp, wp, acc_out);
+        break;
+    case 9:
+        micro_acc_rows(9, kc, xp, wp, acc_out);
+        break;
+    case 10:
+        micro_acc_rows(10, kc, xp, wp, acc_out);
+        break;
+    case 11:
+        micro_acc_rows(11, kc, xp, wp, acc_out);
+        break;
+    case 12:
+        micro_acc_rows(12, kc, xp, wp, acc_out);
+        break;
+    case 13:
+        micro_acc_rows(13, kc, xp, wp, acc_out);
+        break;
+    default:
+        micro_acc_rows(MR, kc, xp, wp, acc_out);
+        break;
+    }
+}
+
+/* c[i, :] = base + alpha * acc[i, :] for i < rows (see vlm_gemm_micro_fn). */
+TARGET INLINE void store_tile(int rows, const float *acc, float *c, int64_t ldc, float alpha,
+                              const float *bias, int load) {
     __m512 va = _mm512_set1_ps(alpha);
     __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
     if (!load && bias) {
         b0 = _mm512_loadu_ps(bias);
         b1 = _mm512_loadu_ps(bias + 16);
     }
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         __m512 c0 = load ? _mm512_loadu_ps(ci) : b0, c1 = load ? _mm512_loadu_ps(ci + 16) : b1;
         _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, _mm512_load_ps(acc + i * NR), c0));
         _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, _mm512_load_ps(acc + i * NR + 16), c1));
     }
+}
+
+/* Fetch the tile of c while the products run (it is read after them). */
+TARGET INLINE void prefetch_tile(int rows, const float *c, int64_t ldc) {
+    for (int i = 0; i < rows; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+}
+
+TARGET static void micro_14x32(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                               int64_t ldc, float alpha, const float *bias, int load) {
+    if (load) prefetch_tile(rows, c, ldc);
+    _Alignas(64) float acc[MR * NR];
+    micro_acc(rows, kc, xp, wp, acc);
+    store_tile(rows, acc, c, ldc, alpha, bias, load);
 }
 
 /* ------------------------------------------------------------------ conversions */
@@ -119,6 +184,7 @@ static inline float scalar_to_f32(const void *w, int64_t at, vlm_dtype dt) {
 
 TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t kc, float *wp,
                              vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     for (int r0 = 0; r0 < NR; r0 += 16) {
         int64_t nv = rows - r0 < 0 ? 0 : (rows - r0 > 16 ? 16 : rows - r0);
         int64_t p = 0;
@@ -128,6 +194,12 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
             continue;
         }
         for (; p + 16 <= kc; p += 16) {
+            /* the slice of a row is only kc elements long, too short for the hardware
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (a
+             * prefetch past the end of w is harmless) */
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                _mm_prefetch((const char *)w + ((NR + r0 + r) * ldw + p) * es, _MM_HINT_T0);
             __m512 v[16];
 #pragma GCC unroll 16
             for (int r = 0; r < 16; r++)
@@ -153,6 +225,23 @@ TARGET static void pack_w_bf16(const void *w, int64_t ldw, int64_t rows, int64_t
     pack_w_dt(w, ldw, rows, kc, wp, VLM_DTYPE_BF16);
 }
 
+TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, float *xp) {
+    for (int64_t p = 0; p < kc; p += 16) {
+        int64_t len = kc - p < 16 ? kc - p : 16;
+        __mmask16 mk = (__mmask16)((1u << len) - 1);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++)
+            _mm_prefetch((const char *)(x + (MR + r) * ldx + p), _MM_HINT_T0);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++)
+            v[r] = r < rows ? _mm512_maskz_loadu_ps(mk, x + r * ldx + p) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int q = 0; q < len; q++)
+            _mm512_mask_storeu_ps(xp + (p + q) * MR, 0x3fff, v[q]);
+    }
+}
+
 TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols, float *wp) {
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
@@ -165,10 +254,13 @@ TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols,
 
 /* ------------------------------------------------------------------ GEMV */
 
-/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. */
+/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. When pf != NULL it points
+ * at the next 4 weight rows (stride ldw), which are prefetched into L2 at the same column:
+ * rows of a few KB are too short for the hardware prefetcher to ramp up on its own. */
 TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x, int64_t ldx,
                              const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                             vlm_dtype dt) {
+                             vlm_dtype dt, const char *pf) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
@@ -177,6 +269,10 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             acc[i][r] = _mm512_setzero_ps();
     int64_t p = 0;
     for (; p + 16 <= k; p += 16) {
+        if (pf)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                _mm_prefetch(pf + (r * ldw + p) * es, _MM_HINT_T1);
         __m512 wv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -210,33 +306,54 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
             y[i * ldy + j + r] = _mm512_reduce_add_ps(acc[i][r]) + (bias ? bias[j + r] : 0.0f);
 }
 
-TARGET INLINE void gemv_mv(int mv, int64_t j0, int64_t j1, int64_t k, const float *x, int64_t ldx,
-                           const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                           vlm_dtype dt) {
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4)
-        gemv_rows(mv, 4, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-    for (; j < j1; j++)
-        gemv_rows(mv, 1, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-}
-
+/* Rows [j0, j1) of w against all m rows of x, 4 weight rows at a time: the first group of
+ * (up to) 4 rows of x streams them from memory, the other groups find them in L1/L2. */
 TARGET INLINE void gemv_dt(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
                            int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                            int64_t ldy, vlm_dtype dt) {
-    switch (m) {
-    case 1:
-        gemv_mv(1, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 2:
-        gemv_mv(2, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 3:
-        gemv_mv(3, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    default:
-        gemv_mv(4, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const char *pf = j + 8 <= j1 ? (const char *)w + (j + 4) * ldw * es : NULL;
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            const char *pfi = i0 == 0 ? pf : NULL;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 2:
+                gemv_rows(2, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            case 3:
+                gemv_rows(3, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            default:
+                gemv_rows(4, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+                break;
+            }
+        }
     }
+    for (; j < j1; j++)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *xi = x + i0 * ldx;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                gemv_rows(1, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 2:
+                gemv_rows(2, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            case 3:
+                gemv_rows(3, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            default:
+                gemv_rows(4, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
+                break;
+            }
+        }
 }
 
 TARGET static void gemv_f32(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -255,13 +372,167 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
     gemv_dt(m, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, VLM_DTYPE_BF16);
 }
 
+/* ------------------------------------------------------------------ bf16 dot products
+ * The optional AVX512_BF16 path (vlm_cpu_gemm_nt_bf16dot): x is rounded to bf16 (nearest
+ * even) and both operands are packed as pairs of consecutive k values in one 32-bit lane;
+ * vdpbf16ps then does two multiply-adds per lane (exact products, f32 sums, denormals
+ * flushed). Panels: xp[q * MR + i] = pair (x[i, 2q], x[i, 2q + 1]), wp[q * NR + j] = pair
+ * (w[j, 2q], w[j, 2q + 1]); an odd last k gets a zero partner. */
+
+#define TARGET_BF16                                                                                \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,avx512bf16")))
+
+TARGET_BF16 static void pack_x_pairs(const float *x, int64_t ldx, int64_t rows, int64_t kc,
+                                     float *xpf) {
+    uint32_t *xp = (uint32_t *)xpf;
+    for (int64_t p = 0; p < kc; p += 32) {
+        int64_t len = kc - p < 32 ? kc - p : 32;
+        __mmask16 m0 = (__mmask16)(len >= 16 ? 0xffff : (1u << len) - 1);
+        __mmask16 m1 = (__mmask16)(len >= 32 ? 0xffff : len <= 16 ? 0 : (1u << (len - 16)) - 1);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++) {
+            if (r < rows) {
+                __m512 lo = _mm512_maskz_loadu_ps(m0, x + r * ldx + p);
+                __m512 hi = _mm512_maskz_loadu_ps(m1, x + r * ldx + p + 16);
+                v[r] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* 32 bf16 in k order */
+            } else {
+                v[r] = _mm512_setzero_ps();
+            }
+        }
+        transpose16(v);
+        for (int64_t q = 0; q < (len + 1) / 2; q++)
+            _mm512_mask_storeu_epi32(xp + (p / 2 + q) * MR, 0x3fff, _mm512_castps_si512(v[q]));
+    }
+}
+
+TARGET_BF16 static void pack_w_pairs(const void *w, int64_t ldw, int64_t rows, int64_t kc,
+                                     float *wpf) {
+    uint32_t *wp = (uint32_t *)wpf;
+    const uint16_t *wh = (const uint16_t *)w;
+    for (int r0 = 0; r0 < NR; r0 += 16) {
+        int64_t nv = rows - r0 < 0 ? 0 : (rows - r0 > 16 ? 16 : rows - r0);
+        for (int64_t p = 0; p < kc; p += 32) {
+            int64_t len = kc - p < 32 ? kc - p : 32;
+            __mmask32 mk = len >= 32 ? 0xffffffffu : (1u << len) - 1;
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                _mm_prefetch((const char *)(wh + (NR + r0 + r) * ldw + p), _MM_HINT_T0);
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                v[r] =
+                    r < nv
+                        ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mk, wh + (r0 + r) * ldw + p))
+                        : _mm512_setzero_ps();
+            transpose16(v);
+            for (int64_t q = 0; q < (len + 1) / 2; q++)
+                _mm512_store_ps((float *)(wp + (p / 2 + q) * NR + r0), v[q]);
+        }
+    }
+}
+
+TARGET_BF16 INLINE void micro_pairs_rows(int rows, int64_t kc, const float *xpf, const float *wp,
+                                         float *acc_out) {
+    const uint32_t *xp = (const uint32_t *)xpf;
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < rows; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < (kc + 1) / 2; q++) {
+        __m512bh w0 = (__m512bh)_mm512_load_ps(wp), w1 = (__m512bh)_mm512_load_ps(wp + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < rows; i++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32((int)xp[i]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], xv, w0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], xv, w1);
+        }
+        xp += MR;
+        wp += NR;
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < rows; i++) {
+        _mm512_store_ps(acc_out + i * NR, acc[i][0]);
+        _mm512_store_ps(acc_out + i * NR + 16, acc[i][1]);
+    }
+}
+
+TARGET_BF16 __attribute__((noinline)) static void
+micro_pairs_acc(int rows, int64_t kc, const float *xp, const float *wp, float *acc_out) {
+    switch (rows) {
+    case 1:
+        micro_pairs_rows(1, kc, xp, wp, acc_out);
+        break;
+    case 2:
+        micro_pairs_rows(2, kc, xp, wp, acc_out);
+        break;
+    case 3:
+        micro_pairs_rows(3, kc, xp, wp, acc_out);
+        break;
+    case 4:
+        micro_pairs_rows(4, kc, xp, wp, acc_out);
+        break;
+    case 5:
+        micro_pairs_rows(5, kc, xp, wp, acc_out);
+        break;
+    case 6:
+        micro_pairs_rows(6, kc, xp, wp, acc_out);
+        break;
+    case 7:
+        micro_pairs_rows(7, kc, xp, wp, acc_out);
+        break;
+    case 8:
+        micro_pairs_rows(8, kc, xp, wp, acc_out);
+        break;
+    case 9:
+        micro_pairs_rows(9, kc, xp, wp, acc_out);
+        break;
+    case 10:
+        micro_pairs_rows(10, kc, xp, wp, acc_out);
+        break;
+    case 11:
+        micro_pairs_rows(11, kc, xp, wp, acc_out);
+        break;
+    case 12:
+        micro_pairs_rows(12, kc, xp, wp, acc_out);
+        break;
+    case 13:
+        micro_pairs_rows(13, kc, xp, wp, acc_out);
+        break;
+    default:
+        micro_pairs_rows(MR, kc, xp, wp, acc_out);
+        break;
+    }
+}
+
+TARGET_BF16 static void micro_pairs(int rows, int64_t kc, const float *xp, const float *wp,
+                                    float *c, int64_t ldc, float alpha, const float *bias,
+                                    int load) {
+    if (load) prefetch_tile(rows, c, ldc);
+    _Alignas(64) float acc[MR * NR];
+    micro_pairs_acc(rows, kc, xp, wp, acc);
+    store_tile(rows, acc, c, ldc, alpha, bias, load);
+}
+
+const vlm_gemm_kernels vlm_gemm_kernels_avx512_bf16dot = {
+    .mr = MR,
+    .nr = NR,
+    .kc = 1024, /* k values: 512 pairs */
+    .mb = MR * 72,
+    .nb = 256,
+    .micro = micro_pairs,
+    .pack_x = pack_x_pairs,
+    .pack_w = {NULL, NULL, pack_w_pairs},
+};
+
 const vlm_gemm_kernels vlm_gemm_kernels_avx512 = {
     .mr = MR,
     .nr = NR,
-    .kc = 256,
-    .mb = MR * 16,
-    .nb = 512,
+    .kc = 512,
+    .mb = MR * 72,
+    .nb = 256,
     .micro = micro_14x32,
+    .pack_x = pack_x,
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
@@ -269,4 +540,5 @@ const vlm_gemm_kernels vlm_gemm_kernels_avx512 = {
 
 #else
 const vlm_gemm_kernels vlm_gemm_kernels_avx512 = {0};
+const vlm_gemm_kernels vlm_gemm_kernels_avx512_bf16dot = {0};
 #endif
