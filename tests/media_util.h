@@ -16,7 +16,8 @@ static inline uint32_t media_crc32_update(uint32_t crc, const uint8_t *p, size_t
     crc = ~crc;
     for (size_t i = 0; i < n; i++) {
         crc ^= p[i];
-        for (int b = 0; b < 8; b++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        for (int b = 0; b < 8; b++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
     }
     return ~crc;
 }
@@ -48,8 +49,8 @@ static inline vlm_status media_synth_rgb(int w, int h, uint32_t seed, int kind, 
             for (int c = 0; c < 3; c++) {
                 uint32_t i = (uint32_t)(((size_t)y * w + x) * 3 + c);
                 uint8_t noise = (uint8_t)(media_mix32(i * 0x9E3779B9u + base) >> 24);
-                uint8_t v = kind == 0 ? noise
-                                      : (uint8_t)(((7 * x + 3 * y + 50 * c) % 256) ^ (noise & 15));
+                uint8_t v =
+                    kind == 0 ? noise : (uint8_t)(((7 * x + 3 * y + 50 * c) % 256) ^ (noise & 15));
                 out->data[(size_t)y * out->stride + 3 * (size_t)x + c] = v;
             }
     return VLM_OK;

@@ -16,10 +16,12 @@
 #include "media/decode_internal.h"
 
 static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
 }
 static void put_le32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 
 /* A PNG signature + IHDR (+ a tiny IDAT) claiming w x h. */
@@ -136,9 +138,10 @@ static void test_huge_headers(void) {
 
 /* Every format honours caller limits (97x67 = 6499 pixels > 5000). */
 static void test_small_limits(void) {
-    static const char *files[] = {"jpeg_baseline_420.jpg", "png_rgb.png", "webp_lossy.webp",
-                                  "gif_palette.gif", "bmp_24.bmp", "jpeg_progressive.jpg",
-                                  "webp_lossless_alpha.webp", "bmp_8_palette.bmp"};
+    static const char *files[] = {
+        "jpeg_baseline_420.jpg",    "png_rgb.png",      "webp_lossy.webp",
+        "gif_palette.gif",          "bmp_24.bmp",       "jpeg_progressive.jpg",
+        "webp_lossless_alpha.webp", "bmp_8_palette.bmp"};
     vlm_image_decode_params p = vlm_image_decode_params_default();
     p.max_pixels = 5000;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -180,7 +183,8 @@ static void test_zero_size(void) {
 static void test_damage(void) {
     vlm_json *doc = NULL;
     vlm_error err;
-    if (vlm_json_load_file(media_fixture("media/decode_refs.json"), 16u << 20, 0, &doc, &err) != VLM_OK) {
+    if (vlm_json_load_file(media_fixture("media/decode_refs.json"), 16u << 20, 0, &doc, &err) !=
+        VLM_OK) {
         CHECK_MSG(0, "%s", err.message);
         return;
     }
@@ -197,7 +201,8 @@ static void test_damage(void) {
             memcpy(cut, data, n);
             vlm_image img;
             vlm_status s = vlm_image_decode_memory(cut, n, name, NULL, &img, NULL, &err);
-            if (s == VLM_OK) decoded++;
+            if (s == VLM_OK)
+                decoded++;
             else {
                 failed++;
                 CHECK_CONTAINS(err.message, name);
@@ -282,7 +287,8 @@ static void test_paths(void) {
 
 static void test_raw_rgb(void) {
     uint8_t px[2 * 4 * 3];
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)i;
     vlm_image img;
     vlm_error err;
     CHECK(vlm_image_from_rgb(px, 3, 2, 12, NULL, &img, &err) == VLM_OK);
@@ -305,14 +311,14 @@ static void test_exif_parser(void) {
     uint8_t e[70] = "Exif\0\0";
     memcpy(e + 6, b, 26);
     CHECK_EQ_INT(vlm_exif_orientation(e, 32), 6);
-    CHECK_EQ_INT(vlm_exif_orientation(b, 20), 0);      /* entry cut short */
-    b[4] = 200;                                           /* IFD offset past the end */
+    CHECK_EQ_INT(vlm_exif_orientation(b, 20), 0); /* entry cut short */
+    b[4] = 200;                                   /* IFD offset past the end */
     CHECK_EQ_INT(vlm_exif_orientation(b, 26), 0);
     b[4] = 8;
-    b[8] = 0xFF, b[9] = 0xFF;                             /* 65535 entries claimed */
-    CHECK_EQ_INT(vlm_exif_orientation(b, 26), 6);        /* what fits is read */
+    b[8] = 0xFF, b[9] = 0xFF;                     /* 65535 entries claimed */
+    CHECK_EQ_INT(vlm_exif_orientation(b, 26), 6); /* what fits is read */
     b[8] = 1, b[9] = 0;
-    b[12] = 2;                                            /* ASCII type: ignored */
+    b[12] = 2; /* ASCII type: ignored */
     CHECK_EQ_INT(vlm_exif_orientation(b, 26), 0);
     b[12] = 3, b[14] = 0xFF, b[15] = 0xFF, b[16] = 0xFF, b[17] = 0x0F; /* huge count, offset out */
     CHECK_EQ_INT(vlm_exif_orientation(b, 26), 0);

@@ -16,8 +16,8 @@ static void check_pixels(const char *what, const vlm_image *img, const vlm_json 
     int64_t w, h;
     vlm_json_int(vlm_json_array_at(vlm_json_get(e, "size"), 0), &w);
     vlm_json_int(vlm_json_array_at(vlm_json_get(e, "size"), 1), &h);
-    CHECK_MSG(img->width == w && img->height == h, "%s: %dx%d, Pillow %lldx%lld", what,
-              img->width, img->height, (long long)w, (long long)h);
+    CHECK_MSG(img->width == w && img->height == h, "%s: %dx%d, Pillow %lldx%lld", what, img->width,
+              img->height, (long long)w, (long long)h);
     if (img->width != w || img->height != h) return;
     char crc[9];
     media_image_crc_hex(img, crc);
@@ -26,7 +26,8 @@ static void check_pixels(const char *what, const vlm_image *img, const vlm_json 
     const vlm_json *smp = vlm_json_get(e, "samples");
     for (size_t i = 0; i < vlm_json_array_size(smp); i++) {
         int64_t v[5];
-        for (size_t j = 0; j < 5; j++) vlm_json_int(vlm_json_array_at(vlm_json_array_at(smp, i), j), &v[j]);
+        for (size_t j = 0; j < 5; j++)
+            vlm_json_int(vlm_json_array_at(vlm_json_array_at(smp, i), j), &v[j]);
         const uint8_t *px = img->data + (size_t)v[1] * img->stride + 3 * (size_t)v[0];
         CHECK_MSG(px[0] == v[2] && px[1] == v[3] && px[2] == v[4],
                   "%s pixel (%lld,%lld): %d %d %d, Pillow %lld %lld %lld", what, (long long)v[0],
@@ -102,9 +103,10 @@ int main(void) {
         return 1;
     }
     const vlm_json *files = vlm_json_get(doc, "files");
-    for (size_t i = 0; i < vlm_json_array_size(files); i++) check_file(vlm_json_array_at(files, i));
-    fprintf(stderr, "decode: %d files and %d truncated copies checked against Pillow %s\n",
-            n_files, n_cuts, vlm_json_string(vlm_json_get(doc, "pillow")));
+    for (size_t i = 0; i < vlm_json_array_size(files); i++)
+        check_file(vlm_json_array_at(files, i));
+    fprintf(stderr, "decode: %d files and %d truncated copies checked against Pillow %s\n", n_files,
+            n_cuts, vlm_json_string(vlm_json_get(doc, "pillow")));
     CHECK(n_files >= 60);
     vlm_json_free(doc);
     TEST_DONE();

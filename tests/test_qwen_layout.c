@@ -90,14 +90,16 @@ static void test_pixels(const vlm_json *cases) {
         CHECK_MSG(s == VLM_OK, "case %zu: %s", i, err.message);
         if (s == VLM_OK) {
             int64_t eg[3], er, ec;
-            for (int k = 0; k < 3; k++) vlm_json_int(vlm_json_array_at(vlm_json_get(c, "grid_thw"), k), &eg[k]);
+            for (int k = 0; k < 3; k++)
+                vlm_json_int(vlm_json_array_at(vlm_json_get(c, "grid_thw"), k), &eg[k]);
             vlm_json_int(vlm_json_array_at(vlm_json_get(c, "shape"), 0), &er);
             vlm_json_int(vlm_json_array_at(vlm_json_get(c, "shape"), 1), &ec);
             CHECK(grid[0] == eg[0] && grid[1] == eg[1] && grid[2] == eg[2]);
             CHECK_EQ_INT(rows, er);
             CHECK_EQ_INT(ec, 1176);
             char crc[9];
-            snprintf(crc, 9, "%08x", media_crc32_update(0, (const uint8_t *)pv, (size_t)rows * 1176 * 4));
+            snprintf(crc, 9, "%08x",
+                     media_crc32_update(0, (const uint8_t *)pv, (size_t)rows * 1176 * 4));
             CHECK_MSG(strcmp(crc, vlm_json_string(vlm_json_get(c, "crc"))) == 0,
                       "case %zu: pixel_values crc %s, numpy %s", i, crc,
                       vlm_json_string(vlm_json_get(c, "crc")));
@@ -113,11 +115,13 @@ static void test_pixels(const vlm_json *cases) {
             }
             int rh = (int)(grid[1] * 14), rw = (int)(grid[2] * 14);
             float *u = unfused(frames, nf, &p, rh, rw, rows);
-            CHECK_MSG(memcmp(u, pv, sizeof(float) * rows * 1176) == 0, "case %zu: fused != unfused", i);
+            CHECK_MSG(memcmp(u, pv, sizeof(float) * rows * 1176) == 0, "case %zu: fused != unfused",
+                      i);
             free(u);
         }
         free(pv);
-        for (int f = 0; f < nf; f++) vlm_image_free(&frames[f]);
+        for (int f = 0; f < nf; f++)
+            vlm_image_free(&frames[f]);
     }
 }
 
@@ -143,8 +147,8 @@ static void test_errors(void) {
 int main(void) {
     vlm_json *doc = NULL;
     vlm_error err;
-    if (vlm_json_load_file(media_fixture("media/qwen_numpy_refs.json"), 16u << 20, 0, &doc,
-                           &err) != VLM_OK) {
+    if (vlm_json_load_file(media_fixture("media/qwen_numpy_refs.json"), 16u << 20, 0, &doc, &err) !=
+        VLM_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }

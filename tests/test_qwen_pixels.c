@@ -33,8 +33,10 @@ static vlm_qwen_vision_params params_from(const vlm_json *st) {
     p.merge_size = (int)get_int(st, "merge_size", p.merge_size);
     p.resample = (vlm_resample_filter)get_int(st, "resample", p.resample);
     if (vlm_json_get(st, "do_resize")) p.do_resize = vlm_json_true(vlm_json_get(st, "do_resize"));
-    if (vlm_json_get(st, "do_rescale")) p.norm.do_rescale = vlm_json_true(vlm_json_get(st, "do_rescale"));
-    if (vlm_json_get(st, "do_normalize")) p.norm.do_normalize = vlm_json_true(vlm_json_get(st, "do_normalize"));
+    if (vlm_json_get(st, "do_rescale"))
+        p.norm.do_rescale = vlm_json_true(vlm_json_get(st, "do_rescale"));
+    if (vlm_json_get(st, "do_normalize"))
+        p.norm.do_normalize = vlm_json_true(vlm_json_get(st, "do_normalize"));
     if (vlm_json_is_number(vlm_json_get(st, "rescale_factor")))
         p.norm.rescale_factor = vlm_json_number(vlm_json_get(st, "rescale_factor"));
     for (int c = 0; c < 3; c++) {
@@ -99,7 +101,8 @@ static void check_case(const vlm_json *c, const char *dir) {
                   "%s image %zu: grid %lld %lld %lld, transformers %lld %lld %lld", name, i,
                   (long long)grid[0], (long long)grid[1], (long long)grid[2],
                   (long long)ref_grid[0], (long long)ref_grid[1], (long long)ref_grid[2]);
-        if (row0 + rows > pv->shape[0] || pv->shape[1] != 3 * p.temporal_patch_size * p.patch_size * p.patch_size) {
+        if (row0 + rows > pv->shape[0] ||
+            pv->shape[1] != 3 * p.temporal_patch_size * p.patch_size * p.patch_size) {
             CHECK_MSG(0, "%s: pixel_values shape does not fit", name);
             free(out);
             break;
@@ -132,7 +135,8 @@ int main(void) {
     vlm_json *doc = NULL;
     vlm_error err;
     vlm_status s = vlm_json_load_file(index, 16u << 20, 0, &doc, &err);
-    if (s == VLM_ERR_NOT_FOUND) SKIP("%s not present (made by tools/refgen/qwen_processor_refs.py)", index);
+    if (s == VLM_ERR_NOT_FOUND)
+        SKIP("%s not present (made by tools/refgen/qwen_processor_refs.py)", index);
     if (s != VLM_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;

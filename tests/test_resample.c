@@ -21,7 +21,8 @@ static int filter_by_name(const char *n) {
 static void check_case(const vlm_json *c, size_t idx, int *n_checked) {
     int64_t w, h, ow, oh, seed, kind;
     const vlm_json *in = vlm_json_get(c, "in"), *outsz = vlm_json_get(c, "out");
-    if (!vlm_json_int(vlm_json_array_at(in, 0), &w) || !vlm_json_int(vlm_json_array_at(in, 1), &h) ||
+    if (!vlm_json_int(vlm_json_array_at(in, 0), &w) ||
+        !vlm_json_int(vlm_json_array_at(in, 1), &h) ||
         !vlm_json_int(vlm_json_array_at(outsz, 0), &ow) ||
         !vlm_json_int(vlm_json_array_at(outsz, 1), &oh) ||
         !vlm_json_int(vlm_json_get(c, "seed"), &seed) ||
@@ -35,7 +36,8 @@ static void check_case(const vlm_json *c, size_t idx, int *n_checked) {
     CHECK(media_synth_rgb((int)w, (int)h, (uint32_t)seed, (int)kind, &src) == VLM_OK);
     vlm_resize_params p = vlm_resize_params_default((vlm_resample_filter)f);
     const vlm_json *box = vlm_json_get(c, "box");
-    for (size_t i = 0; box && i < 4; i++) p.box[i] = (float)vlm_json_number(vlm_json_array_at(box, i));
+    for (size_t i = 0; box && i < 4; i++)
+        p.box[i] = (float)vlm_json_number(vlm_json_array_at(box, i));
     const char *ref = vlm_json_string(vlm_json_get(c, "ref"));
     const char *ref_cur = vlm_json_string(vlm_json_get(c, "ref_current"));
     for (int compat = 0; compat < 2; compat++) {
@@ -61,12 +63,13 @@ static void check_case(const vlm_json *c, size_t idx, int *n_checked) {
             for (size_t i = 0; i < vlm_json_array_size(smp); i++) {
                 const vlm_json *e = vlm_json_array_at(smp, i);
                 int64_t v[5];
-                for (size_t j = 0; j < 5; j++) vlm_json_int(vlm_json_array_at(e, j), &v[j]);
+                for (size_t j = 0; j < 5; j++)
+                    vlm_json_int(vlm_json_array_at(e, j), &v[j]);
                 const uint8_t *px = out.data + (size_t)v[1] * out.stride + 3 * (size_t)v[0];
                 CHECK_MSG(px[0] == v[2] && px[1] == v[3] && px[2] == v[4],
                           "case %zu pixel (%lld,%lld): %d %d %d vs Pillow %lld %lld %lld", idx,
-                          (long long)v[0], (long long)v[1], px[0], px[1], px[2],
-                          (long long)v[2], (long long)v[3], (long long)v[4]);
+                          (long long)v[0], (long long)v[1], px[0], px[1], px[2], (long long)v[2],
+                          (long long)v[3], (long long)v[4]);
             }
         }
         vlm_image_free(&out);

@@ -34,12 +34,18 @@ vlm_image_format vlm_image_sniff(const void *data, size_t size) {
 
 const char *vlm_image_format_name(vlm_image_format format) {
     switch (format) {
-    case VLM_IMAGE_FORMAT_JPEG: return "jpeg";
-    case VLM_IMAGE_FORMAT_PNG: return "png";
-    case VLM_IMAGE_FORMAT_WEBP: return "webp";
-    case VLM_IMAGE_FORMAT_GIF: return "gif";
-    case VLM_IMAGE_FORMAT_BMP: return "bmp";
-    default: return "unknown";
+    case VLM_IMAGE_FORMAT_JPEG:
+        return "jpeg";
+    case VLM_IMAGE_FORMAT_PNG:
+        return "png";
+    case VLM_IMAGE_FORMAT_WEBP:
+        return "webp";
+    case VLM_IMAGE_FORMAT_GIF:
+        return "gif";
+    case VLM_IMAGE_FORMAT_BMP:
+        return "bmp";
+    default:
+        return "unknown";
     }
 }
 
@@ -47,8 +53,9 @@ vlm_status vlm_decode_check_size(vlm_decode_job *job, const char *format, int64_
                                  int64_t height) {
     const vlm_image_decode_params *p = job->params;
     if (width < 1 || height < 1)
-        return vlm_err(job->err, VLM_ERR_FORMAT, "%s: %s header gives a zero-size image (%lldx%lld)",
-                       job->name, format, (long long)width, (long long)height);
+        return vlm_err(job->err, VLM_ERR_FORMAT,
+                       "%s: %s header gives a zero-size image (%lldx%lld)", job->name, format,
+                       (long long)width, (long long)height);
     if (width > p->max_dimension || height > p->max_dimension)
         return vlm_err(job->err, VLM_ERR_LIMIT,
                        "%s: %s image is %lldx%lld, a side above the %d-pixel limit", job->name,
@@ -76,19 +83,31 @@ vlm_status vlm_image_decode_memory(const void *data, size_t size, const char *na
     memset(out, 0, sizeof *out);
     if (info) memset(info, 0, sizeof *info);
     vlm_image_decode_params def = vlm_image_decode_params_default();
-    vlm_decode_job job = {.data = data, .size = size, .name = name ? name : "<memory>",
-                          .params = params ? params : &def, .err = err};
+    vlm_decode_job job = {.data = data,
+                          .size = size,
+                          .name = name ? name : "<memory>",
+                          .params = params ? params : &def,
+                          .err = err};
     vlm_status s = check_params(job.params, err);
     if (s != VLM_OK) return s;
-    if (!data || size == 0)
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: empty image data", job.name);
+    if (!data || size == 0) return vlm_err(err, VLM_ERR_FORMAT, "%s: empty image data", job.name);
     vlm_image_format fmt = vlm_image_sniff(data, size);
     switch (fmt) {
-    case VLM_IMAGE_FORMAT_JPEG: s = vlm_decode_jpeg(&job); break;
-    case VLM_IMAGE_FORMAT_PNG: s = vlm_decode_png(&job); break;
-    case VLM_IMAGE_FORMAT_WEBP: s = vlm_decode_webp(&job); break;
-    case VLM_IMAGE_FORMAT_GIF: s = vlm_decode_gif(&job); break;
-    case VLM_IMAGE_FORMAT_BMP: s = vlm_decode_bmp(&job); break;
+    case VLM_IMAGE_FORMAT_JPEG:
+        s = vlm_decode_jpeg(&job);
+        break;
+    case VLM_IMAGE_FORMAT_PNG:
+        s = vlm_decode_png(&job);
+        break;
+    case VLM_IMAGE_FORMAT_WEBP:
+        s = vlm_decode_webp(&job);
+        break;
+    case VLM_IMAGE_FORMAT_GIF:
+        s = vlm_decode_gif(&job);
+        break;
+    case VLM_IMAGE_FORMAT_BMP:
+        s = vlm_decode_bmp(&job);
+        break;
     default:
         return vlm_err(err, VLM_ERR_UNSUPPORTED,
                        "%s: not a JPEG, PNG, WebP, GIF or BMP image (unrecognised first bytes)",

@@ -26,8 +26,8 @@ enum { RAW = 0, RLE8 = 1, RLE4 = 2, BITFIELDS = 3 };
  * fields (16-bit). */
 typedef struct bmp_layout {
     int bits;
-    int r, g, b;     /* 32-bit: byte index of each channel; 24: 2, 1, 0 */
-    int green6;      /* 16-bit: 5-6-5 */
+    int r, g, b; /* 32-bit: byte index of each channel; 24: 2, 1, 0 */
+    int green6;  /* 16-bit: 5-6-5 */
 } bmp_layout;
 
 static vlm_status bad(vlm_decode_job *job, const char *what) {
@@ -56,7 +56,8 @@ static vlm_status bmp_rle(vlm_decode_job *job, size_t at, int w, int h, int rle4
                 PUT((uint8_t)(rle4 ? ((i % 2 == 0) ? byte >> 4 : byte & 15) : byte));
             x += count;
         } else if (byte == 0) { /* end of line */
-            while (len % (size_t)w != 0) PUT(0);
+            while (len % (size_t)w != 0)
+                PUT(0);
             x = 0;
         } else if (byte == 1) { /* end of bitmap */
             break;
@@ -64,7 +65,8 @@ static vlm_status bmp_rle(vlm_decode_job *job, size_t at, int w, int h, int rle4
             if (n - at < 2) break;
             size_t skip = d[at] + (size_t)d[at + 1] * (size_t)w;
             at += 2;
-            for (size_t i = 0; i < skip && len < dest; i++) PUT(0);
+            for (size_t i = 0; i < skip && len < dest; i++)
+                PUT(0);
             if (len >= dest) len += 0;
             x = (int64_t)(len % (size_t)w);
         } else { /* absolute run */
@@ -96,8 +98,8 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
     if (n < 18) return bad(job, "image file is truncated (header)");
     const uint32_t offset = le32(d + 10);
     const uint32_t hsize = le32(d + 14);
-    if (!(hsize == 12 || hsize == 40 || hsize == 52 || hsize == 56 || hsize == 64 ||
-          hsize == 108 || hsize == 124))
+    if (!(hsize == 12 || hsize == 40 || hsize == 52 || hsize == 56 || hsize == 64 || hsize == 108 ||
+          hsize == 124))
         return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: BMP: unsupported header type (%u)",
                        job->name, hsize);
     if (n - 14 < hsize) return bad(job, "image file is truncated (header)");
@@ -123,10 +125,12 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
         pal_entry = 4;
         if (compression == BITFIELDS) {
             if (hsize >= 52) {
-                for (int i = 0; i < (hsize >= 56 ? 4 : 3); i++) masks[i] = le32(h + 36 + 4 * i);
+                for (int i = 0; i < (hsize >= 56 ? 4 : 3); i++)
+                    masks[i] = le32(h + 36 + 4 * i);
             } else {
                 if (n - pal_at < 12) return bad(job, "image file is truncated (bitfields)");
-                for (int i = 0; i < 3; i++) masks[i] = le32(d + pal_at + 4 * i);
+                for (int i = 0; i < 3; i++)
+                    masks[i] = le32(d + pal_at + 4 * i);
                 pal_at += 12;
             }
         }
@@ -148,15 +152,18 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
             int ok = 0;
             if (bits == 32) {
                 /* Pillow's SUPPORTED[32] table; the byte holding each channel. */
-                static const struct { uint32_t m[4]; int r, g, b; } t[] = {
-                    {{0xFF0000, 0xFF00, 0xFF, 0}, 2, 1, 0},                /* BGRX */
-                    {{0xFF000000, 0xFF0000, 0xFF00, 0}, 3, 2, 1},          /* XBGR */
-                    {{0xFF000000, 0xFF00, 0xFF, 0}, 3, 1, 0},              /* BGXR */
-                    {{0xFF000000, 0xFF0000, 0xFF00, 0xFF}, 3, 2, 1},       /* ABGR */
-                    {{0xFF, 0xFF00, 0xFF0000, 0xFF000000}, 0, 1, 2},       /* RGBA */
-                    {{0xFF0000, 0xFF00, 0xFF, 0xFF000000}, 2, 1, 0},       /* BGRA */
-                    {{0xFF000000, 0xFF00, 0xFF, 0xFF0000}, 3, 1, 0},       /* BGAR */
-                    {{0, 0, 0, 0}, 2, 1, 0},                               /* BGRA */
+                static const struct {
+                    uint32_t m[4];
+                    int r, g, b;
+                } t[] = {
+                    {{0xFF0000, 0xFF00, 0xFF, 0}, 2, 1, 0},          /* BGRX */
+                    {{0xFF000000, 0xFF0000, 0xFF00, 0}, 3, 2, 1},    /* XBGR */
+                    {{0xFF000000, 0xFF00, 0xFF, 0}, 3, 1, 0},        /* BGXR */
+                    {{0xFF000000, 0xFF0000, 0xFF00, 0xFF}, 3, 2, 1}, /* ABGR */
+                    {{0xFF, 0xFF00, 0xFF0000, 0xFF000000}, 0, 1, 2}, /* RGBA */
+                    {{0xFF0000, 0xFF00, 0xFF, 0xFF000000}, 2, 1, 0}, /* BGRA */
+                    {{0xFF000000, 0xFF00, 0xFF, 0xFF0000}, 3, 1, 0}, /* BGAR */
+                    {{0, 0, 0, 0}, 2, 1, 0},                         /* BGRA */
                 };
                 for (size_t i = 0; i < sizeof t / sizeof t[0] && !ok; i++)
                     if (t[i].m[0] == r && t[i].m[1] == g && t[i].m[2] == b && t[i].m[3] == a) {
@@ -166,15 +173,17 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
             } else if (bits == 24) {
                 ok = r == 0xFF0000 && g == 0xFF00 && b == 0xFF;
             } else {
-                if (r == 0xF800 && g == 0x7E0 && b == 0x1F) ok = 1, lay.green6 = 1;
-                else if (r == 0x7C00 && g == 0x3E0 && b == 0x1F) ok = 1;
+                if (r == 0xF800 && g == 0x7E0 && b == 0x1F)
+                    ok = 1, lay.green6 = 1;
+                else if (r == 0x7C00 && g == 0x3E0 && b == 0x1F)
+                    ok = 1;
             }
             if (!ok)
                 return vlm_err(job->err, VLM_ERR_UNSUPPORTED,
                                "%s: BMP: unsupported bitfields layout", job->name);
         } else if (compression != RAW) {
-            return vlm_err(job->err, VLM_ERR_UNSUPPORTED,
-                           "%s: BMP: unsupported compression (%d)", job->name, compression);
+            return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: BMP: unsupported compression (%d)",
+                           job->name, compression);
         }
     } else {
         return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: BMP: unsupported pixel depth (%d)",
@@ -192,7 +201,8 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
             return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: BMP: unsupported palette size (%u)",
                            job->name, colors);
         size_t pal_bytes = (size_t)pal_entry * colors;
-        if (n < pal_at || n - pal_at < pal_bytes) return bad(job, "image file is truncated (palette)");
+        if (n < pal_at || n - pal_at < pal_bytes)
+            return bad(job, "image file is truncated (palette)");
         /* Pillow: an exact gray ramp (or black/white for 2 colours) is mode "1"/"L", whose
          * value is the index itself; other palettes are looked up, black past the end. */
         int gray = 1;
@@ -217,14 +227,16 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
 
     if (compression == RLE8 || compression == RLE4) {
         uint8_t *idx = malloc((size_t)w * hh);
-        if (!idx) return vlm_err(job->err, VLM_ERR_OUT_OF_MEMORY, "%s: BMP: out of memory", job->name);
+        if (!idx)
+            return vlm_err(job->err, VLM_ERR_OUT_OF_MEMORY, "%s: BMP: out of memory", job->name);
         s = data_at <= n ? bmp_rle(job, data_at, w, hh, compression == RLE4, idx)
                          : bad(job, "image file is truncated (no pixel data)");
         if (s == VLM_OK)
             for (int r = 0; r < hh; r++) {
                 int y = direction < 0 ? hh - 1 - r : r;
                 uint8_t *dst = job->out.data + (size_t)y * job->out.stride;
-                for (int x = 0; x < w; x++) memcpy(dst + 3 * x, lut[idx[(size_t)r * w + x]], 3);
+                for (int x = 0; x < w; x++)
+                    memcpy(dst + 3 * x, lut[idx[(size_t)r * w + x]], 3);
             }
         free(idx);
         return s;
@@ -240,9 +252,15 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
         uint8_t *dst = job->out.data + (size_t)y * job->out.stride;
         for (int x = 0; x < w; x++, dst += 3) {
             switch (bits) {
-            case 1: memcpy(dst, lut[(src[x >> 3] >> (7 - (x & 7))) & 1], 3); break;
-            case 4: memcpy(dst, lut[(src[x >> 1] >> ((x & 1) ? 0 : 4)) & 15], 3); break;
-            case 8: memcpy(dst, lut[src[x]], 3); break;
+            case 1:
+                memcpy(dst, lut[(src[x >> 3] >> (7 - (x & 7))) & 1], 3);
+                break;
+            case 4:
+                memcpy(dst, lut[(src[x >> 1] >> ((x & 1) ? 0 : 4)) & 15], 3);
+                break;
+            case 8:
+                memcpy(dst, lut[src[x]], 3);
+                break;
             case 16: {
                 uint32_t px = le16(src + 2 * x);
                 /* Pillow's BGR;15 / BGR;16 unpackers: blue in the low bits */
@@ -260,7 +278,8 @@ vlm_status vlm_decode_bmp(vlm_decode_job *job) {
                 dst[0] = src[3 * x + 2], dst[1] = src[3 * x + 1], dst[2] = src[3 * x];
                 break;
             default: /* 32 */
-                dst[0] = src[4 * x + lay.r], dst[1] = src[4 * x + lay.g], dst[2] = src[4 * x + lay.b];
+                dst[0] = src[4 * x + lay.r], dst[1] = src[4 * x + lay.g],
+                dst[2] = src[4 * x + lay.b];
                 break;
             }
         }

@@ -78,7 +78,8 @@ static vlm_status gif_first_frame(vlm_decode_job *job, GifFileType *gif, uint8_t
         if (fw < 1 || fh < 1)
             return vlm_err(job->err, VLM_ERR_FORMAT, "%s: GIF: empty first frame", job->name);
         *idx = malloc((size_t)W * (size_t)H);
-        if (!*idx) return vlm_err(job->err, VLM_ERR_OUT_OF_MEMORY, "%s: GIF: out of memory", job->name);
+        if (!*idx)
+            return vlm_err(job->err, VLM_ERR_OUT_OF_MEMORY, "%s: GIF: out of memory", job->name);
         memset(*idx, transparent >= 0 ? transparent : 0, (size_t)W * (size_t)H);
         /* Rows arrive in file order; interlaced files send rows 0,8,.. then 4,12,.. then
          * 2,6,.. then 1,3,.. */
@@ -102,14 +103,16 @@ static vlm_status gif_first_frame(vlm_decode_job *job, GifFileType *gif, uint8_t
                 lut[i][2] = cm->Colors[i].Blue;
             }
         } else {
-            for (int i = 0; i < 256; i++) lut[i][0] = lut[i][1] = lut[i][2] = (uint8_t)i;
+            for (int i = 0; i < 256; i++)
+                lut[i][0] = lut[i][1] = lut[i][2] = (uint8_t)i;
         }
         s = vlm_image_alloc(&job->out, (int)W, (int)H, job->err);
         if (s != VLM_OK) return s;
         for (int64_t y = 0; y < H; y++) {
             const uint8_t *src = *idx + (size_t)y * W;
             uint8_t *dst = job->out.data + (size_t)y * job->out.stride;
-            for (int64_t x = 0; x < W; x++) memcpy(dst + 3 * x, lut[src[x]], 3);
+            for (int64_t x = 0; x < W; x++)
+                memcpy(dst + 3 * x, lut[src[x]], 3);
         }
         return VLM_OK;
     }

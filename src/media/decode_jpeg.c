@@ -20,7 +20,7 @@
 typedef struct jpeg_err_mgr {
     struct jpeg_error_mgr pub;
     jmp_buf jmp;
-    int hit_eof;             /* JWRN_JPEG_EOF seen (the data ended early) */
+    int hit_eof; /* JWRN_JPEG_EOF seen (the data ended early) */
     char message[JMSG_LENGTH_MAX];
 } jpeg_err_mgr;
 
@@ -85,9 +85,15 @@ static vlm_status jpeg_run(jpeg_ctx *ctx) {
         return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: JPEG: cannot handle %d-bit layers",
                        job->name, ci->data_precision);
     switch (ci->num_components) {
-    case 1: ci->out_color_space = JCS_GRAYSCALE; break;
-    case 3: ci->out_color_space = JCS_RGB; break;
-    case 4: ci->out_color_space = JCS_CMYK; break;
+    case 1:
+        ci->out_color_space = JCS_GRAYSCALE;
+        break;
+    case 3:
+        ci->out_color_space = JCS_RGB;
+        break;
+    case 4:
+        ci->out_color_space = JCS_CMYK;
+        break;
     default:
         return vlm_err(job->err, VLM_ERR_UNSUPPORTED, "%s: JPEG: cannot handle %d-layer images",
                        job->name, ci->num_components);
@@ -156,7 +162,8 @@ static vlm_status jpeg_run(jpeg_ctx *ctx) {
             return vlm_err(job->err, VLM_ERR_FORMAT, "%s: JPEG: image file is truncated",
                            job->name);
         if (ci->output_components == 1) {
-            for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = ctx->row[x];
+            for (int x = 0; x < w; x++)
+                dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = ctx->row[x];
         } else if (ci->output_components == 4) {
             cmyk_row_to_rgb(dst, ctx->row, w);
         }

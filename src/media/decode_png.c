@@ -24,17 +24,17 @@ typedef struct png_ctx {
     vlm_decode_job *job;
     png_structp png;
     png_infop info;
-    size_t pos;          /* read position in job->data */
-    int in_end;          /* reading after the image data: errors are tolerated */
-    int last_row;        /* the final png_read_row call is running */
-    int hit_eof;         /* the data ran out */
+    size_t pos;                      /* read position in job->data */
+    int in_end;                      /* reading after the image data: errors are tolerated */
+    int last_row;                    /* the final png_read_row call is running */
+    int hit_eof;                     /* the data ran out */
     int (*finish)(struct png_ctx *); /* completes the image after an EOF in the last row */
-    char message[256];   /* libpng's error text */
-    uint8_t *native;     /* whole image (interlaced) or one row, libpng's layout */
+    char message[256];               /* libpng's error text */
+    uint8_t *native;                 /* whole image (interlaced) or one row, libpng's layout */
     int width, height, color_type, depth, interlaced;
     size_t rowbytes;
     uint8_t palette[256][3];
-    uint8_t *exif_buf;   /* decoded "Raw profile type exif" */
+    uint8_t *exif_buf; /* decoded "Raw profile type exif" */
 } png_ctx;
 
 static void on_png_error(png_structp png, png_const_charp msg) {
@@ -86,8 +86,8 @@ static vlm_status png_prescan(vlm_decode_job *job) {
     int first = 1;
     for (;;) {
         if (n - at < 12)
-            return vlm_err(job->err, VLM_ERR_FORMAT, "%s: PNG: image file is truncated (no image data)",
-                           job->name);
+            return vlm_err(job->err, VLM_ERR_FORMAT,
+                           "%s: PNG: image file is truncated (no image data)", job->name);
         uint32_t len = be32(d + at);
         const uint8_t *type = d + at + 4;
         if (!first && memcmp(type, "IDAT", 4) == 0) return VLM_OK; /* libpng reads the rest */
@@ -127,7 +127,8 @@ static int hexval(int c) {
 static int raw_profile_orientation(png_ctx *ctx, const char *text, size_t len) {
     size_t at = 0;
     for (int nl = 0; nl < 3; nl++) {
-        while (at < len && text[at] != '\n') at++;
+        while (at < len && text[at] != '\n')
+            at++;
         if (at >= len) return 0;
         at++;
     }
@@ -189,9 +190,12 @@ static void convert_row(const png_ctx *ctx, uint8_t *dst, const uint8_t *src, in
     case PNG_COLOR_TYPE_GRAY:
         for (int x = 0; x < width; x++) {
             int v;
-            if (wide) v = src[2 * x] ? 255 : src[2 * x + 1]; /* I;16 -> RGB clips */
-            else if (depth == 8) v = src[x];
-            else v = src[x] * (depth == 1 ? 255 : depth == 2 ? 85 : 17);
+            if (wide)
+                v = src[2 * x] ? 255 : src[2 * x + 1]; /* I;16 -> RGB clips */
+            else if (depth == 8)
+                v = src[x];
+            else
+                v = src[x] * (depth == 1 ? 255 : depth == 2 ? 85 : 17);
             dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = (uint8_t)v;
         }
         break;
@@ -205,15 +209,18 @@ static void convert_row(const png_ctx *ctx, uint8_t *dst, const uint8_t *src, in
         if (!wide) {
             memcpy(dst, src, (size_t)width * 3);
         } else {
-            for (int x = 0; x < 3 * width; x++) dst[x] = src[2 * x];
+            for (int x = 0; x < 3 * width; x++)
+                dst[x] = src[2 * x];
         }
         break;
     case PNG_COLOR_TYPE_RGB_ALPHA:
         for (int x = 0; x < width; x++)
-            for (int c = 0; c < 3; c++) dst[3 * x + c] = src[(wide ? 8 : 4) * x + (wide ? 2 : 1) * c];
+            for (int c = 0; c < 3; c++)
+                dst[3 * x + c] = src[(wide ? 8 : 4) * x + (wide ? 2 : 1) * c];
         break;
     default: /* palette */
-        for (int x = 0; x < width; x++) memcpy(dst + 3 * x, ctx->palette[src[x]], 3);
+        for (int x = 0; x < width; x++)
+            memcpy(dst + 3 * x, ctx->palette[src[x]], 3);
         break;
     }
 }
@@ -240,8 +247,10 @@ static vlm_status png_run(png_ctx *ctx) {
         if (ctx->in_end) return VLM_OK; /* the image is complete; trailing chunks are not */
         /* The data ended while libpng looked for the IDAT CRC after the last row: every
          * pixel is there, and Pillow (which never reads IDAT CRCs) decodes such a file. */
-        if (ctx->last_row && ctx->hit_eof && ctx->finish) return ctx->finish(ctx) ? VLM_OK :
-            vlm_err(job->err, VLM_ERR_FORMAT, "%s: PNG: %s", job->name, ctx->message);
+        if (ctx->last_row && ctx->hit_eof && ctx->finish)
+            return ctx->finish(ctx)
+                       ? VLM_OK
+                       : vlm_err(job->err, VLM_ERR_FORMAT, "%s: PNG: %s", job->name, ctx->message);
         return vlm_err(job->err, VLM_ERR_FORMAT, "%s: PNG: %s", job->name, ctx->message);
     }
     png_set_read_fn(ctx->png, ctx, on_png_read);

@@ -15,16 +15,14 @@
 vlm_status vlm_decode_webp(vlm_decode_job *job) {
     const uint8_t *d = job->data;
     /* Pillow's _accept: RIFF, WEBP, then a VP8 / VP8L / VP8X chunk */
-    if (job->size < 16 ||
-        (memcmp(d + 12, "VP8 ", 4) != 0 && memcmp(d + 12, "VP8L", 4) != 0 &&
-         memcmp(d + 12, "VP8X", 4) != 0))
+    if (job->size < 16 || (memcmp(d + 12, "VP8 ", 4) != 0 && memcmp(d + 12, "VP8L", 4) != 0 &&
+                           memcmp(d + 12, "VP8X", 4) != 0))
         return vlm_err(job->err, VLM_ERR_FORMAT, "%s: WebP: not a WEBP file (no VP8 chunk)",
                        job->name);
     WebPBitstreamFeatures feat;
     VP8StatusCode st = WebPGetFeatures(d, job->size, &feat);
     if (st != VP8_STATUS_OK)
-        return vlm_err(job->err, st == VP8_STATUS_NOT_ENOUGH_DATA ? VLM_ERR_FORMAT : VLM_ERR_FORMAT,
-                       "%s: WebP: %s", job->name,
+        return vlm_err(job->err, VLM_ERR_FORMAT, "%s: WebP: %s", job->name,
                        st == VP8_STATUS_NOT_ENOUGH_DATA ? "image file is truncated"
                                                         : "could not read the bitstream header");
     vlm_status s = vlm_decode_check_size(job, "WebP", feat.width, feat.height);
@@ -51,13 +49,15 @@ vlm_status vlm_decode_webp(vlm_decode_job *job) {
     if (s == VLM_OK && !WebPAnimDecoderGetNext(dec, &rgba, &ts))
         s = vlm_err(job->err, VLM_ERR_FORMAT, "%s: WebP: failed to decode the first frame",
                     job->name);
-    if (s == VLM_OK) s = vlm_image_alloc(&job->out, (int)info.canvas_width, (int)info.canvas_height, job->err);
+    if (s == VLM_OK)
+        s = vlm_image_alloc(&job->out, (int)info.canvas_width, (int)info.canvas_height, job->err);
     if (s == VLM_OK) {
         const int w = job->out.width;
         for (int y = 0; y < job->out.height; y++) {
             const uint8_t *src = rgba + (size_t)y * w * 4;
             uint8_t *dst = job->out.data + (size_t)y * job->out.stride;
-            for (int x = 0; x < w; x++) memcpy(dst + 3 * x, src + 4 * x, 3);
+            for (int x = 0; x < w; x++)
+                memcpy(dst + 3 * x, src + 4 * x, 3);
         }
         const WebPDemuxer *demux = WebPAnimDecoderGetDemuxer(dec);
         WebPChunkIterator it;

@@ -22,9 +22,12 @@ int vlm_exif_orientation(const uint8_t *data, size_t size) {
     }
     if (size < 8) return 0;
     bool le;
-    if (data[0] == 'I' && data[1] == 'I') le = true;
-    else if (data[0] == 'M' && data[1] == 'M') le = false;
-    else return 0;
+    if (data[0] == 'I' && data[1] == 'I')
+        le = true;
+    else if (data[0] == 'M' && data[1] == 'M')
+        le = false;
+    else
+        return 0;
     if (rd16(data + 2, le) != 42) return 0;
     uint32_t ifd = rd32(data + 4, le);
     if (ifd > size || size - ifd < 2) return 0;
@@ -37,10 +40,20 @@ int vlm_exif_orientation(const uint8_t *data, size_t size) {
         uint32_t type = rd16(data + e + 2, le), n = rd32(data + e + 4, le);
         int unit;
         switch (type) {
-        case 1: case 6: unit = 1; break;  /* BYTE, SBYTE */
-        case 3: case 8: unit = 2; break;  /* SHORT, SSHORT */
-        case 4: case 9: unit = 4; break;  /* LONG, SLONG */
-        default: continue;
+        case 1: /* BYTE */
+        case 6: /* SBYTE */
+            unit = 1;
+            break;
+        case 3: /* SHORT */
+        case 8: /* SSHORT */
+            unit = 2;
+            break;
+        case 4: /* LONG */
+        case 9: /* SLONG */
+            unit = 4;
+            break;
+        default:
+            continue;
         }
         if (n < 1) continue;
         const uint8_t *v = data + e + 8;
@@ -51,12 +64,24 @@ int vlm_exif_orientation(const uint8_t *data, size_t size) {
         }
         int64_t val;
         switch (type) {
-        case 1: val = v[0]; break;
-        case 6: val = (int8_t)v[0]; break;
-        case 3: val = rd16(v, le); break;
-        case 8: val = (int16_t)rd16(v, le); break;
-        case 4: val = rd32(v, le); break;
-        default: val = (int32_t)rd32(v, le); break;
+        case 1:
+            val = v[0];
+            break;
+        case 6:
+            val = (int8_t)v[0];
+            break;
+        case 3:
+            val = rd16(v, le);
+            break;
+        case 8:
+            val = (int16_t)rd16(v, le);
+            break;
+        case 4:
+            val = rd32(v, le);
+            break;
+        default:
+            val = (int32_t)rd32(v, le);
+            break;
         }
         orientation = (val >= 1 && val <= 9) ? (int)val : 0;
     }

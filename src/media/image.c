@@ -12,8 +12,8 @@
 vlm_status vlm_image_alloc(vlm_image *out, int width, int height, vlm_error *err) {
     memset(out, 0, sizeof *out);
     if (width < 1 || height < 1)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "image size %dx%d: sides must be >= 1",
-                       width, height);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "image size %dx%d: sides must be >= 1", width,
+                       height);
     size_t stride, bytes;
     if (!vlm_size_mul((size_t)width, 3, &stride) || !vlm_size_mul(stride, (size_t)height, &bytes))
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "image size %dx%d overflows", width, height);
@@ -35,8 +35,7 @@ void vlm_image_free(vlm_image *img) {
 }
 
 static vlm_status check_input(const vlm_image *in, const char *what, vlm_error *err) {
-    if (!in || !in->data || in->width < 1 || in->height < 1 ||
-        in->stride < (size_t)in->width * 3)
+    if (!in || !in->data || in->width < 1 || in->height < 1 || in->stride < (size_t)in->width * 3)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "%s: not a valid image", what);
     return VLM_OK;
 }
@@ -58,8 +57,8 @@ vlm_status vlm_image_crop(const vlm_image *in, int x0, int y0, int width, int he
     if (x0 < 0 || y0 < 0 || width < 1 || height < 1 || width > in->width - x0 ||
         height > in->height - y0)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                       "image crop: box (%d, %d) size %dx%d is not inside the %dx%d image", x0,
-                       y0, width, height, in->width, in->height);
+                       "image crop: box (%d, %d) size %dx%d is not inside the %dx%d image", x0, y0,
+                       width, height, in->width, in->height);
     s = vlm_image_alloc(out, width, height, err);
     if (s != VLM_OK) return s;
     for (int y = 0; y < height; y++)
@@ -84,7 +83,8 @@ vlm_status vlm_image_pad(const vlm_image *in, int out_width, int out_height, int
     if (!fill) fill = zero;
     for (int y = 0; y < out_height; y++) {
         uint8_t *row = out->data + (size_t)y * out->stride;
-        for (int x = 0; x < out_width; x++) memcpy(row + 3 * (size_t)x, fill, 3);
+        for (int x = 0; x < out_width; x++)
+            memcpy(row + 3 * (size_t)x, fill, 3);
         if (y >= top && y < top + in->height)
             memcpy(row + (size_t)left * 3, in->data + (size_t)(y - top) * in->stride,
                    (size_t)in->width * 3);
@@ -98,8 +98,7 @@ vlm_status vlm_image_pad(const vlm_image *in, int out_width, int out_height, int
  *   5 TRANSPOSE       (y, x)          6 ROTATE_270 (y, H-1-x)       7 TRANSVERSE (W-1-y, H-1-x)
  *   8 ROTATE_90       (W-1-y, x)
  * (ROTATE_n turns counter-clockwise by n degrees, as Pillow's Transpose does.) */
-vlm_status vlm_image_orient(const vlm_image *in, int orientation, vlm_image *out,
-                            vlm_error *err) {
+vlm_status vlm_image_orient(const vlm_image *in, int orientation, vlm_image *out, vlm_error *err) {
     memset(out, 0, sizeof *out);
     vlm_status s = check_input(in, "image orientation", err);
     if (s != VLM_OK) return s;
@@ -113,13 +112,34 @@ vlm_status vlm_image_orient(const vlm_image *in, int orientation, vlm_image *out
         for (int x = 0; x < out->width; x++) {
             int sx, sy;
             switch (orientation) {
-            case 2: sx = W - 1 - x; sy = y; break;
-            case 3: sx = W - 1 - x; sy = H - 1 - y; break;
-            case 4: sx = x; sy = H - 1 - y; break;
-            case 5: sx = y; sy = x; break;
-            case 6: sx = y; sy = H - 1 - x; break;
-            case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-            default: sx = W - 1 - y; sy = x; break; /* 8 */
+            case 2:
+                sx = W - 1 - x;
+                sy = y;
+                break;
+            case 3:
+                sx = W - 1 - x;
+                sy = H - 1 - y;
+                break;
+            case 4:
+                sx = x;
+                sy = H - 1 - y;
+                break;
+            case 5:
+                sx = y;
+                sy = x;
+                break;
+            case 6:
+                sx = y;
+                sy = H - 1 - x;
+                break;
+            case 7:
+                sx = W - 1 - y;
+                sy = H - 1 - x;
+                break;
+            default:
+                sx = W - 1 - y;
+                sy = x;
+                break; /* 8 */
             }
             const uint8_t *src = in->data + (size_t)sy * in->stride + (size_t)sx * 3;
             dst[3 * (size_t)x + 0] = src[0];

@@ -19,10 +19,10 @@
  * may also describe its own memory with a vlm_image to pass it as a `const vlm_image *`
  * input; such a view must never be given to vlm_image_free. */
 typedef struct vlm_image {
-    int width;      /* pixels, >= 1 */
-    int height;     /* pixels, >= 1 */
-    size_t stride;  /* bytes from one row to the next, >= 3 * width */
-    uint8_t *data;  /* height * stride bytes */
+    int width;     /* pixels, >= 1 */
+    int height;    /* pixels, >= 1 */
+    size_t stride; /* bytes from one row to the next, >= 3 * width */
+    uint8_t *data; /* height * stride bytes */
 } vlm_image;
 
 /* ---------------------------------------------------------------- limits */
@@ -46,17 +46,17 @@ typedef enum vlm_image_format {
 } vlm_image_format;
 
 typedef struct vlm_image_decode_params {
-    int64_t max_pixels;    /* width * height above this: VLM_ERR_LIMIT (header, before allocating) */
-    int max_dimension;     /* width or height above this: VLM_ERR_LIMIT */
-    size_t max_file_bytes; /* vlm_image_decode_file only: larger files are VLM_ERR_LIMIT */
+    int64_t max_pixels; /* width * height above this: VLM_ERR_LIMIT (header, before allocating) */
+    int max_dimension;  /* width or height above this: VLM_ERR_LIMIT */
+    size_t max_file_bytes;      /* vlm_image_decode_file only: larger files are VLM_ERR_LIMIT */
     int apply_exif_orientation; /* 1 (default): rotate/flip as ImageOps.exif_transpose */
 } vlm_image_decode_params;
 
 /* What a decode saw besides the pixels (all optional to read). */
 typedef struct vlm_image_info {
     vlm_image_format format;
-    int orientation;      /* EXIF/XMP orientation found, 1..8 (1 when absent or invalid) */
-    int stored_width;     /* size in the file, before the orientation was applied */
+    int orientation;  /* EXIF/XMP orientation found, 1..8 (1 when absent or invalid) */
+    int stored_width; /* size in the file, before the orientation was applied */
     int stored_height;
 } vlm_image_info;
 
@@ -112,7 +112,6 @@ vlm_status vlm_image_pad(const vlm_image *in, int out_width, int out_height, int
 /* Applies an EXIF orientation (1..8) as ImageOps.exif_transpose does: 2 FLIP_LEFT_RIGHT,
  * 3 ROTATE_180, 4 FLIP_TOP_BOTTOM, 5 TRANSPOSE, 6 ROTATE_270, 7 TRANSVERSE, 8 ROTATE_90;
  * 1 (and any other value) copies. Orientations 5-8 swap width and height. */
-vlm_status vlm_image_orient(const vlm_image *in, int orientation, vlm_image *out,
-                            vlm_error *err);
+vlm_status vlm_image_orient(const vlm_image *in, int orientation, vlm_image *out, vlm_error *err);
 
 #endif

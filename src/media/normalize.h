@@ -10,10 +10,14 @@
 #include "media/image.h"
 
 /* transformers' OPENAI_CLIP_MEAN / OPENAI_CLIP_STD and IMAGENET_STANDARD_* (0.5). */
-#define VLM_CLIP_MEAN {0.48145466, 0.4578275, 0.40821073}
-#define VLM_CLIP_STD {0.26862954, 0.26130258, 0.27577711}
-#define VLM_IMAGENET_STANDARD_MEAN {0.5, 0.5, 0.5}
-#define VLM_IMAGENET_STANDARD_STD {0.5, 0.5, 0.5}
+#define VLM_CLIP_MEAN                                                                              \
+    { 0.48145466, 0.4578275, 0.40821073 }
+#define VLM_CLIP_STD                                                                               \
+    { 0.26862954, 0.26130258, 0.27577711 }
+#define VLM_IMAGENET_STANDARD_MEAN                                                                 \
+    { 0.5, 0.5, 0.5 }
+#define VLM_IMAGENET_STANDARD_STD                                                                  \
+    { 0.5, 0.5, 0.5 }
 
 typedef struct vlm_pixel_norm {
     int do_rescale;

@@ -121,13 +121,15 @@ static void scatter_frame(const frame_src *src, int64_t gt, int tt0, int ntt, co
                     const uint8_t *s =
                         src->u8->data + (size_t)(y0 + py) * src->u8->stride + (size_t)x0 * 3 + c;
                     const float *lut = src->lut[c];
-                    for (int px = 0; px < ps; px++) d[px] = lut[s[3 * px]];
+                    for (int px = 0; px < ps; px++)
+                        d[px] = lut[s[3 * px]];
                 } else {
                     memcpy(d, src->f32 + c * plane + (size_t)(y0 + py) * src->width + x0,
                            (size_t)ps * sizeof(float));
                 }
             }
-            for (int k = 1; k < ntt; k++) memcpy(d0 + k * slot, d0, slot * sizeof(float));
+            for (int k = 1; k < ntt; k++)
+                memcpy(d0 + k * slot, d0, slot * sizeof(float));
         }
     }
 }
@@ -160,8 +162,8 @@ vlm_status vlm_qwen_patchify_f32(const float *const *frames, int n_frames, int h
 }
 
 vlm_status vlm_qwen_preprocess(const vlm_image *frames, int n_frames,
-                               const vlm_qwen_vision_params *p, float **pixel_values,
-                               int64_t *rows, int64_t grid_thw[3], vlm_error *err) {
+                               const vlm_qwen_vision_params *p, float **pixel_values, int64_t *rows,
+                               int64_t grid_thw[3], vlm_error *err) {
     *pixel_values = NULL;
     *rows = 0;
     if (!frames || n_frames < 1)
@@ -178,8 +180,8 @@ vlm_status vlm_qwen_preprocess(const vlm_image *frames, int n_frames,
         rh = p->resized_height;
         rw = p->resized_width;
     } else if (p->do_resize) {
-        s = vlm_qwen_smart_resize(h, w, p->patch_size * p->merge_size, p->min_pixels,
-                                  p->max_pixels, &rh, &rw, err);
+        s = vlm_qwen_smart_resize(h, w, p->patch_size * p->merge_size, p->min_pixels, p->max_pixels,
+                                  &rh, &rw, err);
         if (s != VLM_OK) return s;
     }
     int64_t grid[3], nrows;

@@ -64,7 +64,7 @@ vlm_status vlm_qwen_patchify_f32(const float *const *frames, int n_frames, int h
  * *pixel_values is a malloc'd [*rows][3 * T * p * p] float32 array (free()).
  * Thread-safe. */
 vlm_status vlm_qwen_preprocess(const vlm_image *frames, int n_frames,
-                               const vlm_qwen_vision_params *p, float **pixel_values,
-                               int64_t *rows, int64_t grid_thw[3], vlm_error *err);
+                               const vlm_qwen_vision_params *p, float **pixel_values, int64_t *rows,
+                               int64_t grid_thw[3], vlm_error *err);
 
 #endif

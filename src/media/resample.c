@@ -67,12 +67,18 @@ static const filter_def *filter_for(vlm_resample_filter f) {
                             hamming = {hamming_filter, 1.0}, bicubic = {bicubic_filter, 2.0},
                             lanczos = {lanczos_filter, 3.0};
     switch (f) {
-    case VLM_RESAMPLE_BOX: return &box;
-    case VLM_RESAMPLE_BILINEAR: return &bilinear;
-    case VLM_RESAMPLE_HAMMING: return &hamming;
-    case VLM_RESAMPLE_BICUBIC: return &bicubic;
-    case VLM_RESAMPLE_LANCZOS: return &lanczos;
-    default: return NULL;
+    case VLM_RESAMPLE_BOX:
+        return &box;
+    case VLM_RESAMPLE_BILINEAR:
+        return &bilinear;
+    case VLM_RESAMPLE_HAMMING:
+        return &hamming;
+    case VLM_RESAMPLE_BICUBIC:
+        return &bicubic;
+    case VLM_RESAMPLE_LANCZOS:
+        return &lanczos;
+    default:
+        return NULL;
     }
 }
 
@@ -82,8 +88,8 @@ static const filter_def *filter_for(vlm_resample_filter f) {
  * fixed-point weights k[i * ksize + t]. */
 typedef struct axis_coeffs {
     int ksize;
-    int *bounds;  /* [out_size][2] */
-    int32_t *k;   /* [out_size][ksize] */
+    int *bounds; /* [out_size][2] */
+    int32_t *k;  /* [out_size][ksize] */
 } axis_coeffs;
 
 static void axis_free(axis_coeffs *a) {
@@ -127,7 +133,8 @@ static bool axis_build(int in_size, float in0, float in1, int out_size, const fi
             ww += v;
         }
         if (ww != 0.0)
-            for (int x = 0; x < xmax; x++) w[x] /= ww;
+            for (int x = 0; x < xmax; x++)
+                w[x] /= ww;
         int32_t *k = a->k + (size_t)xx * ksize;
         for (int x = 0; x < xmax; x++) {
             double v = w[x] * (1 << PRECISION_BITS);
@@ -162,7 +169,8 @@ static void axis_fix_taps(axis_coeffs *a, int in_size, int out_size) {
             memmove(k + shift, k, (size_t)n * sizeof(int32_t));
             memset(k, 0, (size_t)shift * sizeof(int32_t));
         }
-        for (int t = shift + n; t < K; t++) k[t] = 0;
+        for (int t = shift + n; t < K; t++)
+            k[t] = 0;
         a->bounds[2 * xx] = start;
         a->bounds[2 * xx + 1] = K;
     }
@@ -170,9 +178,10 @@ static void axis_fix_taps(axis_coeffs *a, int in_size, int out_size) {
 
 /* Horizontal pass for one row: out[3 * xx + c] from the input row. K > 0 is a compile-time
  * tap count (after axis_fix_taps); K == 0 reads each output's own count. */
-static inline __attribute__((always_inline)) void
-horizontal_row_k(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
-                 const axis_coeffs *a, const int K) {
+static inline __attribute__((always_inline)) void horizontal_row_k(uint8_t *restrict out,
+                                                                   const uint8_t *restrict in,
+                                                                   int out_w, const axis_coeffs *a,
+                                                                   const int K) {
     const int ksize = a->ksize;
     for (int xx = 0; xx < out_w; xx++) {
         const int xmin = a->bounds[2 * xx], n = K ? K : a->bounds[2 * xx + 1];
@@ -192,29 +201,102 @@ horizontal_row_k(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
 }
 
 __attribute__((target_clones("avx2", "default"))) static void
-horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
-               const axis_coeffs *a, int fixed) {
+horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w, const axis_coeffs *a,
+               int fixed) {
     switch (fixed ? a->ksize : 0) {
-    case 3: horizontal_row_k(out, in, out_w, a, 3); break;
-    case 5: horizontal_row_k(out, in, out_w, a, 5); break;
-    case 7: horizontal_row_k(out, in, out_w, a, 7); break;
-    case 9: horizontal_row_k(out, in, out_w, a, 9); break;
-    default: horizontal_row_k(out, in, out_w, a, 0); break;
+    case 3:
+        horizontal_row_k(out, in, out_w, a, 3);
+        break;
+    case 5:
+        horizontal_row_k(out, in, out_w, a, 5);
+        break;
+    case 7:
+        horizontal_row_k(out, in, out_w, a, 7);
+        break;
+    case 9:
+        horizontal_row_k(out, in, out_w, a, 9);
+        break;
+    default:
+        horizontal_row_k(out, in, out_w, a, 0);
+        break;
     }
 }
 
 /* Vertical pass for one output row: every byte of the row is one lane (channels do not
- * mix), taps over input rows. `acc` is scratch of `n` int32. */
-__attribute__((target_clones("avx2", "default"))) static void
-vertical_row(uint8_t *restrict out, const uint8_t *in, size_t in_stride, size_t n, int ymin,
-             int taps, const int32_t *k, int32_t *restrict acc) {
-    for (size_t i = 0; i < n; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+ * mix), taps over input rows. Portable version; `acc` is scratch of `n` int32. */
+static void vertical_row_scalar(uint8_t *restrict out, const uint8_t *in, size_t in_stride,
+                                size_t n, int ymin, int taps, const int32_t *k,
+                                int32_t *restrict acc) {
+    for (size_t i = 0; i < n; i++)
+        acc[i] = 1 << (PRECISION_BITS - 1);
     for (int t = 0; t < taps; t++) {
         const uint8_t *restrict row = in + (size_t)(ymin + t) * in_stride;
         const int32_t kt = k[t];
-        for (size_t i = 0; i < n; i++) acc[i] += row[i] * kt;
+        for (size_t i = 0; i < n; i++)
+            acc[i] += row[i] * kt;
     }
-    for (size_t i = 0; i < n; i++) out[i] = clip8(acc[i]);
+    for (size_t i = 0; i < n; i++)
+        out[i] = clip8(acc[i]);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* AVX2: 32 bytes at a time, accumulators in registers, exact int32 products (vpmulld);
+ * the saturating packs of (acc >> 22) clamp to 0..255 exactly as clip8. */
+__attribute__((target("avx2"))) static void
+vertical_row_avx2(uint8_t *restrict out, const uint8_t *in, size_t in_stride, size_t n, int ymin,
+                  int taps, const int32_t *k, int32_t *restrict acc) {
+    const __m256i half = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+    const uint8_t *base = in + (size_t)ymin * in_stride;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a0 = half, a1 = half, a2 = half, a3 = half;
+        for (int t = 0; t < taps; t++) {
+            const uint8_t *row = base + (size_t)t * in_stride + i;
+            const __m256i kt = _mm256_set1_epi32(k[t]);
+            const __m128i lo = _mm_loadu_si128((const __m128i *)row);
+            const __m128i hi = _mm_loadu_si128((const __m128i *)(row + 16));
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), kt));
+            a1 = _mm256_add_epi32(
+                a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), kt));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), kt));
+            a3 = _mm256_add_epi32(
+                a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), kt));
+        }
+        a0 = _mm256_srai_epi32(a0, PRECISION_BITS);
+        a1 = _mm256_srai_epi32(a1, PRECISION_BITS);
+        a2 = _mm256_srai_epi32(a2, PRECISION_BITS);
+        a3 = _mm256_srai_epi32(a3, PRECISION_BITS);
+        /* packs work per 128-bit lane: (a0,a1) -> [a0l a1l | a0h a1h]; fix the order after */
+        __m256i w01 = _mm256_packs_epi32(a0, a1), w23 = _mm256_packs_epi32(a2, a3);
+        __m256i b = _mm256_packus_epi16(w01, w23); /* [a0l a1l a2l a3l | a0h a1h a2h a3h] */
+        b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(out + i), b);
+    }
+    if (i < n) vertical_row_scalar(out + i, in + i, in_stride, n - i, ymin, taps, k, acc);
+}
+#endif
+
+static void vertical_row(uint8_t *restrict out, const uint8_t *in, size_t in_stride, size_t n,
+                         int ymin, int taps, const int32_t *k, int32_t *restrict acc,
+                         int use_avx2) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2) {
+        vertical_row_avx2(out, in, in_stride, n, ymin, taps, k, acc);
+        return;
+    }
+#endif
+    (void)use_avx2;
+    vertical_row_scalar(out, in, in_stride, n, ymin, taps, k, acc);
+}
+
+static int cpu_has_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
 }
 
 /* The OpenMP team size for a request (0 = OpenMP's default). */
@@ -226,8 +308,7 @@ static int thread_count(int requested) {
 /* Resamples the region box of `in` (whole rows/cols when a pass is skipped) to out_w x
  * out_h with a convolution filter, Pillow's ImagingResampleInner. */
 static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const float box[4],
-                                const filter_def *f, int nthreads, vlm_image *out,
-                                vlm_error *err) {
+                                const filter_def *f, int nthreads, vlm_image *out, vlm_error *err) {
     memset(out, 0, sizeof *out);
     int need_h = out_w != in->width || box[0] != 0 || box[2] != out_w;
     int need_v = out_h != in->height || box[1] != 0 || box[3] != out_h;
@@ -254,13 +335,15 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
         for (int y = 0; y < rows; y++)
             horizontal_row(tmp.data + (size_t)y * tmp.stride,
                            in->data + (size_t)(y + first) * in->stride, out_w, &ah, fixed);
-        for (int y = 0; y < out_h; y++) av.bounds[2 * y] -= first;
+        for (int y = 0; y < out_h; y++)
+            av.bounds[2 * y] -= first;
         src = &tmp;
     }
     if (need_v) {
         s = vlm_image_alloc(out, src->width, out_h, err);
         if (s != VLM_OK) goto done;
         const size_t n = (size_t)src->width * 3;
+        const int use_avx2 = cpu_has_avx2();
         int failed = 0;
 #pragma omp parallel num_threads(nthreads) if (out_h > 16 && nthreads > 1)
         {
@@ -273,8 +356,8 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
             for (int y = 0; y < out_h; y++) {
                 if (!acc) continue;
                 vertical_row(out->data + (size_t)y * out->stride, src->data, src->stride, n,
-                             av.bounds[2 * y], av.bounds[2 * y + 1],
-                             av.k + (size_t)y * av.ksize, acc);
+                             av.bounds[2 * y], av.bounds[2 * y + 1], av.k + (size_t)y * av.ksize,
+                             acc, use_avx2);
             }
             free(acc);
         }
@@ -291,8 +374,8 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
     }
     goto done;
 oom:
-    s = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "image resize %dx%d -> %dx%d: out of memory",
-                in->width, in->height, out_w, out_h);
+    s = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "image resize %dx%d -> %dx%d: out of memory", in->width,
+                in->height, out_w, out_h);
 done:
     axis_free(&ah);
     axis_free(&av);
@@ -302,8 +385,8 @@ done:
 
 /* NEAREST, Pillow's ImagingScaleAffine: source coordinates advance by repeated double
  * addition from box + step/2 and are truncated; pixels that map outside stay zero. */
-static vlm_status resample_nearest(const vlm_image *in, int out_w, int out_h,
-                                   const float box[4], vlm_image *out, vlm_error *err) {
+static vlm_status resample_nearest(const vlm_image *in, int out_w, int out_h, const float box[4],
+                                   vlm_image *out, vlm_error *err) {
     vlm_status s = vlm_image_alloc(out, out_w, out_h, err);
     if (s != VLM_OK) return s;
     int *xin = malloc((size_t)out_w * sizeof(int));
@@ -346,8 +429,7 @@ static vlm_status resample_nearest(const vlm_image *in, int out_w, int out_h,
 
 /* One C-level Image.im.resize(size, filter, box) call (_imaging.c's _resize). */
 static vlm_status resize_core(const vlm_image *in, int out_w, int out_h, vlm_resample_filter f,
-                              const float box[4], int nthreads, vlm_image *out,
-                              vlm_error *err) {
+                              const float box[4], int nthreads, vlm_image *out, vlm_error *err) {
     /* An integral box of exactly the output size is a crop. */
     if (box[0] - (int)box[0] == 0 && box[2] - box[0] == out_w && box[1] - (int)box[1] == 0 &&
         box[3] - box[1] == out_h)
@@ -373,8 +455,8 @@ vlm_status vlm_image_resize(const vlm_image *in, int out_width, int out_height,
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "image resize: not a valid input image");
     if (out_width < 1 || out_height < 1)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                       "image resize: output size %dx%d: height and width must be > 0",
-                       out_width, out_height);
+                       "image resize: output size %dx%d: height and width must be > 0", out_width,
+                       out_height);
     if (p->filter != VLM_RESAMPLE_NEAREST && !filter_for(p->filter))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "image resize: unknown filter %d",
                        (int)p->filter);
@@ -413,20 +495,26 @@ vlm_status vlm_image_resize(const vlm_image *in, int out_width, int out_height,
 
 const char *vlm_resample_filter_name(vlm_resample_filter filter) {
     switch (filter) {
-    case VLM_RESAMPLE_NEAREST: return "nearest";
-    case VLM_RESAMPLE_LANCZOS: return "lanczos";
-    case VLM_RESAMPLE_BILINEAR: return "bilinear";
-    case VLM_RESAMPLE_BICUBIC: return "bicubic";
-    case VLM_RESAMPLE_BOX: return "box";
-    case VLM_RESAMPLE_HAMMING: return "hamming";
+    case VLM_RESAMPLE_NEAREST:
+        return "nearest";
+    case VLM_RESAMPLE_LANCZOS:
+        return "lanczos";
+    case VLM_RESAMPLE_BILINEAR:
+        return "bilinear";
+    case VLM_RESAMPLE_BICUBIC:
+        return "bicubic";
+    case VLM_RESAMPLE_BOX:
+        return "box";
+    case VLM_RESAMPLE_HAMMING:
+        return "hamming";
     }
     return NULL;
 }
 
 vlm_status vlm_resample_filter_from_pil(int value, vlm_resample_filter *out, vlm_error *err) {
     if (value < 0 || value > 5)
-        return vlm_err(err, VLM_ERR_UNSUPPORTED,
-                       "resample %d: not a PIL resampling filter (0..5)", value);
+        return vlm_err(err, VLM_ERR_UNSUPPORTED, "resample %d: not a PIL resampling filter (0..5)",
+                       value);
     *out = (vlm_resample_filter)value;
     return VLM_OK;
 }
