@@ -139,6 +139,10 @@ typedef struct gemm_case {
     int bf16dot; /* vlm_cpu_gemm_nt_bf16dot (x rounded to bf16) */
 } gemm_case;
 
+/* OpenBLAS's idle workers spin for about 2^28 cycles (~0.1 s) before sleeping; wait that
+ * long after its calls so that they do not take a core from the next measurement. */
+#define BLAS_QUIET_US 150000
+
 /* One timed call of case c. */
 static double time_gemm_once(const gemm_case *c, int64_t m, int64_t n, int64_t k, const float *x,
                              const void *w, float *y, int nt) {
@@ -198,19 +202,19 @@ static void bench_gemm(int nt, int reps) {
         printf("%-18s", label);
         double flop = 2.0 * (double)m * (double)n * (double)k, best_vlm_f32 = 0, blas = 0;
         /* The cases take turns within each repetition, so that a busy spell of the (shared)
-         * machine hits all of them alike; around OpenBLAS calls the program sleeps a little so
-         * that one library's spinning worker threads do not steal the cores from the other. */
+         * machine hits all of them alike; around OpenBLAS calls the program sleeps so that one
+         * library's spinning worker threads do not steal the cores from the other. */
         static double t[16][64];
         for (int r = -1; r < reps; r++)
             for (int c = 0; c < nc; c++) {
                 const void *wc = cases[c].wdt == VLM_DTYPE_BF16  ? (const void *)wb
                                  : cases[c].wdt == VLM_DTYPE_F16 ? (const void *)wh
                                                                  : (const void *)w;
-                if (cases[c].blas) usleep(30000);
+                if (cases[c].blas) usleep(BLAS_QUIET_US);
                 double tc = time_gemm_once(&cases[c], m, n, k, x, wc, y, nt);
                 if (cases[c].blas) {
                     memcpy(yref, y, (size_t)(m * n) * 4);
-                    usleep(30000);
+                    usleep(BLAS_QUIET_US);
                 }
                 if (r >= 0) t[c][r] = tc;
             }
@@ -361,6 +365,7 @@ int main(int argc, char **argv) {
     printf("OpenBLAS: not linked\n");
 #endif
     if (do_gemm) bench_gemm(nt, reps);
+    usleep(2 * BLAS_QUIET_US);
     if (do_gemv) bench_gemv(nt, reps, (size_t)(pool_mb * 1e6));
     return 0;
 }

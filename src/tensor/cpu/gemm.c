@@ -116,22 +116,29 @@ static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0,
 /* The blocked GEMM. Returns 0 when the packing buffers cannot be allocated. */
 static int run_gemm(const gemm_problem *pr, int nt) {
     const vlm_gemm_kernels *kr = pr->kr;
-    /* Tasks: pm blocks of rows of x times pn ranges of weight rows. Rows are split when each
-     * thread still gets several micro-panels (the weights are then packed once per block of
-     * rows, the activations once in all); otherwise the weight rows are split. The counts
-     * are rounded to multiples of the thread count so the tasks come out even. */
-    int64_t pm = (pr->m + kr->mb - 1) / kr->mb, pn = 1;
-    int64_t panels = (pr->m + kr->mr - 1) / kr->mr;
+    /* Tasks: pm blocks of rows of x times pn ranges of weight rows, pm * pn a multiple of the
+     * thread count so that the tasks come out even. A task packs its weight rows once per
+     * block of rows and its rows of x once per range of weight rows, so the split minimizes
+     * n * pm + m * pn (elements packed, per k), with blocks no taller than kr->mb. */
+    int64_t panels = (pr->m + kr->mr - 1) / kr->mr, n_panels = (pr->n + kr->nr - 1) / kr->nr;
+    int64_t pm_min = (pr->m + kr->mb - 1) / kr->mb;
+    int64_t pm = pm_min, pn = 1;
     if (nt > 1) {
-        if (panels >= 4 * (int64_t)nt) {
-            pm = round_up(pm, nt);
-        } else {
-            pn = nt * (pm >= nt ? 1 : (nt + pm - 1) / pm);
-            int64_t n_panels = (pr->n + kr->nr - 1) / kr->nr;
-            if (pn > n_panels) pn = n_panels;
+        double best = -1;
+        for (int64_t q = 1; q <= nt; q++) {
+            if (nt % q != 0 || q > n_panels) continue;
+            int64_t step = nt / q, p = round_up(pm_min, step); /* pm * q multiple of nt */
+            if (p > panels) continue;
+            double cost = (double)pr->n * (double)p + (double)pr->m * (double)q;
+            if (best < 0 || cost < best) best = cost, pm = p, pn = q;
+        }
+        if (best < 0) { /* too small to split evenly: split the longer side */
+            if (panels >= n_panels)
+                pm = panels < nt ? panels : nt;
+            else
+                pn = n_panels < nt ? n_panels : nt;
         }
     }
-    if (pm > panels) pm = panels;
     int64_t mb = round_up((pr->m + pm - 1) / pm, kr->mr);
     int64_t nrange = round_up((pr->n + pn - 1) / pn, kr->nr);
     int64_t nb = min64(kr->nb, nrange);
