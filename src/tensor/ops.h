@@ -52,8 +52,8 @@ vlm_status vlm_ctx_tensor(vlm_ctx *ctx, vlm_dtype dtype, int ndim, const int64_t
 vlm_status vlm_op_copy(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *dst);
 /* Every element of dst (f32, f16, bf16 or f64) = value. */
 vlm_status vlm_op_fill(vlm_ctx *ctx, const vlm_tensor *dst, float value);
-/* *out = a contiguous f32/any copy of x from the arena; if x is already contiguous *out is
- * x itself (no copy). */
+/* *out = a contiguous copy of x (same dtype) in the arena; when x is already contiguous,
+ * *out is x itself and nothing is copied. */
 vlm_status vlm_op_contiguous(vlm_ctx *ctx, const vlm_tensor *x, vlm_tensor *out);
 /* out = concatenation of xs[0..n-1] along dim (negative counts from the end). All inputs
  * have out's ndim and equal extents except on dim; the extents on dim add up to out's.
