@@ -185,6 +185,100 @@ VLM_API vlm_status vlm_register_processor_class(const char *processor_class,
                                                 vlm_processor_constructor ctor, void *user,
                                                 vlm_error *err);
 
+/* ---------------------------------------------------------------- requests
+ *
+ * A request is a chat: messages with a role ("system", "user", "assistant") whose parts
+ * are text, images and videos, in order. Media are decoded when the request is generated.
+ * The request copies everything given to it; the caller may free its buffers at once. */
+
+typedef struct vlm_request vlm_request;
+
+VLM_API vlm_status vlm_request_init(vlm_request **out, vlm_error *err);
+VLM_API void vlm_request_free(vlm_request *req); /* NULL is a no-op */
+
+/* Starts a new message; the parts added next belong to it. */
+VLM_API vlm_status vlm_request_add_message(vlm_request *req, const char *role, vlm_error *err);
+/* Parts of the current message (a "user" message is started when there is none). */
+VLM_API vlm_status vlm_request_add_text(vlm_request *req, const char *text, vlm_error *err);
+VLM_API vlm_status vlm_request_add_image_file(vlm_request *req, const char *path,
+                                              vlm_error *err);
+VLM_API vlm_status vlm_request_add_image_memory(vlm_request *req, const void *data, size_t size,
+                                                vlm_error *err); /* an encoded JPEG/PNG/... */
+/* Raw 8-bit RGB, `stride` bytes per row (>= 3 * width). */
+VLM_API vlm_status vlm_request_add_image_rgb(vlm_request *req, const uint8_t *rgb, int width,
+                                             int height, size_t stride, vlm_error *err);
+VLM_API vlm_status vlm_request_add_video_file(vlm_request *req, const char *path,
+                                              vlm_error *err);
+/* Already-decoded frames (raw RGB, all the same size) sampled at `fps` frames per second. */
+VLM_API vlm_status vlm_request_add_video_frames(vlm_request *req, const uint8_t *const *frames,
+                                                int n_frames, int width, int height,
+                                                size_t stride, double fps, vlm_error *err);
+
+/* ---------------------------------------------------------------- sessions and generation */
+
+typedef struct vlm_session vlm_session;
+
+typedef struct vlm_session_params {
+    int64_t context_size; /* positions kept (prompt + answers); default 4096 */
+    int n_threads;        /* CPU threads; 0: all cores */
+} vlm_session_params;
+
+VLM_API vlm_session_params vlm_session_params_default(void);
+
+/* A conversation with a model: its KV cache, scratch memory and history. The model must
+ * outlive the session. One session is used by one thread at a time; several sessions may
+ * share one model from different threads. */
+VLM_API vlm_status vlm_session_init(vlm_model *model, const vlm_session_params *params,
+                                    vlm_session **out, vlm_error *err);
+VLM_API void vlm_session_free(vlm_session *session);
+/* Forgets the conversation (history and cache); the next generate starts afresh. */
+VLM_API void vlm_session_clear(vlm_session *session);
+
+typedef struct vlm_generate_params {
+    int max_tokens;            /* default 256 */
+    float temperature;         /* 0: greedy (default) */
+    float top_p;               /* 1: off */
+    int top_k;                 /* 0: off */
+    float min_p;               /* 0: off */
+    float repetition_penalty;  /* 1: off */
+    uint64_t seed;             /* sampling seed */
+    int ignore_eos;            /* 1: do not stop at end-of-sequence tokens */
+    const char *const *stop;   /* NULL-terminated stop strings, or NULL */
+    int64_t min_pixels;        /* image/video pixel budget overrides; 0: the processor's */
+    int64_t max_pixels;
+    double fps;                /* video sampling rate; 0: the processor's default */
+    const char *system_prompt; /* NULL: the template's default */
+} vlm_generate_params;
+
+VLM_API vlm_generate_params vlm_generate_params_default(void);
+
+/* Receives the text as it is generated, in pieces that are always whole UTF-8 sequences,
+ * with the id of the token that completed the piece. Return nonzero to stop. */
+typedef int (*vlm_piece_fn)(const char *piece, size_t len, int32_t token, void *user);
+
+typedef struct vlm_generate_result {
+    char *text;                /* the whole answer (free with vlm_generate_result_free) */
+    int32_t *prompt_ids;       /* the prompt as token ids */
+    int64_t n_prompt;
+    int32_t *tokens;           /* generated ids (the stop token included when it fired) */
+    int64_t n_tokens;
+    int64_t n_prompt_computed; /* prompt positions actually computed (cache reuse skips some) */
+    double prompt_seconds, generate_seconds, prompt_tps, generation_tps;
+    uint64_t peak_memory;      /* bytes: peak resident set of the process */
+    const char *stop_reason;   /* "eos", "stop_string", "max_tokens", "callback" */
+} vlm_generate_result;
+
+VLM_API void vlm_generate_result_free(vlm_generate_result *result); /* zeroes it */
+
+/* Appends the request's messages to the session's conversation, builds the prompt with the
+ * model's chat template and processor, computes what the cache does not already hold,
+ * generates the answer (streamed to `on_piece` when not NULL), and appends the answer to
+ * the conversation as an assistant message. `result` may be NULL. */
+VLM_API vlm_status vlm_session_generate(vlm_session *session, const vlm_request *request,
+                                        const vlm_generate_params *params, vlm_piece_fn on_piece,
+                                        void *user, vlm_generate_result *result,
+                                        vlm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -104,6 +104,15 @@ vlm_status vlm_file_map(const char *path, vlm_mapped_file *out, vlm_error *err) 
     return VLM_OK;
 }
 
+vlm_status vlm_file_open(const char *path, int *fd_out, uint64_t *size_out, vlm_error *err) {
+    *fd_out = -1;
+    *size_out = 0;
+    struct stat st;
+    vlm_status s = open_regular(path, fd_out, &st, err);
+    if (s == VLM_OK) *size_out = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    return s;
+}
+
 void vlm_file_unmap(vlm_mapped_file *m) {
     if (m && m->data) munmap((void *)m->data, m->size);
     if (m) memset(m, 0, sizeof *m);

@@ -31,6 +31,12 @@ typedef struct vlm_mapped_file {
 vlm_status vlm_file_map(const char *path, vlm_mapped_file *out, vlm_error *err);
 void vlm_file_unmap(vlm_mapped_file *m); /* zeroed or already-unmapped is a no-op */
 
+/* Opens a regular file for reading with the same checks (a FIFO, directory or device fails
+ * at once, naming the path) and hands back a blocking, close-on-exec descriptor (*fd_out,
+ * the caller closes it) and the file's size. For callers that read only part of a file,
+ * such as a safetensors header. */
+vlm_status vlm_file_open(const char *path, int *fd_out, uint64_t *size_out, vlm_error *err);
+
 /* What is at a path, without following it into a read. */
 typedef enum vlm_path_kind {
     VLM_PATH_MISSING = 0,

@@ -1,0 +1,146 @@
+/* Qwen2 decoder layers with M-RoPE over a KV cache (see text.h). Per layer:
+ * x += o_proj(attn(rope(q), rope(k), v)) on RMSNorm(x); x += down(silu(gate) * up) on
+ * RMSNorm(x). Attention is causal over the cache; GQA heads share keys. */
+#include "models/qwen2_vl/text.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/checked.h"
+#include "core/error.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        vlm_status s_ = (x);                                                                       \
+        if (s_ != VLM_OK) return s_;                                                               \
+    } while (0)
+
+#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+
+vlm_status qwen2_vl_kv_init(qwen2_vl_kv *kv, const qwen2_vl_config *cfg, const vlm_backend *be,
+                            int64_t capacity, vlm_error *err) {
+    memset(kv, 0, sizeof *kv);
+    const qwen2_vl_text_config *t = &cfg->text;
+    size_t per, total;
+    if (capacity < 1 ||
+        !vlm_size_mul((size_t)capacity, (size_t)(t->n_kv_heads * t->head_dim * 4), &per) ||
+        !vlm_size_mul(per, (size_t)(2 * t->n_layers), &total))
+        return vlm_err(err, VLM_ERR_LIMIT, "KV cache: %lld positions is too large",
+                       (long long)capacity);
+    kv->k = vlm_calloc_array((size_t)t->n_layers, sizeof *kv->k);
+    kv->v = vlm_calloc_array((size_t)t->n_layers, sizeof *kv->v);
+    if (!kv->k || !kv->v) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
+    TRY(vlm_buffer_alloc(be, total, &kv->buf, err));
+    for (int64_t l = 0; l < t->n_layers; l++) {
+        TRY(vlm_tensor_init(&kv->k[l], kv->buf, (int64_t)(2 * l * per), VLM_DTYPE_F32, 3,
+                            SHAPE(capacity, t->n_kv_heads, t->head_dim), err));
+        TRY(vlm_tensor_init(&kv->v[l], kv->buf, (int64_t)((2 * l + 1) * per), VLM_DTYPE_F32, 3,
+                            SHAPE(capacity, t->n_kv_heads, t->head_dim), err));
+    }
+    kv->n_layers = t->n_layers;
+    kv->capacity = capacity;
+    return VLM_OK;
+}
+
+void qwen2_vl_kv_free(qwen2_vl_kv *kv) {
+    if (!kv) return;
+    vlm_buffer_free(kv->buf);
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}
+
+vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
+                                 const qwen2_vl_weights *w, qwen2_vl_kv *kv, vlm_tensor *x,
+                                 const vlm_tensor *pos, int all_logits, const vlm_tensor *logits) {
+    const qwen2_vl_text_config *t = &cfg->text;
+    const int64_t S = x->shape[0], H = t->hidden_size, hd = t->head_dim;
+    const int64_t nh = t->n_heads, nkv = t->n_kv_heads, F = t->intermediate_size;
+    const int64_t p0 = kv->len;
+    if (p0 + S > kv->capacity)
+        return vlm_err(&ctx->err, VLM_ERR_LIMIT,
+                       "context full: %lld cached + %lld new positions exceed the %lld-position "
+                       "context",
+                       (long long)p0, (long long)S, (long long)kv->capacity);
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+
+    /* M-RoPE tables: inv_freq[j] = theta^(-2j/hd), sections (t, h, w) consecutive */
+    vlm_tensor invf, cos, sin;
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 1, SHAPE(hd / 2), &invf));
+    float *f = malloc((size_t)(hd / 2) * sizeof *f);
+    if (!f) return vlm_err(&ctx->err, VLM_ERR_OUT_OF_MEMORY, "text: out of memory");
+    for (int64_t j = 0; j < hd / 2; j++)
+        f[j] = (float)(1.0 / pow(t->rope_theta, (double)(2 * j) / (double)hd));
+    vlm_status s = vlm_tensor_upload(&invf, f, (size_t)(hd / 2) * sizeof *f, &ctx->err);
+    free(f);
+    TRY(s);
+    int sections[3] = {(int)t->mrope_section[0], (int)t->mrope_section[1],
+                       (int)t->mrope_section[2]};
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &cos));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &sin));
+    TRY(vlm_op_rope_table(ctx, pos, &invf, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
+                          &sin));
+
+    vlm_tensor h, q, attn, o, gate, up;
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &h));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &q));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &attn));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &o));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, F), &gate));
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, F), &up));
+    vlm_tensor q2, attn2;
+    TRY(vlm_tensor_reshape(&q, 2, SHAPE(S, nh * hd), &q2, &ctx->err));
+    TRY(vlm_tensor_reshape(&attn, 2, SHAPE(S, nh * hd), &attn2, &ctx->err));
+    vlm_attn_params ap = vlm_attn_params_default(1.0f / sqrtf((float)hd));
+    ap.causal = 1;
+    ap.q_pos0 = p0;
+
+    for (int64_t l = 0; l < t->n_layers; l++) {
+        const qwen2_vl_text_layer *L = &w->layers[l];
+        vlm_tensor kc, vc, kn, vn, kn2, vn2;
+        /* this chunk's keys and values go straight into the cache rows p0 .. p0+S-1 */
+        TRY(vlm_tensor_narrow(&kv->k[l], 0, p0, S, &kn, &ctx->err));
+        TRY(vlm_tensor_narrow(&kv->v[l], 0, p0, S, &vn, &ctx->err));
+        TRY(vlm_tensor_reshape(&kn, 2, SHAPE(S, nkv * hd), &kn2, &ctx->err));
+        TRY(vlm_tensor_reshape(&vn, 2, SHAPE(S, nkv * hd), &vn2, &ctx->err));
+
+        TRY(vlm_op_rms_norm(ctx, x, &L->in_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
+        TRY(vlm_op_matmul(ctx, &h, &L->q_w, &L->q_b, &q2));
+        TRY(vlm_op_matmul(ctx, &h, &L->k_w, &L->k_b, &kn2));
+        TRY(vlm_op_matmul(ctx, &h, &L->v_w, &L->v_b, &vn2));
+        TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
+        TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
+
+        TRY(vlm_tensor_narrow(&kv->k[l], 0, 0, p0 + S, &kc, &ctx->err));
+        TRY(vlm_tensor_narrow(&kv->v[l], 0, 0, p0 + S, &vc, &ctx->err));
+        ap.window = (t->sliding_window && l >= t->max_window_layers) ? t->sliding_window : 0;
+        TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
+        TRY(vlm_op_matmul(ctx, &attn2, &L->o_w, NULL, &o));
+        TRY(vlm_op_add(ctx, x, &o, x));
+
+        TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
+        TRY(vlm_op_matmul(ctx, &h, &L->gate_w, NULL, &gate));
+        TRY(vlm_op_matmul(ctx, &h, &L->up_w, NULL, &up));
+        TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &gate, &up, &gate));
+        TRY(vlm_op_matmul(ctx, &gate, &L->down_w, NULL, &o));
+        TRY(vlm_op_add(ctx, x, &o, x));
+    }
+    kv->len = p0 + S;
+
+    /* final norm and head, on the last position unless all are asked for */
+    vlm_tensor last, hn;
+    if (all_logits) {
+        last = *x;
+    } else {
+        TRY(vlm_tensor_narrow(x, 0, S - 1, 1, &last, &ctx->err));
+    }
+    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(last.shape[0], H), &hn));
+    TRY(vlm_op_rms_norm(ctx, &last, &w->norm_w, (float)t->rms_norm_eps, 0.0f, &hn));
+    vlm_tensor lg;
+    TRY(vlm_tensor_reshape(logits, 2, SHAPE(last.shape[0], t->vocab_size), &lg, &ctx->err));
+    TRY(vlm_op_matmul(ctx, &hn, &w->lm_head, NULL, &lg));
+    vlm_arena_release(ctx->arena, mark);
+    return vlm_ctx_status(ctx);
+}

@@ -1,0 +1,183 @@
+/* Loading Qwen2-VL / Qwen2.5-VL weights from the three layouts (see weights.h). The
+ * layout is recognized by where the token embedding lives; every other name follows from
+ * the same prefix table. */
+#include "models/qwen2_vl/weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+typedef struct layout {
+    const char *name;
+    const char *vision; /* prefix of vision tower tensors */
+    const char *text;   /* prefix of decoder tensors (embed_tokens, layers, norm) */
+    const char *head;   /* the LM head tensor */
+    int channels_last;  /* Conv3d kernel stored [E, T, P, P, C] */
+} layout;
+
+static const layout layouts[] = {
+    {"hub", "visual.", "model.", "lm_head.weight", 0},
+    {"transformers-5", "model.visual.", "model.language_model.", "lm_head.weight", 0},
+    {"mlx", "vision_tower.", "language_model.model.", "language_model.lm_head.weight", 1},
+};
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        vlm_status s_ = (x);                                                                       \
+        if (s_ != VLM_OK) return s_;                                                               \
+    } while (0)
+
+#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+
+static const layout *detect(const vlm_weight_store *ws) {
+    char name[256];
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        snprintf(name, sizeof name, "%sembed_tokens.weight", layouts[i].text);
+        if (vlm_weight_store_has(ws, name)) return &layouts[i];
+    }
+    return NULL;
+}
+
+/* The patch embedding as a [E, C*T*P*P] matrix with columns in (c, t, y, x) order, the
+ * order of the processor's pixel_values columns. */
+static vlm_status load_patch(vlm_weight_store *ws, const layout *L, const qwen2_vl_vision_config *v,
+                             vlm_tensor *out, vlm_error *err) {
+    int64_t E = v->embed_dim, C = v->in_channels, T = v->temporal_patch_size, P = v->patch_size;
+    char name[256];
+    snprintf(name, sizeof name, "%spatch_embed.proj.weight", L->vision);
+    vlm_tensor raw;
+    if (!L->channels_last) {
+        TRY(vlm_weight_store_get(ws, name, 5, SHAPE(E, C, T, P, P), &raw, err));
+        return vlm_tensor_reshape(&raw, 2, SHAPE(E, C * T * P * P), out, err);
+    }
+    /* mlx keeps the kernel channels-last: reorder once at load into (c, t, y, x) */
+    TRY(vlm_weight_store_get(ws, name, 5, SHAPE(E, T, P, P, C), &raw, err));
+    float *src;
+    TRY(vlm_weight_store_read_f32(ws, name, &src, err));
+    size_t K = (size_t)(C * T * P * P);
+    float *dst = vlm_malloc_array((size_t)E * K, sizeof *dst);
+    if (!dst) {
+        free(src);
+        return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "weights: %s: out of memory", name);
+    }
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t y = 0; y < P; y++)
+                for (int64_t x = 0; x < P; x++)
+                    for (int64_t c = 0; c < C; c++)
+                        dst[(size_t)e * K + (size_t)(((c * T + t) * P + y) * P + x)] =
+                            src[(size_t)((((e * T + t) * P + y) * P + x) * C + c)];
+    free(src);
+    vlm_status s = vlm_weight_store_new(ws, name, 2, SHAPE(E, (int64_t)K), dst, out, err);
+    free(dst);
+    return s;
+}
+
+static vlm_status load_vision(vlm_weight_store *ws, const layout *L, const qwen2_vl_config *cfg,
+                              qwen2_vl_weights *w, vlm_error *err) {
+    const qwen2_vl_vision_config *v = &cfg->vision;
+    int64_t E = v->embed_dim, I = v->intermediate_size, M = E * v->merge_size * v->merge_size;
+    int layer_norm = cfg->family == QWEN2_VL;
+    const char *p = L->vision;
+    TRY(load_patch(ws, L, v, &w->patch_w, err));
+    w->blocks = vlm_calloc_array((size_t)v->depth, sizeof *w->blocks);
+    if (!w->blocks) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    for (int64_t i = 0; i < v->depth; i++) {
+        qwen2_vl_vision_block *b = &w->blocks[i];
+        TRY(vlm_weight_store_getf(ws, &b->norm1_w, err, 1, SHAPE(E), "%sblocks.%lld.norm1.weight", p, (long long)i));
+        TRY(vlm_weight_store_getf(ws, &b->norm2_w, err, 1, SHAPE(E), "%sblocks.%lld.norm2.weight", p, (long long)i));
+        if (layer_norm) {
+            TRY(vlm_weight_store_getf(ws, &b->norm1_b, err, 1, SHAPE(E), "%sblocks.%lld.norm1.bias", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->norm2_b, err, 1, SHAPE(E), "%sblocks.%lld.norm2.bias", p, (long long)i));
+        }
+        TRY(vlm_weight_store_getf(ws, &b->qkv_w, err, 2, SHAPE(3 * E, E), "%sblocks.%lld.attn.qkv.weight", p, (long long)i));
+        TRY(vlm_weight_store_getf(ws, &b->qkv_b, err, 1, SHAPE(3 * E), "%sblocks.%lld.attn.qkv.bias", p, (long long)i));
+        TRY(vlm_weight_store_getf(ws, &b->proj_w, err, 2, SHAPE(E, E), "%sblocks.%lld.attn.proj.weight", p, (long long)i));
+        TRY(vlm_weight_store_getf(ws, &b->proj_b, err, 1, SHAPE(E), "%sblocks.%lld.attn.proj.bias", p, (long long)i));
+        if (layer_norm) {
+            TRY(vlm_weight_store_getf(ws, &b->fc1_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.fc1.weight", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc1_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.fc1.bias", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc2_w, err, 2, SHAPE(E, I), "%sblocks.%lld.mlp.fc2.weight", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc2_b, err, 1, SHAPE(E), "%sblocks.%lld.mlp.fc2.bias", p, (long long)i));
+        } else {
+            TRY(vlm_weight_store_getf(ws, &b->fc1_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.gate_proj.weight", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc1_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.gate_proj.bias", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->up_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.up_proj.weight", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->up_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.up_proj.bias", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc2_w, err, 2, SHAPE(E, I), "%sblocks.%lld.mlp.down_proj.weight", p, (long long)i));
+            TRY(vlm_weight_store_getf(ws, &b->fc2_b, err, 1, SHAPE(E), "%sblocks.%lld.mlp.down_proj.bias", p, (long long)i));
+        }
+    }
+    TRY(vlm_weight_store_getf(ws, &w->merger_ln_w, err, 1, SHAPE(E), "%smerger.ln_q.weight", p));
+    if (layer_norm)
+        TRY(vlm_weight_store_getf(ws, &w->merger_ln_b, err, 1, SHAPE(E), "%smerger.ln_q.bias", p));
+    TRY(vlm_weight_store_getf(ws, &w->merger_fc1_w, err, 2, SHAPE(M, M), "%smerger.mlp.0.weight", p));
+    TRY(vlm_weight_store_getf(ws, &w->merger_fc1_b, err, 1, SHAPE(M), "%smerger.mlp.0.bias", p));
+    TRY(vlm_weight_store_getf(ws, &w->merger_fc2_w, err, 2, SHAPE(v->out_hidden_size, M), "%smerger.mlp.2.weight", p));
+    TRY(vlm_weight_store_getf(ws, &w->merger_fc2_b, err, 1, SHAPE(v->out_hidden_size), "%smerger.mlp.2.bias", p));
+    return VLM_OK;
+}
+
+static vlm_status load_text(vlm_weight_store *ws, const layout *L, const qwen2_vl_text_config *t,
+                            qwen2_vl_weights *w, vlm_error *err) {
+    int64_t H = t->hidden_size, V = t->vocab_size, F = t->intermediate_size;
+    int64_t Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
+    const char *p = L->text;
+    TRY(vlm_weight_store_getf(ws, &w->embed, err, 2, SHAPE(V, H), "%sembed_tokens.weight", p));
+    w->layers = vlm_calloc_array((size_t)t->n_layers, sizeof *w->layers);
+    if (!w->layers) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    for (int64_t i = 0; i < t->n_layers; i++) {
+        qwen2_vl_text_layer *l = &w->layers[i];
+        long long li = (long long)i;
+        TRY(vlm_weight_store_getf(ws, &l->in_norm_w, err, 1, SHAPE(H), "%slayers.%lld.input_layernorm.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->q_w, err, 2, SHAPE(Q, H), "%slayers.%lld.self_attn.q_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->q_b, err, 1, SHAPE(Q), "%slayers.%lld.self_attn.q_proj.bias", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->k_w, err, 2, SHAPE(KV, H), "%slayers.%lld.self_attn.k_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->k_b, err, 1, SHAPE(KV), "%slayers.%lld.self_attn.k_proj.bias", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->v_w, err, 2, SHAPE(KV, H), "%slayers.%lld.self_attn.v_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->v_b, err, 1, SHAPE(KV), "%slayers.%lld.self_attn.v_proj.bias", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->o_w, err, 2, SHAPE(H, Q), "%slayers.%lld.self_attn.o_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->post_norm_w, err, 1, SHAPE(H), "%slayers.%lld.post_attention_layernorm.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->gate_w, err, 2, SHAPE(F, H), "%slayers.%lld.mlp.gate_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->up_w, err, 2, SHAPE(F, H), "%slayers.%lld.mlp.up_proj.weight", p, li));
+        TRY(vlm_weight_store_getf(ws, &l->down_w, err, 2, SHAPE(H, F), "%slayers.%lld.mlp.down_proj.weight", p, li));
+    }
+    TRY(vlm_weight_store_getf(ws, &w->norm_w, err, 1, SHAPE(H), "%snorm.weight", p));
+    if (vlm_weight_store_has(ws, L->head))
+        return vlm_weight_store_get(ws, L->head, 2, SHAPE(V, H), &w->lm_head, err);
+    if (!t->tie_word_embeddings)
+        return vlm_err(err, VLM_ERR_NOT_FOUND,
+                       "weights: tensor '%s' is missing and tie_word_embeddings is false", L->head);
+    w->lm_head = w->embed;
+    return VLM_OK;
+}
+
+vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_st_set *set,
+                                 const vlm_backend *backend, qwen2_vl_weights *w, vlm_error *err) {
+    memset(w, 0, sizeof *w);
+    TRY(vlm_weight_store_create(set, backend, &w->store, err));
+    const layout *L = detect(w->store);
+    if (!L)
+        return vlm_err(err, VLM_ERR_NOT_FOUND,
+                       "weights: no token embedding found (looked for model.embed_tokens.weight, "
+                       "model.language_model.embed_tokens.weight, "
+                       "language_model.model.embed_tokens.weight)");
+    char probe[256];
+    snprintf(probe, sizeof probe, "%sembed_tokens.scales", L->text);
+    if (vlm_weight_store_has(w->store, probe))
+        return vlm_err(err, VLM_ERR_UNSUPPORTED,
+                       "weights: MLX-quantized checkpoints are not supported yet ('%s' exists)", probe);
+    TRY(load_vision(w->store, L, cfg, w, err));
+    return load_text(w->store, L, &cfg->text, w, err);
+}
+
+void qwen2_vl_weights_free(qwen2_vl_weights *w) {
+    if (!w) return;
+    vlm_weight_store_free(w->store);
+    free(w->blocks);
+    free(w->layers);
+    memset(w, 0, sizeof *w);
+}

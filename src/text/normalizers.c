@@ -1,0 +1,270 @@
+/* Normalizers (HF normalizers/): NFC, NFD, NFKC, NFKD (utf8proc), Lowercase (Rust
+ * char::to_lowercase), Prepend, Replace (literal or regex), Strip, StripAccents, Nmt,
+ * ByteLevel and Sequence (flattened at load). Each step maps a whole string to a new
+ * one; no offsets are tracked, only whether the first character stopped coming from the
+ * start of the input (see tok_normalize in tok_internal.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "text/tok_internal.h"
+#include "text/tok_unicode.h"
+
+void tok_norm_free(tok_norm *steps, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(steps[i].str);
+        tok_pattern_free(&steps[i].pat);
+    }
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p,
+                             vlm_error *err) {
+    const vlm_json *s = vlm_json_get(j, "String"), *r = vlm_json_get(j, "Regex");
+    if (vlm_json_is_string(s))
+        return tok_pattern_literal(p, vlm_json_string(s), vlm_json_string_len(s), err);
+    if (vlm_json_is_string(r)) {
+        char w[300];
+        snprintf(w, sizeof w, "%s.Regex", where);
+        return tok_pattern_regex(p, vlm_json_string(r), vlm_json_string_len(r), w, err);
+    }
+    return vlm_err(err, VLM_ERR_FORMAT, "%s must be {\"String\": ...} or {\"Regex\": ...}", where);
+}
+
+static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *steps, size_t *n,
+                            int depth, vlm_error *err) {
+    if (!vlm_json_is_object(j))
+        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
+                       vlm_json_type_name(j));
+    const char *type = vlm_json_string(vlm_json_get(j, "type"));
+    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
+    if (!strcmp(type, "Sequence")) {
+        const vlm_json *list = vlm_json_get(j, "normalizers");
+        if (!vlm_json_is_array(list))
+            return vlm_err(err, VLM_ERR_FORMAT, "%s.normalizers must be an array", where);
+        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
+        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
+            char w[256];
+            snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
+            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
+            if (st != VLM_OK) return st;
+        }
+        return VLM_OK;
+    }
+    if (*n >= TOK_MAX_STEPS)
+        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d normalizer steps", where,
+                       TOK_MAX_STEPS);
+    tok_norm *s = &steps[*n];
+    memset(s, 0, sizeof *s);
+    static const struct {
+        const char *name;
+        tok_norm_kind kind;
+    } plain[] = {{"NFC", TOK_NORM_NFC},       {"NFD", TOK_NORM_NFD},
+                 {"NFKC", TOK_NORM_NFKC},     {"NFKD", TOK_NORM_NFKD},
+                 {"Lowercase", TOK_NORM_LOWERCASE}, {"StripAccents", TOK_NORM_STRIP_ACCENTS},
+                 {"Nmt", TOK_NORM_NMT},       {"ByteLevel", TOK_NORM_BYTE_LEVEL}};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (!strcmp(type, plain[i].name)) {
+            s->kind = plain[i].kind;
+            (*n)++;
+            return VLM_OK;
+        }
+    if (!strcmp(type, "Prepend")) {
+        const vlm_json *p = vlm_json_get(j, "prepend");
+        if (!vlm_json_is_string(p))
+            return vlm_err(err, VLM_ERR_FORMAT, "%s.prepend must be a string", where);
+        s->kind = TOK_NORM_PREPEND;
+        s->str_len = vlm_json_string_len(p);
+        s->str = vlm_strndup(vlm_json_string(p), s->str_len);
+        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
+        (*n)++;
+        return VLM_OK;
+    }
+    if (!strcmp(type, "Replace")) {
+        const vlm_json *c = vlm_json_get(j, "content");
+        if (!vlm_json_is_string(c))
+            return vlm_err(err, VLM_ERR_FORMAT, "%s.content must be a string", where);
+        s->kind = TOK_NORM_REPLACE;
+        s->str_len = vlm_json_string_len(c);
+        s->str = vlm_strndup(vlm_json_string(c), s->str_len);
+        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
+        (*n)++; /* counted now so tok_norm_free releases it on error */
+        char w[256];
+        snprintf(w, sizeof w, "%s.pattern", where);
+        return tok_parse_pattern(vlm_json_get(j, "pattern"), w, &s->pat, err);
+    }
+    if (!strcmp(type, "Strip")) {
+        const vlm_json *l = vlm_json_get(j, "strip_left"), *r = vlm_json_get(j, "strip_right");
+        if (!vlm_json_is_bool(l) || !vlm_json_is_bool(r))
+            return vlm_err(err, VLM_ERR_FORMAT, "%s.strip_left and .strip_right must be booleans",
+                           where);
+        s->kind = TOK_NORM_STRIP;
+        s->left = vlm_json_true(l);
+        s->right = vlm_json_true(r);
+        (*n)++;
+        return VLM_OK;
+    }
+    return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
+}
+
+vlm_status tok_norm_parse(const vlm_json *j, const char *where, tok_norm *steps, size_t *n,
+                          vlm_error *err) {
+    *n = 0;
+    if (!j || vlm_json_is_null(j)) return VLM_OK;
+    return parse_one(j, where, steps, n, 0, err);
+}
+
+/* ---------------------------------------------------------------- applying */
+
+static bool all_ascii(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] >= 0x80) return false;
+    return true;
+}
+
+static vlm_status unicode_form(const char *in, size_t len, utf8proc_option_t opt, vlm_strbuf *out,
+                               vlm_error *err) {
+    if (all_ascii(in, len)) { /* ASCII is invariant under every normalization form */
+        vlm_strbuf_append(out, in, len);
+        return VLM_OK;
+    }
+    utf8proc_uint8_t *dst = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)len, &dst,
+                                      opt | UTF8PROC_STABLE);
+    if (r < 0) {
+        free(dst);
+        return vlm_err(err, r == UTF8PROC_ERROR_NOMEM ? VLM_ERR_OUT_OF_MEMORY : VLM_ERR_INTERNAL,
+                       "unicode normalization failed: %s", utf8proc_errmsg(r));
+    }
+    vlm_strbuf_append(out, (const char *)dst, (size_t)r);
+    free(dst);
+    return VLM_OK;
+}
+
+static vlm_status apply_step(const tok_norm *s, tok_match_scratch *ms, const char *in, size_t len,
+                             vlm_strbuf *out, bool *lead_moved, vlm_error *err) {
+    vlm_strbuf_clear(out);
+    switch (s->kind) {
+    case TOK_NORM_NFC: return unicode_form(in, len, UTF8PROC_COMPOSE, out, err);
+    case TOK_NORM_NFD: return unicode_form(in, len, UTF8PROC_DECOMPOSE, out, err);
+    case TOK_NORM_NFKC:
+        return unicode_form(in, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out, err);
+    case TOK_NORM_NFKD:
+        return unicode_form(in, len, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out, err);
+    case TOK_NORM_LOWERCASE:
+        for (size_t i = 0; i < len;) {
+            size_t adv;
+            uint32_t cp = tok_utf8_decode(in + i, &adv);
+            tok_append_lower(out, cp);
+            i += adv;
+        }
+        return VLM_OK;
+    case TOK_NORM_PREPEND:
+        if (len) vlm_strbuf_append(out, s->str, s->str_len);
+        vlm_strbuf_append(out, in, len);
+        return VLM_OK;
+    case TOK_NORM_REPLACE: {
+        tok_spans sp = {0};
+        vlm_status st = tok_pattern_find_matches(&s->pat, ms, in, len, false, &sp, err);
+        if (st == VLM_OK) {
+            for (size_t i = 0; i < sp.n; i++) {
+                if (sp.v[i].match) {
+                    vlm_strbuf_append(out, s->str, s->str_len);
+                    /* HF aligns inserted text to the last replaced byte, so replacing
+                     * more than one leading character (or deleting it) moves the start. */
+                    if (sp.v[i].start == 0 && sp.v[i].end > 0) {
+                        size_t adv;
+                        tok_utf8_decode(in, &adv);
+                        if (s->str_len == 0 || sp.v[i].end > adv) *lead_moved = true;
+                    }
+                } else {
+                    vlm_strbuf_append(out, in + sp.v[i].start, sp.v[i].end - sp.v[i].start);
+                }
+            }
+        }
+        tok_spans_free(&sp);
+        return st;
+    }
+    case TOK_NORM_STRIP: {
+        size_t a = 0, b = len;
+        if (s->left)
+            while (a < b) {
+                size_t adv;
+                if (!tok_is_whitespace(tok_utf8_decode(in + a, &adv))) break;
+                a += adv;
+            }
+        if (s->right)
+            while (b > a) {
+                size_t st = tok_utf8_last_start(in, b), adv;
+                if (!tok_is_whitespace(tok_utf8_decode(in + st, &adv))) break;
+                b = st;
+            }
+        if (a > 0) *lead_moved = true;
+        vlm_strbuf_append(out, in + a, b - a);
+        return VLM_OK;
+    }
+    case TOK_NORM_STRIP_ACCENTS:
+    case TOK_NORM_NMT:
+        for (size_t i = 0; i < len;) {
+            size_t adv;
+            uint32_t cp = tok_utf8_decode(in + i, &adv);
+            bool drop;
+            if (s->kind == TOK_NORM_STRIP_ACCENTS) {
+                drop = tok_is_mark(cp);
+            } else {
+                drop = (cp >= 0x01 && cp <= 0x08) || cp == 0x0B || (cp >= 0x0E && cp <= 0x1F) ||
+                       cp == 0x7F || cp == 0x8F || cp == 0x9F;
+                if (cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D || cp == 0x1680 ||
+                    (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 ||
+                    cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD)
+                    cp = ' ';
+            }
+            if (drop) {
+                if (i == 0) *lead_moved = true;
+            } else {
+                char u[4];
+                vlm_strbuf_append(out, u, tok_utf8_encode(cp, u));
+            }
+            i += adv;
+        }
+        return VLM_OK;
+    case TOK_NORM_BYTE_LEVEL:
+        for (size_t i = 0; i < len; i++) {
+            char u[4];
+            vlm_strbuf_append(out, u, tok_utf8_encode(tok_bytelevel_cp((uint8_t)in[i]), u));
+        }
+        return VLM_OK;
+    }
+    return vlm_err(err, VLM_ERR_INTERNAL, "unknown normalizer");
+}
+
+vlm_status tok_normalize(const tok_norm *steps, size_t n, tok_match_scratch *ms, const char *in,
+                         size_t len, vlm_strbuf *out, vlm_strbuf *tmp, bool *lead_moved,
+                         vlm_error *err) {
+    *lead_moved = false;
+    if (n == 0) {
+        vlm_strbuf_clear(out);
+        vlm_strbuf_append(out, in, len);
+    }
+    const char *src = in;
+    size_t src_len = len;
+    for (size_t i = 0; i < n; i++) {
+        vlm_strbuf *dst = (i % 2 == 0) ? out : tmp;
+        vlm_status st = apply_step(&steps[i], ms, src, src_len, dst, lead_moved, err);
+        if (st != VLM_OK) return st;
+        if (dst->failed) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory normalizing");
+        src = dst->data ? dst->data : "";
+        src_len = dst->len;
+    }
+    if (n % 2 == 0 && n > 0) { /* the result is in tmp: swap the buffers */
+        vlm_strbuf t = *out;
+        *out = *tmp;
+        *tmp = t;
+    }
+    if (out->failed) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory normalizing");
+    return VLM_OK;
+}
