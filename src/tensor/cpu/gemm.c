@@ -145,13 +145,16 @@ static int run_gemm(const gemm_problem *pr, int nt) {
     int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nrange - 1) / nrange;
     int64_t tasks = tm * tn;
     if (nt > tasks) nt = (int)tasks;
-    size_t per_thread = (size_t)round_up((mb + nb) * kr->kc, 16); /* floats, 64-byte multiple */
+    int64_t kc = min64(kr->kc, pr->k); /* deepest slice */
+    /* floats per thread: xp, then wp on a 64-byte boundary (its panels are read aligned) */
+    int64_t xp_size = round_up(mb * kc, 16);
+    size_t per_thread = (size_t)(xp_size + round_up(nb * kc, 16));
     float *buf = aligned_alloc(64, per_thread * sizeof(float) * (size_t)nt);
     if (!buf) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *xp = buf + per_thread * (size_t)omp_get_thread_num();
-        float *wp = xp + mb * kr->kc;
+        float *wp = xp + xp_size;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nrange;
