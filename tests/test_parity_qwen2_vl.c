@@ -187,6 +187,8 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
         if (ll) {
             double e = rel_err(logits, (const float *)ll->data, V);
             CHECK_MSG(e <= 1e-4, "%s/%s/%s: last logits relative error %g", family, layout, name, e);
+            fprintf(stderr, "%s/%s/%s: %lld prompt tokens, last logits rel err %.2e\n", family,
+                    layout, name, (long long)pr.n, e);
         }
         free(logits);
         qwen2_vl_ops.state_free(state);
@@ -201,15 +203,17 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
 }
 
 /* Vision embeddings straight from the tower. */
-static void check_embeddings(vlm_model *m, const char *family, const char *name) {
+static void check_embeddings(vlm_model *m, const char *family, const char *name,
+                             const char *pv_name, const char *grid_name, const char *emb_name) {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s/cases/%s.safetensors", g_root, family, name);
     vlm_st_set *set;
     vlm_error err;
     if (vlm_st_open(path, 0, &set, &err) != VLM_OK) return;
     const qwen2_vl_model *qm = vlm_model_impl(m);
-    const vlm_st_tensor *pv = vlm_st_find(set, "pixel_values"), *g = vlm_st_find(set, "image_grid_thw");
-    const vlm_st_tensor *e = vlm_st_find(set, "image_embeds");
+    const vlm_st_tensor *pv = vlm_st_find(set, pv_name), *g = vlm_st_find(set, grid_name);
+    const vlm_st_tensor *e = vlm_st_find(set, emb_name);
+    CHECK_MSG(pv && g && e, "%s/%s: reference tensors missing", family, name);
     if (pv && g && e) {
         vlm_arena *arena;
         CHECK(vlm_arena_create(vlm_backend_cpu(), 0, &arena, &err) == VLM_OK);
@@ -226,6 +230,7 @@ static void check_embeddings(vlm_model *m, const char *family, const char *name)
         if (s == VLM_OK) {
             double r = rel_err((const float *)vlm_tensor_data(&out), (const float *)e->data, numel(e));
             CHECK_MSG(r <= 1e-4, "%s/%s: vision embeddings relative error %g", family, name, r);
+            fprintf(stderr, "%s/%s: vision embeddings rel err %.2e\n", family, name, r);
         }
         vlm_arena_free(arena);
     }
@@ -283,7 +288,7 @@ static void check_multi_turn(vlm_model *m) {
 int main(void) {
     snprintf(g_root, sizeof g_root, "%s/tests/fixtures/qwen2_vl_model", vlm_test_source_dir());
     char probe[1100];
-    snprintf(probe, sizeof probe, "%s/VERSIONS.json", g_root);
+    snprintf(probe, sizeof probe, "%s/SUMMARY.json", g_root);
     if (access(probe, R_OK) != 0) SKIP("%s missing (tools/refgen/qwen2_vl_model_refs.py)", probe);
     const char *families[] = {"qwen2_vl", "qwen2_5_vl"};
     const char *layouts[] = {"hub", "t5", "mlx"};
@@ -299,7 +304,12 @@ int main(void) {
             if (s != VLM_OK) continue;
             for (int c = 0; c < 4; c++) check_case(m, families[f], layouts[l], cases[c]);
             if (l == 0) {
-                check_embeddings(m, families[f], "image");
+                check_embeddings(m, families[f], "image", "pixel_values", "image_grid_thw",
+                                 "image_embeds");
+                check_embeddings(m, families[f], "two_images", "pixel_values", "image_grid_thw",
+                                 "image_embeds");
+                check_embeddings(m, families[f], "video", "pixel_values_videos", "video_grid_thw",
+                                 "video_embeds");
                 check_multi_turn(m);
             }
             vlm_model_free(m);

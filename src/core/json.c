@@ -3,9 +3,59 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/file.h"
+
+/* Python's json reads integers of any size (tokenizer_config.json's model_max_length is
+ * often 1000000000000000019884624838656); jansson stops at int64. Such literals (outside
+ * strings, no fraction or exponent, too long for int64) are rewritten as reals by appending
+ * ".0", so they load as the nearest double. Returns a fresh buffer, or NULL. */
+static char *widen_big_integers(const char *text, size_t len, size_t *out_len) {
+    size_t cap = len + len / 4 + 16, o = 0;
+    char *d = malloc(cap);
+    if (!d) return NULL;
+    int in_str = 0;
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        if (in_str) {
+            d[o++] = c;
+            i++;
+            if (c == '\\' && i < len) d[o++] = text[i++];
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+            d[o++] = text[i++];
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i + (c == '-'), digits = 0;
+            while (j < len && text[j] >= '0' && text[j] <= '9') j++, digits++;
+            int is_int = !(j < len && (text[j] == '.' || text[j] == 'e' || text[j] == 'E'));
+            memcpy(d + o, text + i, j - i);
+            o += j - i;
+            const char *first = text + j - digits;
+            int big = digits > 19 || (digits == 19 && memcmp(first, "9223372036854775807", 19) > 0);
+            if (is_int && big) {
+                memcpy(d + o, ".0", 2);
+                o += 2;
+            }
+            i = j;
+        } else {
+            d[o++] = text[i++];
+        }
+        if (o + 8 > cap) {
+            cap *= 2;
+            char *nd = realloc(d, cap);
+            if (!nd) {
+                free(d);
+                return NULL;
+            }
+            d = nd;
+        }
+    }
+    *out_len = o;
+    return d;
+}
 
 vlm_status vlm_json_parse(const char *text, size_t len, const char *origin, int flags,
                           vlm_json **out, vlm_error *err) {
@@ -14,6 +64,15 @@ vlm_status vlm_json_parse(const char *text, size_t len, const char *origin, int 
     if (flags & VLM_JSON_REJECT_DUPLICATES) jflags |= JSON_REJECT_DUPLICATES;
     json_error_t je;
     json_t *root = json_loadb(text, len, jflags, &je);
+    if (!root && json_error_code(&je) == json_error_numeric_overflow) {
+        size_t wlen;
+        char *wide = widen_big_integers(text, len, &wlen);
+        if (wide) {
+            json_error_t je2;
+            root = json_loadb(wide, wlen, jflags, &je2);
+            free(wide);
+        }
+    }
     if (!root) {
         if (json_error_code(&je) == json_error_out_of_memory)
             return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory parsing JSON", origin);

@@ -5,7 +5,8 @@
  *   text tokens (p, p, p), p increasing by 1;
  *   a media block starts at s = (max position so far) + 1 and gives (s + T_off, s + row,
  *   s + col) over the merged grid; images T_off = 0; Qwen2-VL video T_off = t;
- *   Qwen2.5-VL video T_off = (int64)(t * second_per_grid_t * tokens_per_second);
+ *   Qwen2.5-VL video T_off = t * (int64)second_per_grid_t * tokens_per_second (the
+ *   seconds per grid step are truncated to an integer first, as 4.5x and 5.17 do);
  *   the next text starts at the block's max + 1.
  * Decode positions continue at max + 1 on all three axes. */
 #include "models/qwen2_vl/model.h"
@@ -210,8 +211,7 @@ vlm_status qwen2_vl_prompt_build(const vlm_model *m, const int32_t *ids, int64_t
             if (is_vid)
                 toff = cfg->family == QWEN2_VL
                            ? t
-                           /* float32 arithmetic, as torch computes it */
-                           : (int64_t)((float)t * (float)spg * (float)cfg->vision.tokens_per_second);
+                           : t * (int64_t)spg * (int64_t)cfg->vision.tokens_per_second;
             for (int64_t y = 0; y < H; y++)
                 for (int64_t x = 0; x < W; x++, k++) {
                     out->ids[k] = (int32_t)ids[i];
