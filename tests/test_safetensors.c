@@ -474,7 +474,7 @@ static void test_bad_headers(const char *dir) {
         VLM_ERR_LIMIT, "shape has 9 dimensions, more than 8");
     EXPECT_HEADER_FAIL(
         dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[99999999999999999999],\"data_offsets\":[0,1]}}",
-        1, VLM_ERR_FORMAT, "invalid JSON"); /* beyond int64: the parser refuses */
+        1, VLM_ERR_FORMAT, "shape[0] is a JSON real"); /* beyond int64: read as a real, refused */
     /* data_offsets: wrong arity, type, negative */
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", 2,
                        VLM_ERR_FORMAT, "field 'data_offsets' is not a [begin, end] pair");
