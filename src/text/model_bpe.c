@@ -34,6 +34,8 @@ static void free_raw(tok_bpe *m);
 
 void tok_bpe_free(tok_bpe *m) {
     free_raw(m);
+    tok_mergemap_free(&m->cross);
+    tok_cache_free(&m->cache);
     tok_strmap_free(&m->vocab);
     free(m->id_off);
     free(m->id_len);
@@ -46,6 +48,7 @@ void tok_bpe_free(tok_bpe *m) {
 }
 
 void tok_bpe_scratch_free(tok_bpe_scratch *s) {
+    free(s->seg);
     free(s->sym);
     free(s->heap);
     vlm_strbuf_free(&s->tmp);
@@ -373,6 +376,19 @@ static vlm_status resolve_merges(tok_bpe *m, const char *origin, vlm_error *err)
     }
     if (n > UINT32_MAX || !tok_mergemap_init(&m->merges, n)) goto oom;
     tok_mergemap_put_many(&m->merges, ia, ib, inew, n, 0);
+    /* The character pairs a merge can join across: (last of a, first of b). */
+    if (!tok_mergemap_init(&m->cross, 4096)) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const tok_bpe_rawmerge *r = &m->rawm[i];
+        const char *a = m->mtext + r->off, *b = a + r->alen;
+        if (!r->alen || !r->blen) continue;
+        size_t adv;
+        uint32_t last = tok_utf8_decode(a + tok_utf8_last_start(a, r->alen), &adv);
+        uint32_t first = tok_utf8_decode(b, &adv);
+        if (!tok_mergemap_get(&m->cross, (int32_t)last, (int32_t)first) &&
+            !tok_mergemap_put(&m->cross, (int32_t)last, (int32_t)first, 0, 0))
+            goto oom;
+    }
     goto done;
 oom:
     st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory reading model.merges");
@@ -457,6 +473,12 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
         m->id_len[sl->val] = sl->len;
     }
     if ((st = resolve_merges(m, origin, err)) != VLM_OK) goto done;
+    /* Segmenting words (tok_bpe_encode_word) needs symbols that are plain characters of
+     * the text: no prefix / suffix, and one string per id. */
+    size_t distinct_ids = 0;
+    for (size_t i = 0; i < nid; i++) distinct_ids += m->id_off[i] != UINT32_MAX;
+    m->segmentable = !m->prefix && !m->suffix && distinct_ids == m->vocab_count;
+    if (!tok_cache_init(&m->cache)) goto oom;
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -539,6 +561,21 @@ static bool sym_add(tok_bpe_scratch *s, size_t *n, int32_t id, uint32_t len) {
     return true;
 }
 
+/* Records that a segment starts at symbol `sym`, byte `off` of the word. */
+static bool seg_add(tok_bpe_scratch *s, uint32_t sym, uint32_t off) {
+    if (s->seg_n == s->seg_cap) {
+        size_t cap = s->seg_cap ? 2 * s->seg_cap : 64;
+        uint32_t *v = vlm_realloc_array(s->seg, cap, 2 * sizeof *v);
+        if (!v) return false;
+        s->seg = v;
+        s->seg_cap = cap;
+    }
+    s->seg[2 * s->seg_n] = sym;
+    s->seg[2 * s->seg_n + 1] = off;
+    s->seg_n++;
+    return true;
+}
+
 /* The id of one character of the word, with prefix / suffix as HF adds them. */
 static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size_t cl,
                        bool first, bool last) {
@@ -556,6 +593,66 @@ static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size
     return tok_strmap_get(&m->vocab, s->tmp.data, s->tmp.len);
 }
 
+/* HF's Word::merge_all on the symbols [a, b), which form a word of their own. */
+static bool merge_range(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b) {
+    tok_bpe_sym *sym = s->sym;
+    sym[a].prev = -1;
+    sym[b - 1].next = -1;
+    s->heap_n = 0;
+    for (size_t i = a; i + 1 < b; i++) {
+        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, sym[i].id, sym[i + 1].id);
+        if (mg && !heap_push(s, mg->rank, (uint32_t)i, mg->new_id)) return false;
+    }
+    while (s->heap_n) {
+        tok_bpe_merge top = heap_pop(s);
+        tok_bpe_sym *cur = &sym[top.pos];
+        if (cur->len == 0 || cur->next == -1) continue;
+        int32_t next_pos = cur->next;
+        tok_bpe_sym right = sym[next_pos];
+        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, cur->id, right.id);
+        if (!mg || mg->new_id != top.new_id) continue;
+        cur->id = top.new_id;
+        cur->len += right.len;
+        cur->next = right.next;
+        sym[next_pos].len = 0;
+        if (right.next > -1) sym[right.next].prev = (int32_t)top.pos;
+        if (cur->prev >= 0) {
+            mg = tok_mergemap_get(&m->merges, sym[cur->prev].id, cur->id);
+            if (mg && !heap_push(s, mg->rank, (uint32_t)cur->prev, mg->new_id)) return false;
+        }
+        if (cur->next >= 0) {
+            mg = tok_mergemap_get(&m->merges, cur->id, sym[cur->next].id);
+            if (mg && !heap_push(s, mg->rank, top.pos, mg->new_id)) return false;
+        }
+    }
+    return true;
+}
+
+/* Merges symbols [a, b) (the word text w[0..len)) and appends their ids, through the
+ * shared cache when the text is short enough. */
+static bool encode_segment(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b,
+                           const char *w, size_t len, bool use_cache, tok_ids *out) {
+    uint64_t h = 0;
+    int32_t cached[TOK_CACHE_IDS_MAX];
+    use_cache = use_cache && len <= TOK_CACHE_WORD_MAX;
+    if (use_cache) {
+        h = tok_hash_bytes(w, len);
+        int nc = tok_cache_get(&m->cache, w, len, h, cached);
+        if (nc >= 0) {
+            for (int k = 0; k < nc; k++)
+                if (!tok_ids_push(out, cached[k])) return false;
+            return true;
+        }
+    }
+    if (b - a > 1 && !merge_range(m, s, a, b)) return false;
+    size_t n0 = out->n;
+    for (size_t i = a; i < b; i++)
+        if (s->sym[i].len && !tok_ids_push(out, s->sym[i].id)) return false;
+    if (use_cache && out->n - n0 <= TOK_CACHE_IDS_MAX)
+        tok_cache_put(&m->cache, w, len, h, out->v + n0, (int)(out->n - n0));
+    return true;
+}
+
 vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char *w, size_t n,
                                tok_ids *out, vlm_error *err) {
     if (n == 0) return VLM_OK;
@@ -566,10 +663,28 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             return VLM_OK;
         }
     }
+    /* A whole word's ids depend only on its text: look it up first. */
+    if (n <= TOK_CACHE_WORD_MAX) {
+        int32_t cached[TOK_CACHE_IDS_MAX];
+        int nc = tok_cache_get(&m->cache, w, n, tok_hash_bytes(w, n), cached);
+        if (nc >= 0) {
+            for (int k = 0; k < nc; k++)
+                if (!tok_ids_push(out, cached[k])) goto oom;
+            return VLM_OK;
+        }
+    }
+    /* Initial symbols. Where no merge joins the last character of one symbol with the
+     * first of the next (m->cross), the word splits into segments that BPE handles
+     * independently (exactly: merges never cross such a boundary, and the merge order
+     * within each side is unchanged). */
     size_t ns = 0;
     int32_t unk_id = -1;
     uint32_t unk_len = 0;
-    bool unk_pending = false;
+    bool unk_pending = false, had_unk = false;
+    bool segment = m->segmentable;
+    uint32_t prev_last = 0; /* last character of the previous symbol */
+    s->seg_n = 0;
+    if (!seg_add(s, 0, 0)) goto oom;
     for (size_t i = 0; i < n;) {
         size_t cl = tok_utf8_len((uint8_t)w[i]);
         if (cl > n - i) cl = n - i;
@@ -579,6 +694,14 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             if (unk_pending) {
                 if (!sym_add(s, &ns, unk_id, unk_len)) goto oom;
                 unk_pending = false;
+                    }
+            if (segment && !had_unk) {
+                size_t adv;
+                uint32_t cp = tok_utf8_decode(w + i, &adv);
+                if (ns > 0 && !tok_mergemap_get(&m->cross, (int32_t)prev_last, (int32_t)cp) &&
+                    !seg_add(s, (uint32_t)ns, (uint32_t)i))
+                    goto oom;
+                prev_last = cp;
             }
             if (!sym_add(s, &ns, id, (uint32_t)cl)) goto oom;
             i += cl;
@@ -597,6 +720,13 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
                         break;
                     }
             if (all) {
+                /* Byte tokens read "<0xXX>": they start with '<' and end with '>'. */
+                if (segment && !had_unk) {
+                    if (ns > 0 && !tok_mergemap_get(&m->cross, (int32_t)prev_last, '<') &&
+                        !seg_add(s, (uint32_t)ns, (uint32_t)i))
+                        goto oom;
+                    prev_last = '>';
+                }
                 for (int p = 0; p < 3; p++)
                     for (size_t k = 0; k < lens[p]; k++)
                         if (!sym_add(s, &ns, m->byte_ids[(uint8_t)parts[p][k]], 1)) goto oom;
@@ -609,6 +739,7 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             if (uid < 0)
                 return vlm_err(err, VLM_ERR_FORMAT, "unk_token '%s' is not in the vocabulary",
                                m->unk_token);
+            had_unk = true; /* unk symbols can leave text order: no segments */
             if (unk_pending && m->fuse_unk) {
                 unk_len += (uint32_t)cl;
             } else {
@@ -621,39 +752,17 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
         i += cl;
     }
     if (unk_pending && !sym_add(s, &ns, unk_id, unk_len)) goto oom;
-
-    /* Merge, HF's Word::merge_all. */
-    s->heap_n = 0;
-    for (size_t i = 0; i + 1 < ns; i++) {
-        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, s->sym[i].id, s->sym[i + 1].id);
-        if (mg && !heap_push(s, mg->rank, (uint32_t)i, mg->new_id)) goto oom;
+    if (ns == 0) return VLM_OK;
+    if (had_unk || s->seg_n == 1) {
+        if (!encode_segment(m, s, 0, ns, w, n, true, out)) goto oom;
+        return VLM_OK;
     }
-    tok_bpe_sym *sym = s->sym;
-    while (s->heap_n) {
-        tok_bpe_merge top = heap_pop(s);
-        tok_bpe_sym *cur = &sym[top.pos];
-        if (cur->len == 0 || cur->next == -1) continue;
-        int32_t next_pos = cur->next;
-        tok_bpe_sym right = sym[next_pos];
-        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, cur->id, right.id);
-        if (!mg || mg->new_id != top.new_id) continue;
-        cur->id = top.new_id;
-        cur->len += right.len;
-        cur->next = right.next;
-        sym[next_pos].len = 0;
-        if (right.next > -1 && (size_t)right.next < ns) sym[right.next].prev = (int32_t)top.pos;
-        if (cur->prev >= 0) {
-            mg = tok_mergemap_get(&m->merges, sym[cur->prev].id, cur->id);
-            if (mg && !heap_push(s, mg->rank, (uint32_t)cur->prev, mg->new_id)) goto oom;
-            cur = &sym[top.pos];
-        }
-        if (cur->next >= 0 && (size_t)cur->next < ns) {
-            mg = tok_mergemap_get(&m->merges, cur->id, sym[cur->next].id);
-            if (mg && !heap_push(s, mg->rank, top.pos, mg->new_id)) goto oom;
-        }
+    if (!seg_add(s, (uint32_t)ns, (uint32_t)n)) goto oom;
+    for (size_t k = 0; k + 1 < s->seg_n; k++) {
+        uint32_t a = s->seg[2 * k], b = s->seg[2 * k + 2];
+        uint32_t oa = s->seg[2 * k + 1], ob = s->seg[2 * k + 3];
+        if (!encode_segment(m, s, a, b, w + oa, ob - oa, true, out)) goto oom;
     }
-    for (size_t i = 0; i < ns; i++)
-        if (s->sym[i].len && !tok_ids_push(out, s->sym[i].id)) goto oom;
     return VLM_OK;
 oom:
     return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory encoding");

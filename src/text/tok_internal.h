@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "core/strbuf.h"
+#include "text/tok_cache.h"
 #include "text/tok_hash.h"
 #include "text/tok_pattern.h"
 #include "text/tokenizer.h"
@@ -48,6 +49,9 @@ typedef struct tok_bpe {
     bool fuse_unk, byte_fallback, ignore_merges;
     int32_t byte_ids[256]; /* id of "<0xXX>" or -1 */
     int32_t *bmp_ids;      /* [0x10000] single-character token ids, -1 none (no prefix) */
+    tok_mergemap cross;    /* character pairs (last of a, first of b) some merge joins */
+    bool segmentable;      /* words may be split where no merge crosses (see model_bpe.c) */
+    tok_cache cache;       /* shared word -> ids cache */
 
     /* Load-time only (freed by tok_bpe_finish). */
     bool have_vocab, have_merges;
@@ -75,6 +79,8 @@ typedef struct tok_bpe_scratch {
     size_t sym_cap;
     tok_bpe_merge *heap;
     size_t heap_n, heap_cap;
+    uint32_t *seg; /* segment starts: (symbol, byte offset) pairs */
+    size_t seg_n, seg_cap;
     vlm_strbuf tmp;
 } tok_bpe_scratch;
 void tok_bpe_scratch_free(tok_bpe_scratch *s);

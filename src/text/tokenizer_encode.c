@@ -148,7 +148,14 @@ vlm_status tok_decode_into(const vlm_tokenizer *t, const int32_t *ids, size_t n,
 
 vlm_status vlm_tokenizer_decode(const vlm_tokenizer *t, const int32_t *ids, size_t n,
                                 bool skip_special_tokens, char **text, vlm_error *err) {
+    return vlm_tokenizer_decode_len(t, ids, n, skip_special_tokens, text, NULL, err);
+}
+
+vlm_status vlm_tokenizer_decode_len(const vlm_tokenizer *t, const int32_t *ids, size_t n,
+                                    bool skip_special_tokens, char **text, size_t *len,
+                                    vlm_error *err) {
     if (text) *text = NULL;
+    if (len) *len = 0;
     if (!t || !text || (!ids && n))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_tokenizer_decode: NULL argument");
     tok_decode_scratch s;
@@ -159,6 +166,7 @@ vlm_status vlm_tokenizer_decode(const vlm_tokenizer *t, const int32_t *ids, size
     tok_decode_scratch_free(&s);
     if (st == VLM_OK) {
         vlm_strbuf_append(&out, "", 0);
+        if (len) *len = out.len;
         *text = vlm_strbuf_take(&out);
         if (!*text) st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
     }
