@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/strbuf.h"
+#include "text/tok_unicode.h"
 #include "text/tokenizer.h"
 #include "vlm.h"
 
@@ -51,6 +52,12 @@ int vlm_cmd_tokenize(int argc, char **argv) {
     }
     if (ferror(stdin) || in.failed) {
         fprintf(stderr, "vlm tokenize: cannot read stdin\n");
+        vlm_strbuf_free(&in);
+        return 1;
+    }
+    size_t valid = tok_utf8_valid_prefix(in.data ? in.data : "", in.len);
+    if (valid != in.len) {
+        fprintf(stderr, "vlm tokenize: stdin is not valid UTF-8 (byte %zu)\n", valid);
         vlm_strbuf_free(&in);
         return 1;
     }
