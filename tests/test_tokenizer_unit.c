@@ -204,6 +204,41 @@ static void test_metaspace(void) {
     }
 }
 
+/* [hand] model.rs merge_word: with continuing_subword_prefix every character but the
+ * first is looked up with the prefix, and a merge (a, b) makes a + b without the prefix;
+ * end_of_word_suffix is added to the last character. */
+static void test_prefix_suffix(void) {
+    char *j = tj("{\"a\":0,\"##b\":1,\"##c\":2,\"ab\":3,\"x\":4}", "[[\"a\",\"##b\"]]", NULL,
+                 NULL, NULL, NULL, NULL, "\"continuing_subword_prefix\":\"##\"");
+    vlm_tokenizer *t = load(j);
+    IDS(t, "abc", false, 3, 2);
+    IDS(t, "xa", false, 4); /* "##a" is not in the vocab and there is no unk: dropped */
+    vlm_tokenizer_free(t);
+    free(j);
+    j = tj("{\"a\":0,\"b</w>\":1,\"ab</w>\":2,\"b\":3}", "[[\"a\",\"b</w>\"]]", NULL, NULL,
+           NULL, NULL, NULL, "\"end_of_word_suffix\":\"</w>\"");
+    t = load(j);
+    IDS(t, "ab", false, 2);
+    IDS(t, "ba", false, 3); /* "a</w>" is not in the vocab: dropped */
+    vlm_tokenizer_free(t);
+    free(j);
+}
+
+/* [hand] unk_token with fuse_unk: consecutive unknown characters become one unk. */
+static void test_unk(void) {
+    for (int fuse = 0; fuse < 2; fuse++) {
+        char extra[100];
+        snprintf(extra, sizeof extra, "\"unk_token\":\"<unk>\",\"fuse_unk\":%s",
+                 fuse ? "true" : "false");
+        char *j = tj("{\"<unk>\":0,\"a\":1}", "[]", NULL, NULL, NULL, NULL, NULL, extra);
+        vlm_tokenizer *t = load(j);
+        if (fuse) IDS(t, "a\xc3\xa9zza", false, 1, 0, 1);
+        else IDS(t, "a\xc3\xa9zza", false, 1, 0, 0, 0, 1);
+        vlm_tokenizer_free(t);
+        free(j);
+    }
+}
+
 /* ------------------------------------------------------------------ added tokens */
 
 /* [hand] added_vocabulary.rs: a normalized added token is matched by its normalized form
@@ -598,6 +633,8 @@ static void test_threads(const vlm_tokenizer *t) {
 int main(void) {
     test_split_behaviours();
     test_metaspace();
+    test_prefix_suffix();
+    test_unk();
     test_added_normalized();
     test_lowercase_dotted_i();
     test_nfd();
