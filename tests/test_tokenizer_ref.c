@@ -31,7 +31,8 @@ static bool ids_equal(const int32_t *a, size_t na, const vlm_json *ref) {
 
 static void print_ids(const char *label, const int32_t *a, size_t n) {
     fprintf(stderr, "  %s [", label);
-    for (size_t i = 0; i < n && i < 60; i++) fprintf(stderr, i ? ", %d" : "%d", a[i]);
+    for (size_t i = 0; i < n && i < 60; i++)
+        fprintf(stderr, i ? ", %d" : "%d", a[i]);
     fprintf(stderr, "%s]\n", n > 60 ? ", ..." : "");
 }
 
@@ -48,8 +49,8 @@ static int32_t *json_ids(const vlm_json *arr, size_t *n) {
 
 /* Streams ids through a detokenizer; returns the concatenation (free()), *out_len its
  * length. */
-static char *stream(const vlm_tokenizer *t, const int32_t *ids, size_t n, bool skip, bool *bad_piece,
-                    size_t *out_len) {
+static char *stream(const vlm_tokenizer *t, const int32_t *ids, size_t n, bool skip,
+                    bool *bad_piece, size_t *out_len) {
     vlm_error err;
     vlm_detok *d;
     *bad_piece = false;
@@ -59,8 +60,8 @@ static char *stream(const vlm_tokenizer *t, const int32_t *ids, size_t n, bool s
     for (size_t i = 0; i <= n; i++) {
         const char *p;
         size_t len;
-        vlm_status st = i < n ? vlm_detok_push(d, ids[i], &p, &len, &err)
-                              : vlm_detok_flush(d, &p, &len, &err);
+        vlm_status st =
+            i < n ? vlm_detok_push(d, ids[i], &p, &len, &err) : vlm_detok_flush(d, &p, &len, &err);
         if (st != VLM_OK) {
             fprintf(stderr, "  detok error: %s\n", err.message);
             break;
@@ -115,8 +116,8 @@ static void run_file(const char *dir, const char *file) {
     char tpath[1024];
     if (src && !strncmp(src, "cache:", 6)) {
         const char *cache = getenv("VLM_CACHE_DIR");
-        snprintf(tpath, sizeof tpath, "%s/tokenizers/%s/tokenizer.json",
-                 cache ? cache : ".cache", src + 6);
+        snprintf(tpath, sizeof tpath, "%s/tokenizers/%s/tokenizer.json", cache ? cache : ".cache",
+                 src + 6);
     } else if (src && !strncmp(src, "fixture:", 8)) {
         snprintf(tpath, sizeof tpath, "%s/%s/tokenizer.json", dir, src + 8);
     } else {

@@ -60,9 +60,11 @@ static void check_ids(const vlm_tokenizer *t, const char *text, bool special, co
     bool same = n == nw && (n == 0 || !memcmp(ids, want, n * sizeof *ids));
     if (!same) {
         fprintf(stderr, "line %d: \"%s\" got [", line, text);
-        for (size_t i = 0; i < n; i++) fprintf(stderr, i ? ",%d" : "%d", ids[i]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, i ? ",%d" : "%d", ids[i]);
         fprintf(stderr, "] want [");
-        for (size_t i = 0; i < nw; i++) fprintf(stderr, i ? ",%d" : "%d", want[i]);
+        for (size_t i = 0; i < nw; i++)
+            fprintf(stderr, i ? ",%d" : "%d", want[i]);
         fprintf(stderr, "]\n");
         vlm_test_failures++;
     }
@@ -128,12 +130,12 @@ static void test_split_behaviours(void) {
         int32_t want[4];
         size_t n;
     } cases[] = {
-        {"Removed", false, {0, 1}, 2},            /* a, b */
-        {"Isolated", false, {0, 2, 2, 1}, 4},     /* a, ' ', ' ', b */
+        {"Removed", false, {0, 1}, 2},               /* a, b */
+        {"Isolated", false, {0, 2, 2, 1}, 4},        /* a, ' ', ' ', b */
         {"MergedWithPrevious", false, {3, 2, 1}, 3}, /* "a ", ' ', b */
-        {"MergedWithNext", false, {0, 2, 4}, 3},  /* a, ' ', " b" */
-        {"Contiguous", false, {0, 5, 1}, 3},      /* a, "  ", b */
-        {"Removed", true, {2, 2}, 2},             /* invert: the spaces stay */
+        {"MergedWithNext", false, {0, 2, 4}, 3},     /* a, ' ', " b" */
+        {"Contiguous", false, {0, 5, 1}, 3},         /* a, "  ", b */
+        {"Removed", true, {2, 2}, 2},                /* invert: the spaces stay */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char pre[200];
@@ -161,7 +163,8 @@ static void test_split_behaviours(void) {
 /* [hand] metaspace.rs: ' ' -> '▁', prepend by scheme ("first": only for the piece at
  * offset 0 of the original text), split MergedWithNext on '▁'. */
 static void test_metaspace(void) {
-    const char *vocab = "{\"\xe2\x96\x81\":0,\"a\":1,\"b\":2,\"\xe2\x96\x81" "a\":3,\"\xe2\x96\x81"
+    const char *vocab = "{\"\xe2\x96\x81\":0,\"a\":1,\"b\":2,\"\xe2\x96\x81"
+                        "a\":3,\"\xe2\x96\x81"
                         "b\":4,\"b\xe2\x96\x81\":5,\"<s>\":6}";
     const char *merges = "[[\"b\",\"\xe2\x96\x81\"],[\"\xe2\x96\x81\",\"a\"],[\"\xe2\x96\x81\","
                          "\"b\"]]";
@@ -177,11 +180,11 @@ static void test_metaspace(void) {
         {"always", "true", "a b", {3, 4}, 2},
         {"never", "true", "a b", {1, 4}, 2},
         {"first", "true", "a b", {3, 4}, 2},
-        {"first", "true", "<s>a b", {6, 1, 4}, 3},       /* "a b" starts at offset 3 */
+        {"first", "true", "<s>a b", {6, 1, 4}, 3}, /* "a b" starts at offset 3 */
         {"first", "true", "a b<s>a", {3, 4, 6, 1}, 4},
         {"always", "true", "<s>a b", {6, 3, 4}, 3},
-        {"always", "true", "ab b", {3, 2, 4}, 3},        /* pieces ▁ab | ▁b */
-        {"always", "false", "ab b", {3, 5, 2}, 3},       /* one word ▁ab▁b: b+▁ first */
+        {"always", "true", "ab b", {3, 2, 4}, 3},  /* pieces ▁ab | ▁b */
+        {"always", "false", "ab b", {3, 5, 2}, 3}, /* one word ▁ab▁b: b+▁ first */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char pre[200], dec[200];
@@ -208,15 +211,15 @@ static void test_metaspace(void) {
  * first is looked up with the prefix, and a merge (a, b) makes a + b without the prefix;
  * end_of_word_suffix is added to the last character. */
 static void test_prefix_suffix(void) {
-    char *j = tj("{\"a\":0,\"##b\":1,\"##c\":2,\"ab\":3,\"x\":4}", "[[\"a\",\"##b\"]]", NULL,
-                 NULL, NULL, NULL, NULL, "\"continuing_subword_prefix\":\"##\"");
+    char *j = tj("{\"a\":0,\"##b\":1,\"##c\":2,\"ab\":3,\"x\":4}", "[[\"a\",\"##b\"]]", NULL, NULL,
+                 NULL, NULL, NULL, "\"continuing_subword_prefix\":\"##\"");
     vlm_tokenizer *t = load(j);
     IDS(t, "abc", false, 3, 2);
     IDS(t, "xa", false, 4); /* "##a" is not in the vocab and there is no unk: dropped */
     vlm_tokenizer_free(t);
     free(j);
-    j = tj("{\"a\":0,\"b</w>\":1,\"ab</w>\":2,\"b\":3}", "[[\"a\",\"b</w>\"]]", NULL, NULL,
-           NULL, NULL, NULL, "\"end_of_word_suffix\":\"</w>\"");
+    j = tj("{\"a\":0,\"b</w>\":1,\"ab</w>\":2,\"b\":3}", "[[\"a\",\"b</w>\"]]", NULL, NULL, NULL,
+           NULL, NULL, "\"end_of_word_suffix\":\"</w>\"");
     t = load(j);
     IDS(t, "ab", false, 2);
     IDS(t, "ba", false, 3); /* "a</w>" is not in the vocab: dropped */
@@ -232,8 +235,10 @@ static void test_unk(void) {
                  fuse ? "true" : "false");
         char *j = tj("{\"<unk>\":0,\"a\":1}", "[]", NULL, NULL, NULL, NULL, NULL, extra);
         vlm_tokenizer *t = load(j);
-        if (fuse) IDS(t, "a\xc3\xa9zza", false, 1, 0, 1);
-        else IDS(t, "a\xc3\xa9zza", false, 1, 0, 0, 0, 1);
+        if (fuse)
+            IDS(t, "a\xc3\xa9zza", false, 1, 0, 1);
+        else
+            IDS(t, "a\xc3\xa9zza", false, 1, 0, 0, 0, 1);
         vlm_tokenizer_free(t);
         free(j);
     }
@@ -288,16 +293,22 @@ static void test_nfd(void) {
  * per token; a valid run gives its text. Also the encoding side: a character missing
  * from the vocabulary becomes its byte tokens. */
 static void test_byte_fallback(void) {
-    char *j = tj("{\"<0xE2>\":0,\"<0x82>\":1,\"<0xAC>\":2,\"<0xFF>\":3,\"a\":4,\"<0x41>\":5}",
-                 "[]", NULL, NULL, NULL,
+    char *j = tj("{\"<0xE2>\":0,\"<0x82>\":1,\"<0xAC>\":2,\"<0xFF>\":3,\"a\":4,\"<0x41>\":5}", "[]",
+                 NULL, NULL, NULL,
                  "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},"
                  "{\"type\":\"Fuse\"}]}",
                  NULL, "\"byte_fallback\":true");
     vlm_tokenizer *t = load(j);
-    IDS(t, "\xe2\x82\xac" "a", false, 0, 1, 2, 4);
+    IDS(t,
+        "\xe2\x82\xac"
+        "a",
+        false, 0, 1, 2, 4);
     DEC(t, false, "\xe2\x82\xac", 0, 1, 2);
     DEC(t, false, "\xef\xbf\xbd\xef\xbf\xbd", 0, 1);
-    DEC(t, false, "\xef\xbf\xbd" "aA", 3, 4, 5);
+    DEC(t, false,
+        "\xef\xbf\xbd"
+        "aA",
+        3, 4, 5);
     vlm_tokenizer_free(t);
     free(j);
     uint8_t b;
@@ -315,8 +326,16 @@ static void test_lossy(void) {
         size_t n;
         const char *want;
     } c[] = {
-        {"\xe2\x82" "A", 3, "\xef\xbf\xbd" "A"},
-        {"\xf0\x90" "A", 3, "\xef\xbf\xbd" "A"},
+        {"\xe2\x82"
+         "A",
+         3,
+         "\xef\xbf\xbd"
+         "A"},
+        {"\xf0\x90"
+         "A",
+         3,
+         "\xef\xbf\xbd"
+         "A"},
         {"\xc0\x80", 2, "\xef\xbf\xbd\xef\xbf\xbd"},
         {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
         {"a\xe2\x82", 3, "a\xef\xbf\xbd"},
@@ -360,11 +379,45 @@ static void test_template(void) {
     IDS(t, "aa", true, 1, 0, 0, 2);
     IDS(t, "aa", false, 0, 0);
     IDS(t, "", true, 1, 2);
-    DEC(t, true, "a a", 1, 0, 0, 2, 77, -5); /* unknown ids are skipped; no decoder: spaces */
+    DEC(t, true, "a a", 1, 0, 0, 2, 77, -5);   /* unknown ids are skipped; no decoder: spaces */
     DEC(t, false, "<s> a a </s>", 1, 0, 0, 2); /* no decoder: joined with spaces */
     size_t ns;
     const int32_t *sp = t ? vlm_tokenizer_special_ids(t, &ns) : NULL;
     CHECK(sp && ns == 2 && sp[0] == 1 && sp[1] == 2);
+    vlm_tokenizer_free(t);
+    free(j);
+}
+
+/* [hand] processors: Sequence[ByteLevel, TemplateProcessing] (Llama 3's layout) adds the
+ * template's tokens once; BertProcessing is [CLS] $A [SEP]. BPEDecoder (decoders/bpe.rs)
+ * turns the suffix into a space, except in the last token. */
+static void test_post_sequence_bert_bpe_decoder(void) {
+    char *j = tj("{\"a\":0,\"<|begin|>\":1}", "[]", NULL, NULL,
+                 "{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\","
+                 "\"add_prefix_space\":true,\"trim_offsets\":false,\"use_regex\":true},"
+                 "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":"
+                 "\"<|begin|>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+                 "\"pair\":[],\"special_tokens\":{\"<|begin|>\":{\"id\":\"<|begin|>\","
+                 "\"ids\":[1],\"tokens\":[\"<|begin|>\"]}}}]}",
+                 NULL, NULL, NULL);
+    vlm_tokenizer *t = load(j);
+    IDS(t, "a", true, 1, 0);
+    IDS(t, "a", false, 0);
+    vlm_tokenizer_free(t);
+    free(j);
+    j = tj("{\"a\":0,\"[CLS]\":1,\"[SEP]\":2}", "[]", NULL, NULL,
+           "{\"type\":\"BertProcessing\",\"sep\":[\"[SEP]\",2],\"cls\":[\"[CLS]\",1]}", NULL, NULL,
+           NULL);
+    t = load(j);
+    IDS(t, "aa", true, 1, 0, 0, 2);
+    vlm_tokenizer_free(t);
+    free(j);
+    j = tj("{\"ab</w>\":0,\"c</w>\":1,\"d\":2}", "[]", NULL, NULL, NULL,
+           "{\"type\":\"BPEDecoder\",\"suffix\":\"</w>\"}", NULL, NULL);
+    t = load(j);
+    DEC(t, false, "ab c", 0, 1);
+    DEC(t, false, "ab d", 0, 2);
+    DEC(t, false, "dab", 2, 0);
     vlm_tokenizer_free(t);
     free(j);
 }
@@ -388,7 +441,10 @@ static void test_regex_translation(void) {
                  "\"invert\":false}",
                  NULL, NULL, NULL, NULL);
     vlm_tokenizer *t = load(j);
-    IDS(t, "a\xc2\x85" "b", false, 0, 1, 2); /* split at U+0085, so no a+U+0085 merge */
+    IDS(t,
+        "a\xc2\x85"
+        "b",
+        false, 0, 1, 2); /* split at U+0085, so no a+U+0085 merge */
     vlm_tokenizer_free(t);
     free(j);
 }
@@ -401,8 +457,8 @@ static void test_bad_input(void) {
     int32_t *ids = (int32_t *)1;
     size_t n = 5;
     vlm_error err;
-    CHECK(t && vlm_tokenizer_encode(t, "a\xff", 2, false, &ids, &n, &err) ==
-                   VLM_ERR_INVALID_ARGUMENT);
+    CHECK(t &&
+          vlm_tokenizer_encode(t, "a\xff", 2, false, &ids, &n, &err) == VLM_ERR_INVALID_ARGUMENT);
     CHECK(ids == NULL && n == 0);
     CHECK_CONTAINS(err.message, "not valid UTF-8 (byte 1)");
     CHECK(t && vlm_tokenizer_encode(t, "\xed\xa0\x80", 3, false, &ids, &n, &err) != VLM_OK);
@@ -528,7 +584,8 @@ static void test_detok_random(const vlm_tokenizer *t, const char *name) {
     int32_t bytes[8];
     for (int b = 0; b < 8; b++) {
         char nm[8];
-        snprintf(nm, sizeof nm, "<0x%02X>", (unsigned[]){0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF}[b]);
+        snprintf(nm, sizeof nm, "<0x%02X>",
+                 (unsigned[]){0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF}[b]);
         bytes[b] = vlm_tokenizer_token_to_id(t, nm, 6);
     }
     size_t ns;
@@ -538,10 +595,14 @@ static void test_detok_random(const vlm_tokenizer *t, const char *name) {
         size_t n = 1 + rng(&s) % 64;
         for (size_t i = 0; i < n; i++) {
             uint64_t r = rng(&s) % 10;
-            if (r < 3 && bytes[0] >= 0) ids[i] = bytes[rng(&s) % 8];
-            else if (r == 3 && ns) ids[i] = sp[rng(&s) % ns];
-            else if (r == 4) ids[i] = (int32_t)(vs + rng(&s) % 5); /* unknown */
-            else ids[i] = (int32_t)(rng(&s) % vs);
+            if (r < 3 && bytes[0] >= 0)
+                ids[i] = bytes[rng(&s) % 8];
+            else if (r == 3 && ns)
+                ids[i] = sp[rng(&s) % ns];
+            else if (r == 4)
+                ids[i] = (int32_t)(vs + rng(&s) % 5); /* unknown */
+            else
+                ids[i] = (int32_t)(rng(&s) % vs);
         }
         for (int skip = 0; skip < 2; skip++) {
             char *full = NULL;
@@ -591,7 +652,8 @@ static uint64_t encode_all(const vlm_tokenizer *t, const char **texts, size_t n,
             (*failed)++;
             continue;
         }
-        for (size_t j = 0; j < k; j++) h = (h ^ (uint32_t)ids[j]) * 1099511628211ull;
+        for (size_t j = 0; j < k; j++)
+            h = (h ^ (uint32_t)ids[j]) * 1099511628211ull;
         h = (h ^ 0xFFFF) * 1099511628211ull;
         free(ids);
     }
@@ -600,7 +662,8 @@ static uint64_t encode_all(const vlm_tokenizer *t, const char **texts, size_t n,
 
 static void *thread_main(void *arg) {
     thread_job *j = arg;
-    for (int r = 0; r < 3; r++) j->digest = encode_all(j->t, j->texts, j->n, &j->failed);
+    for (int r = 0; r < 3; r++)
+        j->digest = encode_all(j->t, j->texts, j->n, &j->failed);
     return NULL;
 }
 
@@ -642,6 +705,7 @@ int main(void) {
     test_lossy();
     test_strip_decoder();
     test_template();
+    test_post_sequence_bert_bpe_decoder();
     test_regex_translation();
     test_bad_input();
 

@@ -21,6 +21,7 @@ static size_t pick(uint64_t *s, size_t n) {
 }
 #define PICK(s, arr) (arr)[pick((s), sizeof(arr) / sizeof((arr)[0]))]
 
+/* clang-format off */
 static const char *const words[] = {
     "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
     "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
@@ -67,11 +68,14 @@ static const char *const code[] = {
     "let v: Vec<u32> = s.chars().map(|c| c as u32).collect();\n",
     "$ make -j8 && ./build/vlm generate --image cat.jpg --prompt 'Describe.'\n"};
 
+/* clang-format on */
+
 static void add(corpus_doc *d, const char *s) {
     size_t n = strlen(s);
     if (d->len + n + 1 > d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 4096;
-        while (cap < d->len + n + 1) cap *= 2;
+        while (cap < d->len + n + 1)
+            cap *= 2;
         char *t = realloc(d->text, cap);
         if (!t) abort(); /* a benchmark program, not the library */
         d->text = t;
@@ -111,7 +115,9 @@ static void numbers(uint64_t *s, corpus_doc *d) {
     char b[96];
     for (int k = 0; k < 12; k++) {
         switch (pick(s, 5)) {
-        case 0: snprintf(b, sizeof b, "%llu ", (unsigned long long)rng_next(s)); break;
+        case 0:
+            snprintf(b, sizeof b, "%llu ", (unsigned long long)rng_next(s));
+            break;
         case 1:
             snprintf(b, sizeof b, "%u.%02u%% ", (unsigned)pick(s, 1000), (unsigned)pick(s, 100));
             break;
@@ -123,8 +129,9 @@ static void numbers(uint64_t *s, corpus_doc *d) {
             snprintf(b, sizeof b, "+1 (%03u) %03u-%04u ", (unsigned)pick(s, 1000),
                      (unsigned)pick(s, 1000), (unsigned)pick(s, 10000));
             break;
-        default: snprintf(b, sizeof b, "$%u,%03u.%02u ", (unsigned)pick(s, 999),
-                          (unsigned)pick(s, 1000), (unsigned)pick(s, 100));
+        default:
+            snprintf(b, sizeof b, "$%u,%03u.%02u ", (unsigned)pick(s, 999), (unsigned)pick(s, 1000),
+                     (unsigned)pick(s, 100));
         }
         add(d, b);
     }
@@ -149,12 +156,17 @@ corpus_doc *corpus_build(size_t target_bytes, size_t *n_docs) {
             switch (pick(&s, 10)) {
             case 0:
             case 1:
-            case 2: prose(&s, d, 3 + (int)pick(&s, 8)); break;
+            case 2:
+                prose(&s, d, 3 + (int)pick(&s, 8));
+                break;
             case 3:
             case 4:
-                for (int k = 0, m = 3 + (int)pick(&s, 10); k < m; k++) add(d, PICK(&s, code));
+                for (int k = 0, m = 3 + (int)pick(&s, 10); k < m; k++)
+                    add(d, PICK(&s, code));
                 break;
-            case 5: numbers(&s, d); break;
+            case 5:
+                numbers(&s, d);
+                break;
             case 6:
             case 7:
                 for (int k = 0, m = 2 + (int)pick(&s, 5); k < m; k++) {
@@ -170,8 +182,8 @@ corpus_doc *corpus_build(size_t target_bytes, size_t *n_docs) {
                 add(d, "\n");
                 break;
             default: {
-                static const char *const ws[] = {"\n\n", "\r\n", "\t\t", "    ", "  \n  ",
-                                                 "\n\n\n\n", " \t ", "        "};
+                static const char *const ws[] = {"\n\n",   "\r\n",     "\t\t", "    ",
+                                                 "  \n  ", "\n\n\n\n", " \t ", "        "};
                 add(d, PICK(&s, ws));
                 add(d, "## Heading ");
                 add(d, PICK(&s, words));
@@ -186,6 +198,7 @@ corpus_doc *corpus_build(size_t target_bytes, size_t *n_docs) {
 }
 
 void corpus_free(corpus_doc *docs, size_t n) {
-    for (size_t i = 0; i < n; i++) free(docs[i].text);
+    for (size_t i = 0; i < n; i++)
+        free(docs[i].text);
     free(docs);
 }

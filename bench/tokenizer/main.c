@@ -108,11 +108,16 @@ int main(int argc, char **argv) {
     double mb = 4.0;
     int repeat = 3;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-        else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--write-corpus") && i + 1 < argc) corpus_out = argv[++i];
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--mb") && i + 1 < argc)
+            mb = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--write-corpus") && i + 1 < argc)
+            corpus_out = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_tokenizer [--dir DIR] [--mb 4] [--repeat 3] "
                             "[--write-corpus FILE] [--only qwen3|gemma3]\n");
@@ -132,13 +137,15 @@ int main(int argc, char **argv) {
     size_t n_docs;
     corpus_doc *docs = corpus_build((size_t)(mb * 1e6), &n_docs);
     size_t bytes = 0;
-    for (size_t i = 0; i < n_docs; i++) bytes += docs[i].len;
+    for (size_t i = 0; i < n_docs; i++)
+        bytes += docs[i].len;
     int rc = 0;
     if (corpus_out) {
         rc = write_corpus(corpus_out, docs, n_docs);
         printf("corpus: %zu docs, %zu bytes -> %s\n", n_docs, bytes, corpus_out);
     } else {
-        if (!only || !strcmp(only, "qwen3")) rc |= bench_one(dir, "qwen3", docs, n_docs, bytes, repeat);
+        if (!only || !strcmp(only, "qwen3"))
+            rc |= bench_one(dir, "qwen3", docs, n_docs, bytes, repeat);
         if (!only || !strcmp(only, "gemma3"))
             rc |= bench_one(dir, "gemma3", docs, n_docs, bytes, repeat);
     }

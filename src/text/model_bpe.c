@@ -71,7 +71,8 @@ void tok_bpe_init(tok_bpe *m) {
     memset(m, 0, sizeof *m);
     tok_strmap_init(&m->vocab);
     m->max_id = -1;
-    for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
+    for (int i = 0; i < 256; i++)
+        m->byte_ids[i] = -1;
 }
 
 static void free_raw(tok_bpe *m) {
@@ -94,8 +95,8 @@ static vlm_status opt_string(const vlm_json *model, const char *key, const char 
     const vlm_json *v = vlm_json_get(model, key);
     if (!v || vlm_json_is_null(v)) return VLM_OK;
     if (!vlm_json_is_string(v))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: model.%s must be a string or null, not %s",
-                       origin, key, vlm_json_type_name(v));
+        return vlm_err(err, VLM_ERR_FORMAT, "%s: model.%s must be a string or null, not %s", origin,
+                       key, vlm_json_type_name(v));
     *len = vlm_json_string_len(v);
     *out = vlm_strndup(vlm_json_string(v), *len);
     if (!*out) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
@@ -114,15 +115,16 @@ static vlm_status opt_bool(const vlm_json *model, const char *key, const char *o
     return VLM_OK;
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
+/* Grows the array p (capacity *cap elements) to hold `need`; returns the (possibly moved)
+ * array, or NULL on exhaustion (p is then still valid). */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return p;
     size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    void *v = vlm_realloc_array(*p, c, elem);
-    if (!v) return false;
-    *p = v;
-    *cap = c;
-    return true;
+    while (c < need)
+        c *= 2;
+    void *v = vlm_realloc_array(p, c, elem);
+    if (v) *cap = c;
+    return v;
 }
 
 vlm_status tok_bpe_read_vocab(tok_bpe *m, tok_json_cur *c, const char *origin, vlm_error *err) {
@@ -176,12 +178,15 @@ vlm_status tok_bpe_read_vocab(tok_bpe *m, tok_json_cur *c, const char *origin, v
         }
         uint32_t off = tok_strmap_arena_add(&m->vocab, k, kl);
         size_t cap_v = m->cap_raw;
-        if (off == UINT32_MAX ||
-            !grow((void **)&m->raw_vals, &cap_v, m->n_raw + 1, sizeof *m->raw_vals) ||
-            !grow((void **)&m->raw_keys, &m->cap_raw, m->n_raw + 1, sizeof *m->raw_keys)) {
+        int32_t *nv =
+            off == UINT32_MAX ? NULL : grow(m->raw_vals, &cap_v, m->n_raw + 1, sizeof *nv);
+        if (nv) m->raw_vals = nv;
+        tok_strkey *nk = nv ? grow(m->raw_keys, &m->cap_raw, m->n_raw + 1, sizeof *nk) : NULL;
+        if (!nk) {
             st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory reading model.vocab");
             goto done;
         }
+        m->raw_keys = nk;
         m->raw_keys[m->n_raw] = (tok_strkey){off, (uint32_t)kl};
         m->raw_vals[m->n_raw] = (int32_t)id;
         m->n_raw++;
@@ -213,7 +218,9 @@ done:
 /* Appends s to the merge text; false on exhaustion or past 4 GiB. */
 static bool mtext_add(tok_bpe *m, const char *s, size_t n) {
     if (m->mtext_len + n > UINT32_MAX) return false;
-    if (!grow((void **)&m->mtext, &m->mtext_cap, m->mtext_len + n + 1, 1)) return false;
+    char *t = grow(m->mtext, &m->mtext_cap, m->mtext_len + n + 1, 1);
+    if (!t) return false;
+    m->mtext = t;
     memcpy(m->mtext + m->mtext_len, s, n);
     m->mtext_len += n;
     return true;
@@ -261,8 +268,10 @@ vlm_status tok_bpe_read_merges(tok_bpe *m, tok_json_cur *c, const char *origin, 
             if (sl >= 8 && !memcmp(s, "#version", 8)) goto next; /* merges.txt header */
             const char *sp = memchr(s, ' ', sl);
             if (!sp || memchr(sp + 1, ' ', sl - (size_t)(sp + 1 - s))) {
-                st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%zu] '%.*s' is not two tokens "
-                             "separated by one space", origin, index, (int)(sl > 60 ? 60 : sl), s);
+                st = vlm_err(err, VLM_ERR_FORMAT,
+                             "%s: model.merges[%zu] '%.*s' is not two tokens "
+                             "separated by one space",
+                             origin, index, (int)(sl > 60 ? 60 : sl), s);
                 goto done;
             }
             a = s;
@@ -282,9 +291,11 @@ vlm_status tok_bpe_read_merges(tok_bpe *m, tok_json_cur *c, const char *origin, 
             if (c->p >= c->end || *c->p != ']') goto bad_pair;
             c->p++;
         }
-        if (!grow((void **)&m->rawm, &m->cap_rawm, m->n_rawm + 1, sizeof *m->rawm)) goto oom;
-        m->rawm[m->n_rawm] = (tok_bpe_rawmerge){(uint32_t)m->mtext_len, (uint32_t)al, (uint32_t)bl,
-                                                (uint32_t)index};
+        tok_bpe_rawmerge *nr = grow(m->rawm, &m->cap_rawm, m->n_rawm + 1, sizeof *nr);
+        if (!nr) goto oom;
+        m->rawm = nr;
+        m->rawm[m->n_rawm] =
+            (tok_bpe_rawmerge){(uint32_t)m->mtext_len, (uint32_t)al, (uint32_t)bl, (uint32_t)index};
         if (index > UINT32_MAX || !mtext_add(m, a, al) || !mtext_add(m, b, bl)) goto oom;
         m->n_rawm++;
     next:
@@ -324,7 +335,8 @@ static vlm_status resolve_merges(tok_bpe *m, const char *origin, vlm_error *err)
     int32_t *inew = vlm_malloc_array(n + 1, sizeof *inew);
     char *cat = NULL;
     if (!keys || !ia || !ib || !inew) goto oom;
-    for (size_t i = 0; i < n; i++) keys[i] = (tok_strkey){m->rawm[i].off, m->rawm[i].alen};
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (tok_strkey){m->rawm[i].off, m->rawm[i].alen};
     tok_strmap_get_many(&m->vocab, m->mtext, keys, n, ia);
     for (size_t i = 0; i < n; i++)
         keys[i] = (tok_strkey){m->rawm[i].off + m->rawm[i].alen, m->rawm[i].blen};
@@ -356,20 +368,25 @@ static vlm_status resolve_merges(tok_bpe *m, const char *origin, vlm_error *err)
         if (ia[i] < 0 || ib[i] < 0) {
             const char *bad = ia[i] < 0 ? a : b;
             uint32_t badl = ia[i] < 0 ? r->alen : r->blen;
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: token '%.*s' is not in the "
-                         "vocabulary", origin, r->index, (int)(badl > 60 ? 60 : badl), bad);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: token '%.*s' is not in the "
+                         "vocabulary",
+                         origin, r->index, (int)(badl > 60 ? 60 : badl), bad);
             goto done;
         }
         if (r->blen < m->prefix_len) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: '%.*s' is shorter than the "
-                         "continuing_subword_prefix", origin, r->index,
-                         (int)(r->blen > 60 ? 60 : r->blen), b);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: '%.*s' is shorter than the "
+                         "continuing_subword_prefix",
+                         origin, r->index, (int)(r->blen > 60 ? 60 : r->blen), b);
             goto done;
         }
         if (inew[i] < 0) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: merged token '%.*s%.*s' is "
-                         "not in the vocabulary", origin, r->index, (int)(r->alen > 40 ? 40 : r->alen),
-                         a, (int)(r->blen - m->prefix_len > 40 ? 40 : r->blen - m->prefix_len),
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: merged token '%.*s%.*s' is "
+                         "not in the vocabulary",
+                         origin, r->index, (int)(r->alen > 40 ? 40 : r->alen), a,
+                         (int)(r->blen - m->prefix_len > 40 ? 40 : r->blen - m->prefix_len),
                          b + m->prefix_len);
             goto done;
         }
@@ -416,28 +433,35 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
             goto done;
         }
         if (strcmp(ts, "BPE") != 0) {
-            st = vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: model.type '%s' is not supported (only "
-                         "BPE)", origin, ts);
+            st = vlm_err(err, VLM_ERR_UNSUPPORTED,
+                         "%s: model.type '%s' is not supported (only "
+                         "BPE)",
+                         origin, ts);
             goto done;
         }
     }
     if (!m->have_vocab || !m->have_merges) {
-        st = vlm_err(err, VLM_ERR_FORMAT, "%s: model needs both \"vocab\" (an object) and "
-                     "\"merges\" (an array)%s", origin,
-                     type ? "" : " (only BPE models are supported)");
+        st = vlm_err(err, VLM_ERR_FORMAT,
+                     "%s: model needs both \"vocab\" (an object) and "
+                     "\"merges\" (an array)%s",
+                     origin, type ? "" : " (only BPE models are supported)");
         goto done;
     }
     const vlm_json *dropout = vlm_json_get(model, "dropout");
     if (dropout && !vlm_json_is_null(dropout)) {
         double d = vlm_json_number(dropout);
         if (!vlm_json_is_number(dropout) || !(d >= 0.0 && d <= 1.0)) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.dropout must be null or a number in "
-                         "[0, 1]", origin);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.dropout must be null or a number in "
+                         "[0, 1]",
+                         origin);
             goto done;
         }
         if (d > 0.0) {
-            st = vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: model.dropout %g is not supported (BPE "
-                         "dropout is random; only null or 0)", origin, d);
+            st = vlm_err(err, VLM_ERR_UNSUPPORTED,
+                         "%s: model.dropout %g is not supported (BPE "
+                         "dropout is random; only null or 0)",
+                         origin, d);
             goto done;
         }
     }
@@ -465,7 +489,8 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
     m->id_off = vlm_malloc_array(nid + 1, sizeof *m->id_off);
     m->id_len = vlm_malloc_array(nid + 1, sizeof *m->id_len);
     if (!m->id_off || !m->id_len) goto oom;
-    for (size_t i = 0; i < nid; i++) m->id_off[i] = UINT32_MAX;
+    for (size_t i = 0; i < nid; i++)
+        m->id_off[i] = UINT32_MAX;
     for (size_t i = 0; m->vocab.slots && i <= m->vocab.mask; i++) {
         const tok_strslot *sl = &m->vocab.slots[i];
         if (!sl->tag) continue;
@@ -476,7 +501,8 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
     /* Segmenting words (tok_bpe_encode_word) needs symbols that are plain characters of
      * the text: no prefix / suffix, and one string per id. */
     size_t distinct_ids = 0;
-    for (size_t i = 0; i < nid; i++) distinct_ids += m->id_off[i] != UINT32_MAX;
+    for (size_t i = 0; i < nid; i++)
+        distinct_ids += m->id_off[i] != UINT32_MAX;
     m->segmentable = !m->prefix && !m->suffix && distinct_ids == m->vocab_count;
     if (!tok_cache_init(&m->cache)) goto oom;
     for (int b = 0; b < 256; b++) {
@@ -487,7 +513,8 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
     if (!m->prefix && !m->suffix) {
         m->bmp_ids = vlm_malloc_array(0x10000, sizeof *m->bmp_ids);
         if (!m->bmp_ids) goto oom;
-        for (size_t i = 0; i < 0x10000; i++) m->bmp_ids[i] = -1;
+        for (size_t i = 0; i < 0x10000; i++)
+            m->bmp_ids[i] = -1;
         for (size_t i = 0; i <= m->vocab.mask; i++) {
             const tok_strslot *sl = &m->vocab.slots[i];
             if (!sl->tag || sl->len == 0 || sl->len > 3) continue;
@@ -577,8 +604,8 @@ static bool seg_add(tok_bpe_scratch *s, uint32_t sym, uint32_t off) {
 }
 
 /* The id of one character of the word, with prefix / suffix as HF adds them. */
-static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size_t cl,
-                       bool first, bool last) {
+static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size_t cl, bool first,
+                       bool last) {
     if (m->bmp_ids && cl <= 3) {
         size_t adv;
         return m->bmp_ids[tok_utf8_decode(c, &adv)];
@@ -630,8 +657,8 @@ static bool merge_range(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b
 
 /* Merges symbols [a, b) (the word text w[0..len)) and appends their ids, through the
  * shared cache when the text is short enough. */
-static bool encode_segment(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b,
-                           const char *w, size_t len, bool use_cache, tok_ids *out) {
+static bool encode_segment(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b, const char *w,
+                           size_t len, bool use_cache, tok_ids *out) {
     uint64_t h = 0;
     int32_t cached[TOK_CACHE_IDS_MAX];
     use_cache = use_cache && len <= TOK_CACHE_WORD_MAX;
@@ -694,7 +721,7 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             if (unk_pending) {
                 if (!sym_add(s, &ns, unk_id, unk_len)) goto oom;
                 unk_pending = false;
-                    }
+            }
             if (segment && !had_unk) {
                 size_t adv;
                 uint32_t cp = tok_utf8_decode(w + i, &adv);

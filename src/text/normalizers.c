@@ -22,8 +22,7 @@ void tok_norm_free(tok_norm *steps, size_t n) {
 
 /* ---------------------------------------------------------------- parsing */
 
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p,
-                             vlm_error *err) {
+vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err) {
     const vlm_json *s = vlm_json_get(j, "String"), *r = vlm_json_get(j, "Regex");
     if (vlm_json_is_string(s))
         return tok_pattern_literal(p, vlm_json_string(s), vlm_json_string_len(s), err);
@@ -63,10 +62,14 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *step
     static const struct {
         const char *name;
         tok_norm_kind kind;
-    } plain[] = {{"NFC", TOK_NORM_NFC},       {"NFD", TOK_NORM_NFD},
-                 {"NFKC", TOK_NORM_NFKC},     {"NFKD", TOK_NORM_NFKD},
-                 {"Lowercase", TOK_NORM_LOWERCASE}, {"StripAccents", TOK_NORM_STRIP_ACCENTS},
-                 {"Nmt", TOK_NORM_NMT},       {"ByteLevel", TOK_NORM_BYTE_LEVEL}};
+    } plain[] = {{"NFC", TOK_NORM_NFC},
+                 {"NFD", TOK_NORM_NFD},
+                 {"NFKC", TOK_NORM_NFKC},
+                 {"NFKD", TOK_NORM_NFKD},
+                 {"Lowercase", TOK_NORM_LOWERCASE},
+                 {"StripAccents", TOK_NORM_STRIP_ACCENTS},
+                 {"Nmt", TOK_NORM_NMT},
+                 {"ByteLevel", TOK_NORM_BYTE_LEVEL}};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         if (!strcmp(type, plain[i].name)) {
             s->kind = plain[i].kind;
@@ -136,8 +139,8 @@ static bool inert(uint32_t cp, bool nfc) {
            (cp >= 0xFF01 && cp <= 0xFF5E);
 }
 
-static vlm_status utf8proc_piece(const char *in, size_t len, utf8proc_option_t opt,
-                                 vlm_strbuf *out, vlm_error *err) {
+static vlm_status utf8proc_piece(const char *in, size_t len, utf8proc_option_t opt, vlm_strbuf *out,
+                                 vlm_error *err) {
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)len, &dst,
                                       opt | UTF8PROC_STABLE);
@@ -193,8 +196,10 @@ static vlm_status apply_step(const tok_norm *s, tok_match_scratch *ms, const cha
                              vlm_strbuf *out, bool *lead_moved, vlm_error *err) {
     vlm_strbuf_clear(out);
     switch (s->kind) {
-    case TOK_NORM_NFC: return unicode_form(in, len, UTF8PROC_COMPOSE, out, err);
-    case TOK_NORM_NFD: return unicode_form(in, len, UTF8PROC_DECOMPOSE, out, err);
+    case TOK_NORM_NFC:
+        return unicode_form(in, len, UTF8PROC_COMPOSE, out, err);
+    case TOK_NORM_NFD:
+        return unicode_form(in, len, UTF8PROC_DECOMPOSE, out, err);
     case TOK_NORM_NFKC:
         return unicode_form(in, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out, err);
     case TOK_NORM_NFKD:

@@ -14,8 +14,10 @@ bool tok_cache_init(tok_cache *c) {
         atomic_init(&s->seq, 0);
         atomic_init(&s->hash, 0);
         atomic_init(&s->meta, 0);
-        for (int k = 0; k < 3; k++) atomic_init(&s->word[k], 0);
-        for (int k = 0; k < 2; k++) atomic_init(&s->ids[k], 0);
+        for (int k = 0; k < 3; k++)
+            atomic_init(&s->word[k], 0);
+        for (int k = 0; k < 2; k++)
+            atomic_init(&s->ids[k], 0);
     }
     return true;
 }
@@ -38,8 +40,10 @@ int tok_cache_get(const tok_cache *c, const char *w, size_t len, uint64_t h, int
     uint64_t hh = atomic_load_explicit(&s->hash, memory_order_relaxed);
     uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
     uint64_t word[3], idw[2];
-    for (int k = 0; k < 3; k++) word[k] = atomic_load_explicit(&s->word[k], memory_order_relaxed);
-    for (int k = 0; k < 2; k++) idw[k] = atomic_load_explicit(&s->ids[k], memory_order_relaxed);
+    for (int k = 0; k < 3; k++)
+        word[k] = atomic_load_explicit(&s->word[k], memory_order_relaxed);
+    for (int k = 0; k < 2; k++)
+        idw[k] = atomic_load_explicit(&s->ids[k], memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->seq, memory_order_relaxed) != s1) return -1;
     if (hh != h || (meta & 0xFF) != len) return -1;
@@ -56,9 +60,8 @@ void tok_cache_put(const tok_cache *c, const char *w, size_t len, uint64_t h, co
     h = nonzero(h);
     tok_cache_slot *s = &c->slots[(h >> 17) & (TOK_CACHE_SLOTS - 1)];
     uint64_t s0 = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    if ((s0 & 1) ||
-        !atomic_compare_exchange_strong_explicit(&s->seq, &s0, s0 + 1, memory_order_acquire,
-                                                 memory_order_relaxed))
+    if ((s0 & 1) || !atomic_compare_exchange_strong_explicit(
+                        &s->seq, &s0, s0 + 1, memory_order_acquire, memory_order_relaxed))
         return; /* another writer has it: skip */
     atomic_thread_fence(memory_order_release);
     uint64_t word[3] = {0, 0, 0}, idw[2] = {0, 0};
@@ -66,7 +69,9 @@ void tok_cache_put(const tok_cache *c, const char *w, size_t len, uint64_t h, co
     memcpy(idw, ids, (size_t)n * sizeof *ids);
     atomic_store_explicit(&s->hash, h, memory_order_relaxed);
     atomic_store_explicit(&s->meta, (uint64_t)len | ((uint64_t)n << 8), memory_order_relaxed);
-    for (int k = 0; k < 3; k++) atomic_store_explicit(&s->word[k], word[k], memory_order_relaxed);
-    for (int k = 0; k < 2; k++) atomic_store_explicit(&s->ids[k], idw[k], memory_order_relaxed);
+    for (int k = 0; k < 3; k++)
+        atomic_store_explicit(&s->word[k], word[k], memory_order_relaxed);
+    for (int k = 0; k < 2; k++)
+        atomic_store_explicit(&s->ids[k], idw[k], memory_order_relaxed);
     atomic_store_explicit(&s->seq, s0 + 2, memory_order_release);
 }

@@ -17,9 +17,9 @@
 #define TOK_CACHE_SLOTS 16384
 
 typedef struct tok_cache_slot {
-    _Atomic uint64_t seq;   /* even: stable; odd: being written */
-    _Atomic uint64_t hash;  /* 0: empty */
-    _Atomic uint64_t meta;  /* word length | n_ids << 8 */
+    _Atomic uint64_t seq;  /* even: stable; odd: being written */
+    _Atomic uint64_t hash; /* 0: empty */
+    _Atomic uint64_t meta; /* word length | n_ids << 8 */
     _Atomic uint64_t word[3];
     _Atomic uint64_t ids[2];
 } tok_cache_slot;

@@ -45,8 +45,10 @@ static vlm_status build_id_tables(vlm_tokenizer *t, vlm_error *err) {
     t->special_ids = vlm_malloc_array(t->added.n + 1, sizeof *t->special_ids);
     if (!t->added_slot || !t->id_str || !t->id_len || !t->id_flags || !t->special_ids)
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
-    for (size_t i = 0; i < n; i++) t->added_slot[i] = -1;
-    for (size_t i = 0; i < t->added.n; i++) t->added_slot[t->added.tok[i].id] = (int32_t)i;
+    for (size_t i = 0; i < n; i++)
+        t->added_slot[i] = -1;
+    for (size_t i = 0; i < t->added.n; i++)
+        t->added_slot[t->added.tok[i].id] = (int32_t)i;
     for (size_t id = 0; id < t->id_space; id++) {
         const char *s = NULL;
         size_t len = 0;

@@ -28,11 +28,13 @@ int vlm_cmd_tokenize(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--special")) special = true;
+        if (!strcmp(argv[i], "--special"))
+            special = true;
         else if (argv[i][0] == '-' || dir) {
             usage(stderr);
             return 2;
-        } else dir = argv[i];
+        } else
+            dir = argv[i];
     }
     if (!dir) {
         usage(stderr);
@@ -70,7 +72,8 @@ int vlm_cmd_tokenize(int argc, char **argv) {
     }
     int32_t *ids;
     size_t n;
-    vlm_status st = vlm_tokenizer_encode(tok, in.data ? in.data : "", in.len, special, &ids, &n, &err);
+    vlm_status st =
+        vlm_tokenizer_encode(tok, in.data ? in.data : "", in.len, special, &ids, &n, &err);
     vlm_strbuf_free(&in);
     vlm_tokenizer_free(tok);
     if (st != VLM_OK) {
@@ -78,7 +81,8 @@ int vlm_cmd_tokenize(int argc, char **argv) {
         return 1;
     }
     fputs("{\"ids\": [", stdout);
-    for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
+    for (size_t i = 0; i < n; i++)
+        printf(i ? ", %d" : "%d", ids[i]);
     fputs("]}\n", stdout);
     free(ids);
     return fflush(stdout) == 0 ? 0 : 1;
