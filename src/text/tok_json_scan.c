@@ -302,16 +302,6 @@ vlm_status tok_json_scan_model(const char *text, size_t len, tok_json_value_fn v
     return VLM_OK;
 }
 
-static size_t count_newlines(const char *p, size_t n) {
-    size_t k = 0;
-    const char *end = p + n;
-    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        k++;
-        p++;
-    }
-    return k;
-}
-
 char *tok_json_cut(const char *text, size_t len, tok_json_range a, tok_json_range b,
                    size_t *out_len) {
     tok_json_range r[2] = {a, b};
@@ -326,9 +316,6 @@ char *tok_json_cut(const char *text, size_t len, tok_json_range a, tok_json_rang
         o += r[k].start - pos;
         out[o++] = open;
         out[o++] = open == '{' ? '}' : ']';
-        size_t nl = count_newlines(text + r[k].start, r[k].end - r[k].start);
-        memset(out + o, '\n', nl);
-        o += nl;
         pos = r[k].end;
     }
     memcpy(out + o, text + pos, len - pos);

@@ -135,7 +135,14 @@ static vlm_status load_text(const char *text, size_t len, const char *origin, vl
     if (!copy) goto oom;
     st = vlm_json_parse(copy, clen, origin, 0, &root, err);
     free(copy);
-    if (st != VLM_OK) goto fail;
+    if (st != VLM_OK) {
+        /* Line and column in the cut copy are off: report them for the whole text. */
+        vlm_json *whole = NULL;
+        if (st != VLM_ERR_OUT_OF_MEMORY) st = vlm_json_parse(text, len, origin, 0, &whole, err);
+        vlm_json_free(whole);
+        if (st == VLM_OK) st = vlm_err(err, VLM_ERR_INTERNAL, "%s: JSON scan disagrees", origin);
+        goto fail;
+    }
 
     char w[300];
     const vlm_json *model, *version;
