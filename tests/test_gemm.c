@@ -196,6 +196,58 @@ static void check_nn(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, float alp
     free(y0);
 }
 
+/* x rounded to bf16, nearest even, computed independently of the library: 8 significant bits. */
+static double round_bf16(float f) {
+    int e;
+    double mant = frexp((double)f, &e); /* |mant| in [0.5, 1) */
+    return ldexp(nearbyint(mant * 256.0), e - 8);
+}
+
+/* vlm_cpu_gemm_nt_bf16dot: with AVX512_BF16, x is rounded to bf16 first, so the reference
+ * rounds x too and the float-rounding bound applies to it; against the exact product the
+ * extra error is at most 2^-8 * sum |x w| (half an ulp of bf16 per x). Without AVX512_BF16
+ * (or in the GEMV range) the call is the exact product. */
+static void check_bf16dot(int64_t m, int64_t n, int64_t k, int bias_on, int strided, int threads) {
+    int64_t ldx = k + (strided ? 1 : 0), ldw = k + (strided ? 9 : 0), ldy = n + (strided ? 3 : 0);
+    float *x = make_f32(m, k, ldx);
+    double *wref = malloc((size_t)(n * k + 1) * sizeof(double));
+    void *w = make_weights(VLM_DTYPE_BF16, n, k, ldw, wref);
+    float *bias = bias_on ? make_f32(1, n, n) : NULL;
+    float *y = make_y(m, n, ldy, nanf(""), 0);
+    vlm_cpu_gemm_nt_bf16dot(m, n, k, x, ldx, w, VLM_DTYPE_BF16, ldw, bias, y, ldy, threads);
+    n_cases++;
+    int rounded = vlm_cpu_has_avx512_bf16() && m > 16, bad = 0;
+    for (int64_t i = 0; i < m && bad < 3; i++)
+        for (int64_t j = 0; j < n && bad < 3; j++) {
+            double s = bias ? bias[j] : 0.0, se = s, mag = bias ? fabs(bias[j]) : 0.0;
+            for (int64_t p = 0; p < k; p++) {
+                double xv = x[i * ldx + p], xr = rounded ? round_bf16(x[i * ldx + p]) : xv;
+                s += xr * wref[j * k + p];
+                se += xv * wref[j * k + p];
+                mag += fabs(xv * wref[j * k + p]);
+            }
+            double tol = (double)(k + 2) * U * mag * 1.01;
+            double err = fabs((double)y[i * ldy + j] - s);
+            double err_exact = fabs((double)y[i * ldy + j] - se);
+            if (!(err <= tol) || !(err_exact <= tol + (rounded ? mag / 256.0 : 0.0))) {
+                fprintf(stderr,
+                        "bf16dot m=%lld n=%lld k=%lld: y[%lld,%lld]=%.9g ref=%.9g exact=%.9g "
+                        "tol=%.3g\n",
+                        (long long)m, (long long)n, (long long)k, (long long)i, (long long)j,
+                        y[i * ldy + j], s, se, tol);
+                bad++;
+            }
+        }
+    CHECK(bad == 0);
+    CHECK_MSG(sentinels_intact(y, m, n, ldy), "bf16dot m=%lld n=%lld k=%lld: write out of bounds",
+              (long long)m, (long long)n, (long long)k);
+    free(x);
+    free(wref);
+    free(w);
+    free(bias);
+    free(y);
+}
+
 /* Shapes: decode (m = 1..8 around the GEMV/GEMM switch), edges of every register tile,
  * and a few larger ones that cross the cache blocks along m, n and k. */
 static const int64_t SHAPES[][3] = {
@@ -243,9 +295,18 @@ int main(void) {
                          1 + (int)((s + v) % 3));
             }
         }
+        /* many threads (oversubscribed here): the split of the work into tasks */
+        check_nt((vlm_cpu_isa)isa, 300, 520, 700, VLM_DTYPE_BF16, 1, 1, 7);
+        check_nt((vlm_cpu_isa)isa, 20, 64, 33, VLM_DTYPE_F32, 0, 0, 16);
+        check_nn((vlm_cpu_isa)isa, 129, 200, 70, 0.5f, 1, 1, 12);
         fprintf(stderr, "path %s: %s\n", vlm_cpu_isa_name(isa),
                 vlm_test_failures == before ? "ok" : "FAILED");
     }
+    for (size_t s = 0; s < n_shapes; s++) {
+        int64_t m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
+        check_bf16dot(m, n, k, (int)(s & 1), (int)((s >> 1) & 1), 1 + (int)(s % 3));
+    }
+    check_bf16dot(40, 70, 1030, 1, 1, 2); /* odd k across a 1024-deep block: a lone last pair */
     /* The public entry points follow the environment variable. */
     {
         float x[3] = {1, 2, 3}, w[6] = {1, 0, 0, 0, 1, -1}, y[2];

@@ -26,13 +26,14 @@
 /* ---------------------------------------------------------------- building files */
 
 static void put_le64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Writes dir/name: the 8-byte length n, hlen header bytes, then dlen data bytes. Returns
  * the path (malloc'd). */
-static char *put_raw(const char *dir, const char *name, uint64_t n, const char *hdr,
-                     size_t hlen, const void *data, size_t dlen) {
+static char *put_raw(const char *dir, const char *name, uint64_t n, const char *hdr, size_t hlen,
+                     const void *data, size_t dlen) {
     size_t total = 8 + hlen + dlen;
     uint8_t *buf = malloc(total ? total : 1);
     put_le64(buf, n);
@@ -107,7 +108,7 @@ static void expect_header_fail(int line, const char *dir, const char *hdr, size_
     free(p);
     free(zeros);
 }
-#define EXPECT_HEADER_FAIL(dir, hdr, dlen, want, needle)                                          \
+#define EXPECT_HEADER_FAIL(dir, hdr, dlen, want, needle)                                           \
     expect_header_fail(__LINE__, dir, hdr, dlen, want, needle)
 
 static void expect_dir_fail(int line, const char *dir, vlm_status want, const char *needle1,
@@ -134,12 +135,12 @@ static void expect_dir_fail(int line, const char *dir, vlm_status want, const ch
 
 /* Data of the hand-written valid file, little-endian (x86/arm64 hosts are). */
 typedef struct good_data {
-    uint16_t b[2];   /* BF16 [2]: 1.5, -2 */
-    float a[4];      /* F32 [2, 2] */
-    int64_t s;       /* I64 [] (0-d) */
-    uint8_t f4[3];   /* F4 [3, 2]: 6 x 4 bits = 3 bytes */
-    uint8_t f6[3];   /* F6_E2M3 [4]: 4 x 6 bits = 3 bytes */
-    float c[2];      /* C64 [1]: one complex = two F32 */
+    uint16_t b[2]; /* BF16 [2]: 1.5, -2 */
+    float a[4];    /* F32 [2, 2] */
+    int64_t s;     /* I64 [] (0-d) */
+    uint8_t f4[3]; /* F4 [3, 2]: 6 x 4 bits = 3 bytes */
+    uint8_t f6[3]; /* F6_E2M3 [4]: 4 x 6 bits = 3 bytes */
+    float c[2];    /* C64 [1]: one complex = two F32 */
 } good_data;
 
 /* Offsets in the data area, by hand: b 0..4, a 4..20, e (empty) 20..20, s 20..28, f4 28..31,
@@ -178,11 +179,12 @@ static void test_good_file(const char *dir) {
     char *path = put_st(dir, "good.safetensors", GOOD_HDR, data, dlen);
     const uint64_t start = 8 + strlen(GOOD_HDR);
     static const char *const order[] = {"b", "a", "e", "s", "f4", "f6", "c"};
-    static const vlm_st_dtype dts[] = {VLM_ST_BF16, VLM_ST_F32, VLM_ST_F32, VLM_ST_I64,
+    static const vlm_st_dtype dts[] = {VLM_ST_BF16, VLM_ST_F32,     VLM_ST_F32, VLM_ST_I64,
                                        VLM_ST_F4,   VLM_ST_F6_E2M3, VLM_ST_C64};
     static const int ndims[] = {1, 2, 2, 0, 2, 1, 1};
     static const int64_t shapes[][2] = {{2}, {2, 2}, {0, 3}, {0}, {3, 2}, {4}, {1}};
-    static const uint64_t begins[] = {0, 4, 20, 20, 28, 31, 34}, ends[] = {4, 20, 20, 28, 31, 34, 42};
+    static const uint64_t begins[] = {0, 4, 20, 20, 28, 31, 34},
+                          ends[] = {4, 20, 20, 28, 31, 34, 42};
 
     for (int m = 0; m < 2; m++) {
         vlm_st_set *set = NULL;
@@ -202,7 +204,8 @@ static void test_good_file(const char *dir) {
             CHECK_STR(t->name, order[i]);
             CHECK_EQ_INT(t->dtype, dts[i]);
             CHECK_EQ_INT(t->ndim, ndims[i]);
-            for (int d = 0; d < ndims[i]; d++) CHECK_EQ_INT(t->shape[d], shapes[i][d]);
+            for (int d = 0; d < ndims[i]; d++)
+                CHECK_EQ_INT(t->shape[d], shapes[i][d]);
             CHECK_EQ_INT(t->nbytes, ends[i] - begins[i]);
             CHECK_EQ_INT(t->offset, start + begins[i]);
             CHECK_EQ_INT(t->file_index, 0);
@@ -252,8 +255,9 @@ static void test_good_file(const char *dir) {
     char *cut = tu_join(dir, "cut.safetensors");
     for (size_t n = 0; n < full; n++) {
         CHECK(tu_write(dir, "cut.safetensors", bytes, n) == 0);
-        const char *needle = n < 8 ? "too short" : n < start ? "past the end of the file"
-                                                             : "past the end of the data area";
+        const char *needle = n < 8       ? "too short"
+                             : n < start ? "past the end of the file"
+                                         : "past the end of the data area";
         expect_open_fail(__LINE__, cut, MODE_BOTH, VLM_ERR_FORMAT, needle);
     }
     free(cut);
@@ -270,17 +274,28 @@ static void test_all_dtypes(const char *dir) {
         int bits;
         vlm_st_dtype dt;
     } spec[] = {
-        {"BOOL", 8, VLM_ST_BOOL},       {"U8", 8, VLM_ST_U8},
-        {"I8", 8, VLM_ST_I8},           {"F8_E5M2", 8, VLM_ST_F8_E5M2},
-        {"F8_E4M3", 8, VLM_ST_F8_E4M3}, {"F8_E8M0", 8, VLM_ST_F8_E8M0},
-        {"F4", 4, VLM_ST_F4},           {"F6_E2M3", 6, VLM_ST_F6_E2M3},
-        {"F6_E3M2", 6, VLM_ST_F6_E3M2}, {"I16", 16, VLM_ST_I16},
-        {"U16", 16, VLM_ST_U16},        {"F16", 16, VLM_ST_F16},
-        {"BF16", 16, VLM_ST_BF16},      {"I32", 32, VLM_ST_I32},
-        {"U32", 32, VLM_ST_U32},        {"F32", 32, VLM_ST_F32},
-        {"I64", 64, VLM_ST_I64},        {"U64", 64, VLM_ST_U64},
-        {"F64", 64, VLM_ST_F64},        {"C64", 64, VLM_ST_C64},
-        {"F8_E4M3FNUZ", 8, VLM_ST_F8_E4M3FNUZ}, {"F8_E5M2FNUZ", 8, VLM_ST_F8_E5M2FNUZ},
+        {"BOOL", 8, VLM_ST_BOOL},
+        {"U8", 8, VLM_ST_U8},
+        {"I8", 8, VLM_ST_I8},
+        {"F8_E5M2", 8, VLM_ST_F8_E5M2},
+        {"F8_E4M3", 8, VLM_ST_F8_E4M3},
+        {"F8_E8M0", 8, VLM_ST_F8_E8M0},
+        {"F4", 4, VLM_ST_F4},
+        {"F6_E2M3", 6, VLM_ST_F6_E2M3},
+        {"F6_E3M2", 6, VLM_ST_F6_E3M2},
+        {"I16", 16, VLM_ST_I16},
+        {"U16", 16, VLM_ST_U16},
+        {"F16", 16, VLM_ST_F16},
+        {"BF16", 16, VLM_ST_BF16},
+        {"I32", 32, VLM_ST_I32},
+        {"U32", 32, VLM_ST_U32},
+        {"F32", 32, VLM_ST_F32},
+        {"I64", 64, VLM_ST_I64},
+        {"U64", 64, VLM_ST_U64},
+        {"F64", 64, VLM_ST_F64},
+        {"C64", 64, VLM_ST_C64},
+        {"F8_E4M3FNUZ", 8, VLM_ST_F8_E4M3FNUZ},
+        {"F8_E5M2FNUZ", 8, VLM_ST_F8_E5M2FNUZ},
     };
     const int n = (int)(sizeof spec / sizeof spec[0]);
     CHECK_EQ_INT(n, VLM_ST_DTYPE_COUNT);
@@ -292,11 +307,13 @@ static void test_all_dtypes(const char *dir) {
         CHECK_STR(vlm_st_dtype_name(spec[i].dt), spec[i].name);
         CHECK_EQ_INT(vlm_st_dtype_bits(spec[i].dt), spec[i].bits);
         vlm_st_dtype parsed;
-        CHECK(vlm_st_dtype_parse(spec[i].name, strlen(spec[i].name), &parsed) && parsed == spec[i].dt);
-        at += (size_t)snprintf(hdr + at, sizeof hdr - at,
-                               "%s\"t_%s\":{\"dtype\":\"%s\",\"shape\":[8],\"data_offsets\":[%llu,%llu]}",
-                               i ? "," : "", spec[i].name, spec[i].name, (unsigned long long)off,
-                               (unsigned long long)(off + (uint64_t)spec[i].bits));
+        CHECK(vlm_st_dtype_parse(spec[i].name, strlen(spec[i].name), &parsed) &&
+              parsed == spec[i].dt);
+        at += (size_t)snprintf(
+            hdr + at, sizeof hdr - at,
+            "%s\"t_%s\":{\"dtype\":\"%s\",\"shape\":[8],\"data_offsets\":[%llu,%llu]}",
+            i ? "," : "", spec[i].name, spec[i].name, (unsigned long long)off,
+            (unsigned long long)(off + (uint64_t)spec[i].bits));
         off += (uint64_t)spec[i].bits;
     }
     snprintf(hdr + at, sizeof hdr - at, "}");
@@ -337,7 +354,8 @@ static void test_bad_prefix(const char *dir) {
     /* header length past the end of the file, by one byte and by far */
     const char *hdr = "{}";
     p = put_raw(dir, "past.safetensors", 3, hdr, 2, NULL, 0);
-    EXPECT_OPEN_FAIL(p, MODE_BOTH, VLM_ERR_FORMAT, "header length 3 goes past the end of the file (10 bytes)");
+    EXPECT_OPEN_FAIL(p, MODE_BOTH, VLM_ERR_FORMAT,
+                     "header length 3 goes past the end of the file (10 bytes)");
     free(p);
     p = put_raw(dir, "past.safetensors", 1000, hdr, 2, NULL, 0);
     EXPECT_OPEN_FAIL(p, MODE_BOTH, VLM_ERR_FORMAT, "header length 1000");
@@ -371,8 +389,10 @@ static void test_bad_prefix(const char *dir) {
         put_le64(pre, n);
         CHECK(fd >= 0 && write(fd, pre, 8) == 8 && ftruncate(fd, (off_t)(8 + n + 64)) == 0);
         close(fd);
-        if (k) EXPECT_OPEN_FAIL(big, MODE_BOTH, VLM_ERR_LIMIT, "100000001 is more than the 100000000");
-        else EXPECT_OPEN_FAIL(big, MODE_MAP, VLM_ERR_FORMAT, "invalid JSON");
+        if (k)
+            EXPECT_OPEN_FAIL(big, MODE_BOTH, VLM_ERR_LIMIT, "100000001 is more than the 100000000");
+        else
+            EXPECT_OPEN_FAIL(big, MODE_MAP, VLM_ERR_FORMAT, "invalid JSON");
     }
     unlink(big);
     free(big);
@@ -393,9 +413,9 @@ static void test_bad_headers(const char *dir) {
                        "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
                        2, VLM_ERR_FORMAT, "duplicate");
     /* spans out of range, reversed, overlapping */
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8,
-                       VLM_ERR_FORMAT,
-                       "tensor 'x': data_offsets [0, 16] go past the end of the data area (8 bytes)");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, VLM_ERR_FORMAT,
+        "tensor 'x': data_offsets [0, 16] go past the end of the data area (8 bytes)");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[9,9]}}", 8,
                        VLM_ERR_FORMAT, "past the end of the data area");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[4,2]}}", 8,
@@ -413,21 +433,22 @@ static void test_bad_headers(const char *dir) {
                        "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2,4]}}",
                        4, VLM_ERR_FORMAT, "overlap");
     /* shape / size mismatch, overflow, sub-byte spans */
-    EXPECT_HEADER_FAIL(dir, "{\"x.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,12]}}",
-                       24, VLM_ERR_FORMAT,
-                       "tensor 'x.weight': data_offsets [0, 12] hold 12 bytes but shape [2, 3] of F32 needs 24");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,12]}}", 24,
+        VLM_ERR_FORMAT,
+        "tensor 'x.weight': data_offsets [0, 12] hold 12 bytes but shape [2, 3] of F32 needs 24");
     EXPECT_HEADER_FAIL(dir, "{\"s\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[0,4]}}", 8,
                        VLM_ERR_FORMAT, "hold 4 bytes but shape [] of F64 needs 8");
-    EXPECT_HEADER_FAIL(dir,
-                       "{\"x\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}",
-                       0, VLM_ERR_FORMAT, "overflows 64 bits");
-    EXPECT_HEADER_FAIL(dir,
-                       "{\"x\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}",
-                       0, VLM_ERR_FORMAT, "overflows 64 bits");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}",
+        0, VLM_ERR_FORMAT, "overflows 64 bits");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}",
+        0, VLM_ERR_FORMAT, "overflows 64 bits");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2,
                        VLM_ERR_FORMAT, "shape [3] of F4 is 12 bits, not a whole number of bytes");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"F6_E3M2\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-                       VLM_ERR_FORMAT, "12 bits");
+    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"F6_E3M2\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+                       2, VLM_ERR_FORMAT, "12 bits");
     /* unknown dtypes (names are case-sensitive, as in the reference) */
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"F7\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
                        VLM_ERR_UNSUPPORTED, "tensor 'x': unknown dtype 'F7'");
@@ -442,16 +463,18 @@ static void test_bad_headers(const char *dir) {
                        VLM_ERR_FORMAT, "shape[0] is a JSON real, not an integer");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[2.0],\"data_offsets\":[0,2]}}", 2,
                        VLM_ERR_FORMAT, "shape[0] is a JSON real");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[\"2\"],\"data_offsets\":[0,2]}}", 2,
-                       VLM_ERR_FORMAT, "shape[0] is a JSON string");
+    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[\"2\"],\"data_offsets\":[0,2]}}",
+                       2, VLM_ERR_FORMAT, "shape[0] is a JSON string");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[null],\"data_offsets\":[0,2]}}", 2,
                        VLM_ERR_FORMAT, "shape[0] is a JSON null");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":2,\"data_offsets\":[0,2]}}", 2,
                        VLM_ERR_FORMAT, "field 'shape' is a JSON integer, not an array");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}",
-                       1, VLM_ERR_LIMIT, "shape has 9 dimensions, more than 8");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[99999999999999999999],\"data_offsets\":[0,1]}}",
-                       1, VLM_ERR_FORMAT, "invalid JSON"); /* beyond int64: the parser refuses */
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
+        VLM_ERR_LIMIT, "shape has 9 dimensions, more than 8");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[99999999999999999999],\"data_offsets\":[0,1]}}",
+        1, VLM_ERR_FORMAT, "invalid JSON"); /* beyond int64: the parser refuses */
     /* data_offsets: wrong arity, type, negative */
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", 2,
                        VLM_ERR_FORMAT, "field 'data_offsets' is not a [begin, end] pair");
@@ -459,8 +482,8 @@ static void test_bad_headers(const char *dir) {
                        VLM_ERR_FORMAT, "'data_offsets' is not a [begin, end] pair");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[-1,0]}}", 2,
                        VLM_ERR_FORMAT, "data_offsets[0] is -1, negative");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,\"1\"]}}", 2,
-                       VLM_ERR_FORMAT, "data_offsets[1] is a JSON string");
+    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,\"1\"]}}",
+                       2, VLM_ERR_FORMAT, "data_offsets[1] is a JSON string");
     /* entries: not an object, missing and unknown fields */
     EXPECT_HEADER_FAIL(dir, "{\"x\":5}", 0, VLM_ERR_FORMAT, "tensor 'x': entry is a JSON integer");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"data_offsets\":[0,1]}}", 1, VLM_ERR_FORMAT,
@@ -469,33 +492,37 @@ static void test_bad_headers(const char *dir) {
                        "missing field 'dtype'");
     EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, VLM_ERR_FORMAT,
                        "missing field 'data_offsets'");
-    EXPECT_HEADER_FAIL(dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"extra\":1}}",
-                       1, VLM_ERR_FORMAT, "tensor 'x': unknown field 'extra'");
+    EXPECT_HEADER_FAIL(
+        dir, "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"extra\":1}}", 1,
+        VLM_ERR_FORMAT, "tensor 'x': unknown field 'extra'");
     /* names holding NUL */
-    EXPECT_HEADER_FAIL(dir, "{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-                       1, VLM_ERR_FORMAT, "NUL");
+    EXPECT_HEADER_FAIL(dir,
+                       "{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+                       VLM_ERR_FORMAT, "NUL");
     /* __metadata__ that is not string -> string */
     EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{\"format\":1}}", 0, VLM_ERR_FORMAT,
                        "field '__metadata__': key 'format' is a JSON integer, not a string");
-    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{\"a\":\"b\",\"n\":{\"x\":\"y\"}}}", 0, VLM_ERR_FORMAT,
-                       "key 'n' is a JSON object, not a string");
+    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{\"a\":\"b\",\"n\":{\"x\":\"y\"}}}", 0,
+                       VLM_ERR_FORMAT, "key 'n' is a JSON object, not a string");
     EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":[\"a\",\"b\"]}", 0, VLM_ERR_FORMAT,
                        "field '__metadata__' is a JSON array, not an object of strings");
-    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":\"pt\"}", 0, VLM_ERR_FORMAT, "'__metadata__' is a JSON string");
+    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":\"pt\"}", 0, VLM_ERR_FORMAT,
+                       "'__metadata__' is a JSON string");
     EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{\"a\":\"x\\u0000y\"}}", 0, VLM_ERR_FORMAT, "NUL");
-    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{},\"__metadata__\":{}}", 0, VLM_ERR_FORMAT, "duplicate");
+    EXPECT_HEADER_FAIL(dir, "{\"__metadata__\":{},\"__metadata__\":{}}", 0, VLM_ERR_FORMAT,
+                       "duplicate");
 
     /* accepted: null metadata, empty tensors sharing offsets and sitting inside another's
      * span, gaps and trailing bytes */
     uint8_t zeros[16] = {0};
     p = put_st(dir, "ok.safetensors",
-                     "{\"__metadata__\":null,"
-                     "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                     "\"e1\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
-                     "\"e2\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[2,2]},"
-                     "\"e3\":{\"dtype\":\"F4\",\"shape\":[0],\"data_offsets\":[16,16]},"
-                     "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[8,12]}}",
-                     zeros, 16);
+               "{\"__metadata__\":null,"
+               "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+               "\"e1\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
+               "\"e2\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[2,2]},"
+               "\"e3\":{\"dtype\":\"F4\",\"shape\":[0],\"data_offsets\":[16,16]},"
+               "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[8,12]}}",
+               zeros, 16);
     vlm_st_set *set = NULL;
     vlm_error err;
     CHECK_MSG(vlm_st_open(p, 0, &set, &err) == VLM_OK, "%s", err.message);
@@ -657,9 +684,10 @@ static void test_sharded(const char *root) {
                  "{\"weight_map\":{\"model.embed.weight\":\"model-00001-of-00002.safetensors\","
                  "\"model.norm.weight\":\"model-00002-of-00002.safetensors\","
                  "\"lm_head.weight\":\"model-00002-of-00002.safetensors\"}}");
-    EXPECT_OPEN_FAIL(index, MODE_BOTH, VLM_ERR_FORMAT,
-                     "weight_map puts tensor 'model.norm.weight' in 'model-00002-of-00002.safetensors', "
-                     "but it is in 'model-00001-of-00002.safetensors'");
+    EXPECT_OPEN_FAIL(
+        index, MODE_BOTH, VLM_ERR_FORMAT,
+        "weight_map puts tensor 'model.norm.weight' in 'model-00002-of-00002.safetensors', "
+        "but it is in 'model-00001-of-00002.safetensors'");
     /* a shard tensor the map lacks */
     tu_write_str(dir, "model.safetensors.index.json",
                  "{\"weight_map\":{\"model.embed.weight\":\"model-00001-of-00002.safetensors\","
@@ -685,7 +713,8 @@ static void test_sharded(const char *root) {
         {"{\"weight_map\":[]}", "field 'weight_map' is a JSON array, not an object"},
         {"{\"weight_map\":{}}", "field 'weight_map' is empty"},
         {"{\"weight_map\":{\"a\":1}}", "weight_map['a'] is a JSON integer, not a file name"},
-        {"{\"weight_map\":{\"a\":\"/etc/passwd\"}}", "not a file name inside the index's directory"},
+        {"{\"weight_map\":{\"a\":\"/etc/passwd\"}}",
+         "not a file name inside the index's directory"},
         {"{\"weight_map\":{\"a\":\"../x.safetensors\"}}", "not a file name inside"},
         {"{\"weight_map\":{\"a\":\"sub/../../x.safetensors\"}}", "not a file name inside"},
         {"{\"weight_map\":{\"a\":\"\"}}", "not a file name inside"},
@@ -707,7 +736,8 @@ static void test_sharded(const char *root) {
                 "{\"lm_head.weight\":{\"dtype\":\"F16\",\"shape\":[1,2],\"data_offsets\":[0,8]}}",
                 "\0\0\0\0", 4));
     tu_write_str(dir, "model.safetensors.index.json", GOOD_INDEX);
-    EXPECT_OPEN_FAIL(index, MODE_BOTH, VLM_ERR_FORMAT, "model-00002-of-00002.safetensors: tensor 'lm_head.weight'");
+    EXPECT_OPEN_FAIL(index, MODE_BOTH, VLM_ERR_FORMAT,
+                     "model-00002-of-00002.safetensors: tensor 'lm_head.weight'");
     /* the index itself is a FIFO */
     unlink(index);
     CHECK(mkfifo(index, 0600) == 0);
@@ -729,8 +759,10 @@ static void test_dirs(const char *root) {
     EXPECT_DIR_FAIL(dir, VLM_ERR_NOT_FOUND, dir, "no weights");
     /* several *.safetensors without an index: name order; hidden files skipped */
     uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    free(put_st(dir, "b.safetensors", "{\"y\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", d, 2));
-    free(put_st(dir, "a.safetensors", "{\"x\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", d, 4));
+    free(put_st(dir, "b.safetensors",
+                "{\"y\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", d, 2));
+    free(put_st(dir, "a.safetensors",
+                "{\"x\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", d, 4));
     tu_write_str(dir, ".hidden.safetensors", "garbage");
     tu_write_str(dir, "notes.safetensors.txt", "garbage");
     vlm_st_set *set = NULL;
@@ -747,13 +779,15 @@ static void test_dirs(const char *root) {
     CHECK_CONTAINS(vlm_st_file_path(set, 0), "a.safetensors");
     vlm_st_close(set);
     /* the same name in two of them */
-    free(put_st(dir, "c.safetensors", "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1));
+    free(put_st(dir, "c.safetensors",
+                "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1));
     EXPECT_DIR_FAIL(dir, VLM_ERR_FORMAT, "c.safetensors: tensor 'x' is also in", "a.safetensors");
     /* one broken file among them */
     tu_write_str(dir, "c.safetensors", "garbage");
     EXPECT_DIR_FAIL(dir, VLM_ERR_FORMAT, "c.safetensors", "too short");
     /* model.safetensors wins over the others */
-    free(put_st(dir, "model.safetensors", "{\"m\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1));
+    free(put_st(dir, "model.safetensors",
+                "{\"m\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 1));
     set = NULL;
     CHECK_MSG(vlm_st_open_dir(dir, VLM_ST_HEADER_ONLY, &set, &err) == VLM_OK, "%s", err.message);
     CHECK(vlm_st_count(set) == 1 && vlm_st_find(set, "m") != NULL);
@@ -798,7 +832,8 @@ static vlm_status fill_ramp(void *user, uint8_t *buf, uint64_t nbytes, vlm_error
     fill_ctx *c = user;
     c->calls++;
     if (c->fail) return vlm_err(err, VLM_ERR_CANCELLED, "fill refused");
-    for (uint64_t i = 0; i < nbytes; i++) buf[i] = (uint8_t)(i * 3);
+    for (uint64_t i = 0; i < nbytes; i++)
+        buf[i] = (uint8_t)(i * 3);
     return VLM_OK;
 }
 
@@ -851,21 +886,27 @@ static void test_writer(const char *root) {
      *    metadata; the reader must give back what went in */
     static const char *const names[] = {"t.\xc3\xa9\"q\\/\n", "scalar", "empty", "filled", "sub"};
     uint8_t bytes[64];
-    for (int i = 0; i < 64; i++) bytes[i] = (uint8_t)(255 - i);
+    for (int i = 0; i < 64; i++)
+        bytes[i] = (uint8_t)(255 - i);
     fill_ctx fc = {0};
     CHECK(vlm_st_writer_init(&w, out, &err) == VLM_OK);
     CHECK(vlm_st_writer_set_metadata(w, "k\tey", "v\"al\xe2\x82\xac", &err) == VLM_OK);
     CHECK(vlm_st_writer_set_metadata(w, "format", "mlx", &err) == VLM_OK);
-    CHECK(vlm_st_writer_add(w, names[0], VLM_ST_I16, 2, (int64_t[]){2, 3}, bytes, 12, &err) == VLM_OK);
+    CHECK(vlm_st_writer_add(w, names[0], VLM_ST_I16, 2, (int64_t[]){2, 3}, bytes, 12, &err) ==
+          VLM_OK);
     CHECK(vlm_st_writer_add(w, names[1], VLM_ST_F64, 0, NULL, bytes, 8, &err) == VLM_OK);
-    CHECK(vlm_st_writer_add(w, names[2], VLM_ST_F32, 2, (int64_t[]){0, 5}, NULL, 0, &err) == VLM_OK);
-    CHECK(vlm_st_writer_add_fill(w, names[3], VLM_ST_U32, 1, (int64_t[]){5}, fill_ramp, &fc, &err) == VLM_OK);
-    CHECK(vlm_st_writer_add(w, names[4], VLM_ST_F4, 1, (int64_t[]){6}, bytes + 1, 3, &err) == VLM_OK);
+    CHECK(vlm_st_writer_add(w, names[2], VLM_ST_F32, 2, (int64_t[]){0, 5}, NULL, 0, &err) ==
+          VLM_OK);
+    CHECK(vlm_st_writer_add_fill(w, names[3], VLM_ST_U32, 1, (int64_t[]){5}, fill_ramp, &fc,
+                                 &err) == VLM_OK);
+    CHECK(vlm_st_writer_add(w, names[4], VLM_ST_F4, 1, (int64_t[]){6}, bytes + 1, 3, &err) ==
+          VLM_OK);
     for (int d = 0; d < VLM_ST_DTYPE_COUNT; d++) {
         char nm[32];
         snprintf(nm, sizeof nm, "dt%d", d);
         uint64_t nb = (uint64_t)vlm_st_dtype_bits((vlm_st_dtype)d); /* shape [8] */
-        CHECK(vlm_st_writer_add(w, nm, (vlm_st_dtype)d, 1, (int64_t[]){8}, bytes, nb, &err) == VLM_OK);
+        CHECK(vlm_st_writer_add(w, nm, (vlm_st_dtype)d, 1, (int64_t[]){8}, bytes, nb, &err) ==
+              VLM_OK);
     }
     CHECK_MSG(vlm_st_writer_write(w, &err) == VLM_OK, "%s", err.message);
     CHECK_EQ_INT(fc.calls, 1);
@@ -873,22 +914,26 @@ static void test_writer(const char *root) {
     size_t flen;
     uint8_t *file = slurp(out, &flen);
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | file[i];
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | file[i];
     CHECK(n % 8 == 0 && file[8 + n - 1] != '\0');
     free(file);
     vlm_st_set *set = NULL;
     CHECK_MSG(vlm_st_open(out, 0, &set, &err) == VLM_OK, "%s", err.message);
     CHECK_EQ_INT(vlm_st_count(set), 5 + VLM_ST_DTYPE_COUNT);
-    for (int i = 0; set && i < 5; i++) CHECK(vlm_st_at(set, (size_t)i) && !strcmp(vlm_st_at(set, (size_t)i)->name, names[i]));
+    for (int i = 0; set && i < 5; i++)
+        CHECK(vlm_st_at(set, (size_t)i) && !strcmp(vlm_st_at(set, (size_t)i)->name, names[i]));
     const vlm_st_tensor *t = vlm_st_find(set, names[0]);
-    CHECK(t && t->dtype == VLM_ST_I16 && t->ndim == 2 && t->shape[1] == 3 && !memcmp(t->data, bytes, 12));
+    CHECK(t && t->dtype == VLM_ST_I16 && t->ndim == 2 && t->shape[1] == 3 &&
+          !memcmp(t->data, bytes, 12));
     t = vlm_st_find(set, "scalar");
     CHECK(t && t->ndim == 0 && t->nbytes == 8 && !memcmp(t->data, bytes, 8));
     t = vlm_st_find(set, "empty");
     CHECK(t && t->nbytes == 0 && t->shape[0] == 0 && t->shape[1] == 5);
     t = vlm_st_find(set, "filled");
     CHECK(t && t->nbytes == 20);
-    for (int i = 0; t && i < 20; i++) CHECK(t->data[i] == (uint8_t)(i * 3));
+    for (int i = 0; t && i < 20; i++)
+        CHECK(t->data[i] == (uint8_t)(i * 3));
     t = vlm_st_find(set, "sub");
     CHECK(t && t->dtype == VLM_ST_F4 && t->nbytes == 3 && !memcmp(t->data, bytes + 1, 3));
     for (int d = 0; set && d < VLM_ST_DTYPE_COUNT; d++) {
@@ -906,22 +951,30 @@ static void test_writer(const char *root) {
     CHECK(vlm_st_writer_init(&w, out, &err) == VLM_OK);
     CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_F32, 2, (int64_t[]){2, 3}, a, 12, &err),
                  VLM_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(err.message, "out.safetensors: tensor 'x': 12 bytes given but shape [2, 3] of F32 needs 24");
-    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_F4, 1, (int64_t[]){3}, a, 1, &err), VLM_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(err.message, "out.safetensors");
-    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_U8, 1, (int64_t[]){-1}, a, 0, &err), VLM_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_U8, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, a, 1, &err),
+    CHECK_CONTAINS(err.message,
+                   "out.safetensors: tensor 'x': 12 bytes given but shape [2, 3] of F32 needs 24");
+    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_F4, 1, (int64_t[]){3}, a, 1, &err),
                  VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "out.safetensors");
+    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_U8, 1, (int64_t[]){-1}, a, 0, &err),
+                 VLM_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(
+        vlm_st_writer_add(w, "x", VLM_ST_U8, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, a, 1, &err),
+        VLM_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_DTYPE_COUNT, 1, (int64_t[]){1}, a, 1, &err),
                  VLM_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_U8, 1, (int64_t[]){4}, NULL, 4, &err), VLM_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(vlm_st_writer_add(w, "x", VLM_ST_U8, 1, (int64_t[]){4}, NULL, 4, &err),
+                 VLM_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(vlm_st_writer_add(w, "__metadata__", VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err),
                  VLM_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(vlm_st_writer_add(w, "bad\xff", VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err), VLM_ERR_INVALID_ARGUMENT);
-    CHECK_CONTAINS(err.message, "UTF-8");
-    CHECK_EQ_INT(vlm_st_writer_add(w, "surrogate\xed\xa0\x80", VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err),
+    CHECK_EQ_INT(vlm_st_writer_add(w, "bad\xff", VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err),
                  VLM_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(vlm_st_writer_add(w, NULL, VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err), VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "UTF-8");
+    CHECK_EQ_INT(
+        vlm_st_writer_add(w, "surrogate\xed\xa0\x80", VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err),
+        VLM_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(vlm_st_writer_add(w, NULL, VLM_ST_U8, 1, (int64_t[]){1}, a, 1, &err),
+                 VLM_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(vlm_st_writer_add_fill(w, "f", VLM_ST_U8, 1, (int64_t[]){1}, NULL, NULL, &err),
                  VLM_ERR_INVALID_ARGUMENT);
     CHECK(vlm_st_writer_set_metadata(w, "k", "v", &err) == VLM_OK);
@@ -942,7 +995,8 @@ static void test_writer(const char *root) {
     unlink(out);
     fc = (fill_ctx){0, true};
     CHECK(vlm_st_writer_init(&w, out, &err) == VLM_OK);
-    CHECK(vlm_st_writer_add_fill(w, "f", VLM_ST_U8, 1, (int64_t[]){10}, fill_ramp, &fc, &err) == VLM_OK);
+    CHECK(vlm_st_writer_add_fill(w, "f", VLM_ST_U8, 1, (int64_t[]){10}, fill_ramp, &fc, &err) ==
+          VLM_OK);
     CHECK_EQ_INT(vlm_st_writer_write(w, &err), VLM_ERR_CANCELLED);
     CHECK_CONTAINS(err.message, "out.safetensors");
     CHECK_CONTAINS(err.message, "fill refused");

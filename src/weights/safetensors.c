@@ -38,7 +38,8 @@ struct vlm_st_set {
 
 static uint64_t read_le64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -68,8 +69,7 @@ static vlm_status pread_exact(const char *path, int fd, void *buf, size_t len, u
     while (got < len) {
         ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(at + got));
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return vlm_err(err, VLM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r < 0) return vlm_err(err, VLM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         if (r == 0)
             return vlm_err(err, VLM_ERR_IO, "%s: file shrank while its header was read", path);
         got += (size_t)r;
@@ -153,7 +153,8 @@ static vlm_status set_add_file(vlm_st_set *set, const char *path, int flags, vlm
     if (!vlm_size_add(set->count, h.count, &need)) need = SIZE_MAX;
     if (need > set->cap) {
         size_t cap = set->cap ? set->cap : 64;
-        while (cap < need && cap <= SIZE_MAX / 2) cap *= 2;
+        while (cap < need && cap <= SIZE_MAX / 2)
+            cap *= 2;
         vlm_st_tensor *t = cap >= need ? vlm_realloc_array(set->tensors, cap, sizeof *t) : NULL;
         if (!t) {
             vlm_st_header_free(&h);
@@ -185,8 +186,11 @@ static int by_name_cmp(const void *a, const void *b) {
  * name: its header parser rejects duplicate keys). */
 static vlm_status set_build_index(vlm_st_set *set, vlm_error *err) {
     set->by_name = vlm_malloc_array(set->count, sizeof *set->by_name);
-    if (!set->by_name) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory indexing tensors");
-    for (size_t i = 0; i < set->count; i++) set->by_name[i] = &set->tensors[i];
+    if (!set->by_name)
+        return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory indexing %zu tensors",
+                       set->nfiles ? set->files[0].path : "safetensors", set->count);
+    for (size_t i = 0; i < set->count; i++)
+        set->by_name[i] = &set->tensors[i];
     qsort(set->by_name, set->count, sizeof *set->by_name, by_name_cmp);
     for (size_t i = 1; i < set->count; i++) {
         const vlm_st_tensor *a = set->by_name[i - 1], *b = set->by_name[i];
@@ -196,10 +200,8 @@ static vlm_status set_build_index(vlm_st_set *set, vlm_error *err) {
                 a = b;
                 b = t;
             }
-            return vlm_err(err, VLM_ERR_FORMAT,
-                           "%s: tensor '" VLM_ST_NAME_IN_ERR "' is also in %s",
-                           set->files[b->file_index].path, b->name,
-                           set->files[a->file_index].path);
+            return vlm_err(err, VLM_ERR_FORMAT, "%s: tensor '" VLM_ST_NAME_IN_ERR "' is also in %s",
+                           set->files[b->file_index].path, b->name, set->files[a->file_index].path);
         }
     }
     return VLM_OK;
@@ -269,8 +271,8 @@ static vlm_status open_index(vlm_st_set *set, const char *path, int flags, vlm_e
     vlm_json *root = NULL;
     const char **shards = NULL;
     char *dir = NULL, *shard_path = NULL;
-    vlm_status s = vlm_json_load_file(path, VLM_ST_MAX_INDEX_BYTES, VLM_JSON_REJECT_DUPLICATES,
-                                      &root, err);
+    vlm_status s =
+        vlm_json_load_file(path, VLM_ST_MAX_INDEX_BYTES, VLM_JSON_REJECT_DUPLICATES, &root, err);
     if (s != VLM_OK) return s;
     const vlm_json *wm = vlm_json_get(root, "weight_map");
     if (!vlm_json_is_object(root)) {
@@ -283,8 +285,8 @@ static vlm_status open_index(vlm_st_set *set, const char *path, int flags, vlm_e
         goto done;
     }
     if (!vlm_json_is_object(wm)) {
-        s = vlm_err(err, VLM_ERR_FORMAT, "%s: field 'weight_map' is a JSON %s, not an object",
-                    path, vlm_json_type_name(wm));
+        s = vlm_err(err, VLM_ERR_FORMAT, "%s: field 'weight_map' is a JSON %s, not an object", path,
+                    vlm_json_type_name(wm));
         goto done;
     }
     size_t n = vlm_json_object_size(wm);
@@ -304,7 +306,8 @@ static vlm_status open_index(vlm_st_set *set, const char *path, int flags, vlm_e
         const vlm_json *v = vlm_json_iter_value(it);
         const char *shard = vlm_json_string(v);
         if (strlen(name) != vlm_json_iter_key_len(it)) {
-            s = vlm_err(err, VLM_ERR_FORMAT, "%s: weight_map: a tensor name holds a NUL byte", path);
+            s = vlm_err(err, VLM_ERR_FORMAT, "%s: weight_map: a tensor name holds a NUL byte",
+                        path);
             goto done;
         }
         if (!shard) {
@@ -418,7 +421,8 @@ static vlm_status list_safetensors(const char *dir, char ***names_out, size_t *n
     }
     closedir(d);
     if (s != VLM_OK) {
-        for (size_t i = 0; i < n; i++) free(names[i]);
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
         free(names);
         return s;
     }
@@ -435,7 +439,8 @@ vlm_status vlm_st_open_dir(const char *dir, int flags, vlm_st_set **out, vlm_err
     if (flags & ~VLM_ST_HEADER_ONLY)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", dir, flags);
     vlm_path_kind kind = vlm_path_kind_of(dir);
-    if (kind == VLM_PATH_MISSING) return vlm_err(err, VLM_ERR_NOT_FOUND, "%s: no such directory", dir);
+    if (kind == VLM_PATH_MISSING)
+        return vlm_err(err, VLM_ERR_NOT_FOUND, "%s: no such directory", dir);
     if (kind != VLM_PATH_DIR) return vlm_err(err, VLM_ERR_IO, "%s: is not a directory", dir);
 
     static const char *const single[] = {"model.safetensors.index.json", "model.safetensors"};
@@ -470,7 +475,8 @@ vlm_status vlm_st_open_dir(const char *dir, int flags, vlm_st_set **out, vlm_err
         free(p);
     }
     if (s == VLM_OK) s = set_build_index(set, err);
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     if (s != VLM_OK) {
         vlm_st_close(set);
@@ -487,11 +493,13 @@ void vlm_st_close(vlm_st_set *set) {
         free(f->path);
         vlm_file_unmap(&f->map);
         if (f->metadata) {
-            for (char **p = f->metadata; *p; p++) free(*p);
+            for (char **p = f->metadata; *p; p++)
+                free(*p);
             free(f->metadata);
         }
     }
-    for (size_t i = 0; i < set->count; i++) free((char *)set->tensors[i].name);
+    for (size_t i = 0; i < set->count; i++)
+        free((char *)set->tensors[i].name);
     free(set->files);
     free(set->tensors);
     free(set->by_name);

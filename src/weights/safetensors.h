@@ -1,8 +1,11 @@
 /* safetensors reader: one file or a sharded set (model.safetensors.index.json), mapped
  * read-only, every header validated before any tensor is used (header length cap, valid
  * JSON, known dtype, shape product x dtype size == byte span, spans inside the data area
- * and not overlapping, no duplicate names). `__metadata__` is kept. Reading a header
- * touches no tensor data. */
+ * and not overlapping, no duplicate names, no unknown fields; see safetensors_header.h for
+ * the full list). `__metadata__` is kept. Reading a header touches no tensor data. Errors
+ * name the file and the tensor or field at fault. As with any mmap reader, a file that
+ * another process truncates while the set is open faults (SIGBUS) when its data is read.
+ * The writer is in safetensors_write.h. */
 #ifndef VLM_WEIGHTS_SAFETENSORS_H
 #define VLM_WEIGHTS_SAFETENSORS_H
 
@@ -63,9 +66,14 @@ enum {
 /* Opens `path`: a .safetensors file, or (a name ending in .json) a
  * model.safetensors.index.json: its weight_map names the shards, relative to the index's
  * directory; every shard named must exist and hold exactly the tensors the map gives it
- * (the index's "metadata" is ignored). Shards come in name order. On failure *out is NULL
- * and err names the file and the tensor or field at fault. The set is read-only and may be
- * shared between threads. */
+ * (the index's "metadata" is ignored); shard names must stay inside that directory (no
+ * absolute paths, no ".."). Shards come in name order. On failure *out is NULL and err
+ * names the file and the tensor or field at fault; the status says what kind of fault:
+ * VLM_ERR_NOT_FOUND (a file is missing), VLM_ERR_IO (not a regular file: a FIFO or a
+ * directory fails at once; unreadable), VLM_ERR_FORMAT (malformed: truncated, bad JSON,
+ * bad entry, spans, names), VLM_ERR_UNSUPPORTED (a dtype the format does not define),
+ * VLM_ERR_LIMIT (header over VLM_ST_MAX_HEADER_BYTES, more than VLM_ST_MAX_DIMS dims).
+ * The set is read-only and may be shared between threads. */
 vlm_status vlm_st_open(const char *path, int flags, vlm_st_set **out, vlm_error *err);
 /* Opens the weights of a checkpoint directory: model.safetensors.index.json when present,
  * else model.safetensors, else every *.safetensors in the directory (sorted by name,

@@ -19,9 +19,12 @@ void vlm_st_shape_format(const int64_t *shape, int ndim, char *buf, size_t size)
     buf[0] = '\0';
     for (int i = -1; i <= ndim && at < size; i++) {
         int w;
-        if (i < 0) w = snprintf(buf + at, size - at, "[");
-        else if (i == ndim) w = snprintf(buf + at, size - at, "]");
-        else w = snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        if (i < 0)
+            w = snprintf(buf + at, size - at, "[");
+        else if (i == ndim)
+            w = snprintf(buf + at, size - at, "]");
+        else
+            w = snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
         if (w < 0) return;
         at += (size_t)w;
     }
@@ -29,10 +32,12 @@ void vlm_st_shape_format(const int64_t *shape, int ndim, char *buf, size_t size)
 
 void vlm_st_header_free(vlm_st_header *h) {
     if (!h) return;
-    for (size_t i = 0; i < h->count; i++) free((char *)h->tensors[i].name);
+    for (size_t i = 0; i < h->count; i++)
+        free((char *)h->tensors[i].name);
     free(h->tensors);
     if (h->metadata) {
-        for (char **p = h->metadata; *p; p++) free(*p);
+        for (char **p = h->metadata; *p; p++)
+            free(*p);
         free(h->metadata);
     }
     memset(h, 0, sizeof *h);
@@ -43,8 +48,7 @@ static bool key_is_clean(void *it) {
     return strlen(vlm_json_iter_key(it)) == vlm_json_iter_key_len(it);
 }
 
-static vlm_status parse_metadata(const char *path, const vlm_json *v, char ***out,
-                                 vlm_error *err) {
+static vlm_status parse_metadata(const char *path, const vlm_json *v, char ***out, vlm_error *err) {
     *out = NULL;
     if (vlm_json_is_null(v)) return VLM_OK;
     if (!vlm_json_is_object(v))
@@ -89,7 +93,8 @@ static vlm_status parse_metadata(const char *path, const vlm_json *v, char ***ou
         at += 2;
     }
     if (s != VLM_OK) {
-        for (size_t i = 0; i < at; i++) free(kv[i]);
+        for (size_t i = 0; i < at; i++)
+            free(kv[i]);
         free(kv);
         return s;
     }
@@ -125,9 +130,12 @@ static vlm_status parse_entry(const char *path, const char *name, const vlm_json
                        path, name, vlm_json_type_name(v));
     const vlm_json *jdtype = NULL, *jshape = NULL, *joffsets = NULL;
     for (void *it = vlm_json_iter(v); it; it = vlm_json_iter_next(v, it)) {
-        if (key_is(it, "dtype")) jdtype = vlm_json_iter_value(it);
-        else if (key_is(it, "shape")) jshape = vlm_json_iter_value(it);
-        else if (key_is(it, "data_offsets")) joffsets = vlm_json_iter_value(it);
+        if (key_is(it, "dtype"))
+            jdtype = vlm_json_iter_value(it);
+        else if (key_is(it, "shape"))
+            jshape = vlm_json_iter_value(it);
+        else if (key_is(it, "data_offsets"))
+            joffsets = vlm_json_iter_value(it);
         else
             return vlm_err(err, VLM_ERR_FORMAT,
                            "%s: tensor '" VLM_ST_NAME_IN_ERR "': unknown field '%.100s'", path,
@@ -135,32 +143,38 @@ static vlm_status parse_entry(const char *path, const char *name, const vlm_json
     }
     const char *missing = !jdtype ? "dtype" : !jshape ? "shape" : !joffsets ? "data_offsets" : NULL;
     if (missing)
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: tensor '" VLM_ST_NAME_IN_ERR "': missing field '%s'",
-                       path, name, missing);
+        return vlm_err(err, VLM_ERR_FORMAT,
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': missing field '%s'", path, name,
+                       missing);
 
     /* dtype */
     const char *ds = vlm_json_string(jdtype);
     if (!ds)
         return vlm_err(err, VLM_ERR_FORMAT,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': field 'dtype' is a JSON %s, not a string",
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR
+                       "': field 'dtype' is a JSON %s, not a string",
                        path, name, vlm_json_type_name(jdtype));
     if (!vlm_st_dtype_parse(ds, vlm_json_string_len(jdtype), &t->dtype))
         return vlm_err(err, VLM_ERR_UNSUPPORTED,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': unknown dtype '%.40s'", path, name, ds);
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': unknown dtype '%.40s'", path, name,
+                       ds);
 
     /* shape */
     if (!vlm_json_is_array(jshape))
         return vlm_err(err, VLM_ERR_FORMAT,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': field 'shape' is a JSON %s, not an array",
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR
+                       "': field 'shape' is a JSON %s, not an array",
                        path, name, vlm_json_type_name(jshape));
     size_t ndim = vlm_json_array_size(jshape);
     if (ndim > VLM_ST_MAX_DIMS)
         return vlm_err(err, VLM_ERR_LIMIT,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': shape has %zu dimensions, more than %d",
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR
+                       "': shape has %zu dimensions, more than %d",
                        path, name, ndim, VLM_ST_MAX_DIMS);
     t->ndim = (int)ndim;
     for (size_t i = 0; i < ndim; i++) {
-        vlm_status s = get_count(path, name, "shape", i, vlm_json_array_at(jshape, i), &t->shape[i], err);
+        vlm_status s =
+            get_count(path, name, "shape", i, vlm_json_array_at(jshape, i), &t->shape[i], err);
         if (s != VLM_OK) return s;
     }
 
@@ -172,13 +186,15 @@ static vlm_status parse_entry(const char *path, const char *name, const vlm_json
                        path, name, vlm_json_type_name(joffsets), vlm_json_array_size(joffsets));
     int64_t off[2];
     for (size_t i = 0; i < 2; i++) {
-        vlm_status s = get_count(path, name, "data_offsets", i, vlm_json_array_at(joffsets, i), &off[i], err);
+        vlm_status s =
+            get_count(path, name, "data_offsets", i, vlm_json_array_at(joffsets, i), &off[i], err);
         if (s != VLM_OK) return s;
     }
     uint64_t begin = (uint64_t)off[0], end = (uint64_t)off[1];
     if (begin > end)
         return vlm_err(err, VLM_ERR_FORMAT,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': data_offsets [%llu, %llu] end before they begin",
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR
+                       "': data_offsets [%llu, %llu] end before they begin",
                        path, name, (unsigned long long)begin, (unsigned long long)end);
     if (end > data_size)
         return vlm_err(err, VLM_ERR_FORMAT,
@@ -193,15 +209,16 @@ static vlm_status parse_entry(const char *path, const char *name, const vlm_json
     if (!vlm_st_tensor_bits(t->dtype, t->ndim, t->shape, &bits)) {
         vlm_st_shape_format(t->shape, t->ndim, shape_text, sizeof shape_text);
         return vlm_err(err, VLM_ERR_FORMAT,
-                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': shape %s of %s overflows 64 bits", path,
-                       name, shape_text, vlm_st_dtype_name(t->dtype));
+                       "%s: tensor '" VLM_ST_NAME_IN_ERR "': shape %s of %s overflows 64 bits",
+                       path, name, shape_text, vlm_st_dtype_name(t->dtype));
     }
     if (bits % 8 != 0) {
         vlm_st_shape_format(t->shape, t->ndim, shape_text, sizeof shape_text);
         return vlm_err(err, VLM_ERR_FORMAT,
                        "%s: tensor '" VLM_ST_NAME_IN_ERR
                        "': shape %s of %s is %llu bits, not a whole number of bytes",
-                       path, name, shape_text, vlm_st_dtype_name(t->dtype), (unsigned long long)bits);
+                       path, name, shape_text, vlm_st_dtype_name(t->dtype),
+                       (unsigned long long)bits);
     }
     t->nbytes = bits / 8;
     if (t->nbytes != end - begin) {
@@ -263,9 +280,8 @@ static vlm_status check_overlaps(const char *path, const vlm_st_header *h, uint6
     return s;
 }
 
-vlm_status vlm_st_header_parse(const char *path, const char *text, size_t len,
-                               uint64_t data_start, uint64_t data_size, vlm_st_header *out,
-                               vlm_error *err) {
+vlm_status vlm_st_header_parse(const char *path, const char *text, size_t len, uint64_t data_start,
+                               uint64_t data_size, vlm_st_header *out, vlm_error *err) {
     memset(out, 0, sizeof *out);
     vlm_json *root = NULL;
     vlm_status s = vlm_json_parse(text, len, path, VLM_JSON_REJECT_DUPLICATES, &root, err);

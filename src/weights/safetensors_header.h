@@ -29,9 +29,8 @@ typedef struct vlm_st_header {
  * Gaps between tensors and bytes after the last one are accepted (the reference rejects
  * them; they are harmless to a reader). Names and metadata may not hold NUL bytes. On
  * failure *out is empty. */
-vlm_status vlm_st_header_parse(const char *path, const char *text, size_t len,
-                               uint64_t data_start, uint64_t data_size, vlm_st_header *out,
-                               vlm_error *err);
+vlm_status vlm_st_header_parse(const char *path, const char *text, size_t len, uint64_t data_start,
+                               uint64_t data_size, vlm_st_header *out, vlm_error *err);
 void vlm_st_header_free(vlm_st_header *h);
 
 /* Writes "[2, 3]" (or "[]") into buf, truncated to size. */

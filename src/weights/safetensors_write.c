@@ -24,7 +24,7 @@ typedef struct st_out_tensor {
     int ndim;
     int64_t shape[VLM_ST_MAX_DIMS];
     uint64_t nbytes;
-    const void *data;   /* caller's bytes, or NULL with fill */
+    const void *data; /* caller's bytes, or NULL with fill */
     vlm_st_fill_fn fill;
     void *user;
 } st_out_tensor;
@@ -33,7 +33,7 @@ struct vlm_st_writer {
     char *path;
     st_out_tensor *tensors;
     size_t count, cap;
-    char **meta; /* key, value, key, value, ... */
+    char **meta;                 /* key, value, key, value, ... */
     size_t meta_count, meta_cap; /* in strings */
 };
 
@@ -67,8 +67,10 @@ vlm_status vlm_st_writer_init(vlm_st_writer **out, const char *path, vlm_error *
 
 void vlm_st_writer_free(vlm_st_writer *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->count; i++) free(w->tensors[i].name);
-    for (size_t i = 0; i < w->meta_count; i++) free(w->meta[i]);
+    for (size_t i = 0; i < w->count; i++)
+        free(w->tensors[i].name);
+    for (size_t i = 0; i < w->meta_count; i++)
+        free(w->meta[i]);
     free(w->tensors);
     free(w->meta);
     free(w->path);
@@ -106,8 +108,8 @@ static vlm_status add_tensor(vlm_st_writer *w, const char *name, vlm_st_dtype dt
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
                        "%s: tensor '" VLM_ST_NAME_IN_ERR
                        "': %llu bytes given but shape %s of %s needs %llu",
-                       path, name, (unsigned long long)nbytes, shape_text,
-                       vlm_st_dtype_name(dtype), (unsigned long long)(bits / 8));
+                       path, name, (unsigned long long)nbytes, shape_text, vlm_st_dtype_name(dtype),
+                       (unsigned long long)(bits / 8));
     nbytes = bits / 8;
     if (!fill && nbytes > 0 && !data)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
@@ -140,9 +142,9 @@ vlm_status vlm_st_writer_add(vlm_st_writer *w, const char *name, vlm_st_dtype dt
     return add_tensor(w, name, dtype, ndim, shape, data, nbytes, true, NULL, NULL, err);
 }
 
-vlm_status vlm_st_writer_add_fill(vlm_st_writer *w, const char *name, vlm_st_dtype dtype,
-                                  int ndim, const int64_t *shape, vlm_st_fill_fn fill,
-                                  void *user, vlm_error *err) {
+vlm_status vlm_st_writer_add_fill(vlm_st_writer *w, const char *name, vlm_st_dtype dtype, int ndim,
+                                  const int64_t *shape, vlm_st_fill_fn fill, void *user,
+                                  vlm_error *err) {
     if (w && !fill)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "%s: fill function is NULL", w->path);
     return add_tensor(w, name, dtype, ndim, shape, NULL, 0, false, fill, user, err);
@@ -156,8 +158,8 @@ vlm_status vlm_st_writer_set_metadata(vlm_st_writer *w, const char *key, const c
                        "%s: __metadata__ key and value must be non-NULL UTF-8 strings", w->path);
     for (size_t i = 0; i < w->meta_count; i += 2)
         if (strcmp(w->meta[i], key) == 0)
-            return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                           "%s: __metadata__ key '%.100s' set twice", w->path, key);
+            return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "%s: __metadata__ key '%.100s' set twice",
+                           w->path, key);
     if (w->meta_count + 2 > w->meta_cap) {
         size_t cap = w->meta_cap ? w->meta_cap * 2 : 8;
         char **m = vlm_realloc_array(w->meta, cap, sizeof *m);
@@ -184,7 +186,8 @@ static int name_ptr_cmp(const void *a, const void *b) {
 static vlm_status check_unique_names(const vlm_st_writer *w, vlm_error *err) {
     char **names = vlm_malloc_array(w->count, sizeof *names);
     if (!names) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
-    for (size_t i = 0; i < w->count; i++) names[i] = w->tensors[i].name;
+    for (size_t i = 0; i < w->count; i++)
+        names[i] = w->tensors[i].name;
     qsort(names, w->count, sizeof *names, name_ptr_cmp);
     vlm_status s = VLM_OK;
     for (size_t i = 1; i < w->count; i++)
@@ -197,7 +200,10 @@ static vlm_status check_unique_names(const vlm_st_writer *w, vlm_error *err) {
     return s;
 }
 
-/* The header text, padded with spaces to a multiple of 8 (the reference's alignment). */
+/* The header text, padded with spaces to a multiple of 8 (the reference's alignment). The
+ * bytes match the reference writer's (serde_json, compact) for the same order of tensors
+ * and metadata, except that a name holding \b or \f comes out as \u0008 / \u000c: the same
+ * JSON, other bytes. */
 static vlm_status build_header(const vlm_st_writer *w, vlm_strbuf *b, vlm_error *err) {
     vlm_strbuf_putc(b, '{');
     if (w->meta_count) {
@@ -226,11 +232,13 @@ static vlm_status build_header(const vlm_st_writer *w, vlm_strbuf *b, vlm_error 
         offset = end;
     }
     vlm_strbuf_putc(b, '}');
-    while (!b->failed && b->len % 8 != 0) vlm_strbuf_putc(b, ' ');
+    while (!b->failed && b->len % 8 != 0)
+        vlm_strbuf_putc(b, ' ');
     if (b->failed) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
     if (b->len > VLM_ST_MAX_HEADER_BYTES)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: header would be %zu bytes, more than the %u allowed",
-                       w->path, b->len, VLM_ST_MAX_HEADER_BYTES);
+        return vlm_err(err, VLM_ERR_LIMIT,
+                       "%s: header would be %zu bytes, more than the %u allowed", w->path, b->len,
+                       VLM_ST_MAX_HEADER_BYTES);
     return VLM_OK;
 }
 
@@ -303,11 +311,13 @@ vlm_status vlm_st_writer_write(vlm_st_writer *w, vlm_error *err) {
 
     uint8_t prefix[8];
     uint64_t n = header.len;
-    for (int i = 0; i < 8; i++) prefix[i] = (uint8_t)(n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        prefix[i] = (uint8_t)(n >> (8 * i));
     if (s == VLM_OK) s = write_all(w->path, fd, prefix, 8, err);
     if (s == VLM_OK) s = write_all(w->path, fd, header.data, header.len, err);
     vlm_strbuf_free(&header);
-    for (size_t i = 0; s == VLM_OK && i < w->count; i++) s = write_tensor(w, &w->tensors[i], fd, err);
+    for (size_t i = 0; s == VLM_OK && i < w->count; i++)
+        s = write_tensor(w, &w->tensors[i], fd, err);
     if (s == VLM_OK && fsync(fd) != 0)
         s = vlm_err(err, VLM_ERR_IO, "%s: fsync failed: %s", w->path, strerror(errno));
     if (close(fd) != 0 && s == VLM_OK)

@@ -37,9 +37,9 @@ vlm_status vlm_st_writer_add(vlm_st_writer *w, const char *name, vlm_st_dtype dt
                              const int64_t *shape, const void *data, uint64_t nbytes,
                              vlm_error *err);
 /* Adds a tensor whose bytes `fill` produces during _write, into a buffer the writer owns. */
-vlm_status vlm_st_writer_add_fill(vlm_st_writer *w, const char *name, vlm_st_dtype dtype,
-                                  int ndim, const int64_t *shape, vlm_st_fill_fn fill,
-                                  void *user, vlm_error *err);
+vlm_status vlm_st_writer_add_fill(vlm_st_writer *w, const char *name, vlm_st_dtype dtype, int ndim,
+                                  const int64_t *shape, vlm_st_fill_fn fill, void *user,
+                                  vlm_error *err);
 /* Adds a __metadata__ entry (both strings copied, valid UTF-8; a key set twice is an
  * error). Entries are written in the order set. */
 vlm_status vlm_st_writer_set_metadata(vlm_st_writer *w, const char *key, const char *value,

@@ -1,9 +1,12 @@
-/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths:
- * it resolves the thread count and the path, runs small-m NT products as a GEMV that splits
- * the weight rows across threads, and everything else as a blocked GEMM. The GEMM cuts y into
- * tasks of up to mb x nb elements (OpenMP, dynamic schedule); a task walks k in blocks of kc,
- * packs its rows of x and of w into per-thread buffers (gemm_internal.h) and runs the
- * micro-kernel over every MR x NR tile; edge tiles go through a small stack tile. */
+/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths.
+ * It resolves the thread count and the path; products with few rows (m <= VLM_GEMV_MAX_M)
+ * read the weights in place, split by output columns across threads (NT: a GEMV streaming
+ * each weight row once; NN: b read row by row). Everything else is a blocked GEMM: y is cut
+ * into one task per thread or a few more (a block of rows of x times a range of weight rows,
+ * OpenMP dynamic schedule); a task walks k in slices of kc, packs its rows of x once per
+ * slice, then packs the weights nb rows at a time into an L2-sized panel and runs the
+ * register-tiled micro-kernel over it (gemm_internal.h describes the packed layouts). Blocks
+ * of rows are as tall as kr->mb so that weights are packed as few times as possible. */
 #include "tensor/cpu/gemm_internal.h"
 
 #include <omp.h>
@@ -56,59 +59,56 @@ typedef struct gemm_problem {
     int64_t ldy;
 } gemm_problem;
 
-/* xp panel: rows (<= mr) rows of x, kc columns; xp[p * mr + i]. */
-static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, int mr, float *xp) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t p = 0; p < kc; p++)
-            xp[p * mr + i] = x[i * ldx + p];
-    for (int64_t i = rows; i < mr; i++)
-        for (int64_t p = 0; p < kc; p++)
-            xp[p * mr + i] = 0.0f;
+/* Tile rows [i, i + mr) x columns [j, j + nr) of y from one packed x panel and w panel. */
+static void run_tile(const gemm_problem *pr, int64_t kc, const float *xpanel, const float *wpanel,
+                     int64_t i, int64_t mv, int64_t j, int64_t nv, int load, const float *bias) {
+    const vlm_gemm_kernels *kr = pr->kr;
+    float *c = pr->y + i * pr->ldy + j;
+    if (nv == kr->nr) {
+        kr->micro((int)mv, kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL, load);
+        return;
+    }
+    _Alignas(64) float tile[VLM_GEMM_MAX_MR * VLM_GEMM_MAX_NR];
+    kr->micro((int)mv, kc, xpanel, wpanel, tile, kr->nr, 1.0f, NULL, 0);
+    for (int64_t ii = 0; ii < mv; ii++)
+        for (int64_t jj = 0; jj < nv; jj++) {
+            float *cij = c + ii * pr->ldy + jj;
+            float base = load ? *cij : (bias ? bias[j + jj] : 0.0f);
+            *cij = base + pr->alpha * tile[ii * kr->nr + jj];
+        }
 }
 
-/* y[i0..i1, j0..j1] of the product, all of k. xp holds mb * kc floats, wp nb * kc. */
+/* y[i0..i1, j0..j1] of the product, all of k: for each kc-deep slice, pack the rows of x
+ * once (xp: (i1 - i0) rounded up to mr, times kc floats), then for each block of nb weight
+ * rows pack them (wp: nb * kc floats, kept in L2) and run the micro-kernel over the block,
+ * an x panel (in L1) against every w panel in turn. */
 static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                     float *xp, float *wp) {
+                     int64_t nb, float *xp, float *wp) {
     const vlm_gemm_kernels *kr = pr->kr;
     const int mr = kr->mr, nr = kr->nr;
     const size_t es = vlm_dtype_size(pr->wdt);
     for (int64_t pc = 0; pc < pr->k; pc += kr->kc) {
         int64_t kc = min64(kr->kc, pr->k - pc);
         for (int64_t i = i0; i < i1; i += mr)
-            pack_x(pr->x + i * pr->ldx + pc, pr->ldx, min64(mr, i1 - i), kc, mr,
-                   xp + (i - i0) * kc);
-        for (int64_t j = j0; j < j1; j += nr) {
-            float *dst = wp + (j - j0) * kc;
-            if (pr->nn)
-                kr->pack_b((const float *)pr->w + pc * pr->ldw + j, pr->ldw, kc, min64(nr, j1 - j),
-                           dst);
-            else
-                kr->pack_w[pr->wdt]((const char *)pr->w + (size_t)(j * pr->ldw + pc) * es, pr->ldw,
-                                    min64(nr, j1 - j), kc, dst);
-        }
+            kr->pack_x(pr->x + i * pr->ldx + pc, pr->ldx, min64(mr, i1 - i), kc,
+                       xp + (i - i0) * kc);
         int load = pc > 0 || (pr->nn && pr->accumulate);
         const float *bias = load ? NULL : pr->bias;
-        for (int64_t i = i0; i < i1; i += mr) {
-            const float *xpanel = xp + (i - i0) * kc;
-            int64_t mv = min64(mr, i1 - i);
-            for (int64_t j = j0; j < j1; j += nr) {
-                const float *wpanel = wp + (j - j0) * kc;
-                int64_t nv = min64(nr, j1 - j);
-                float *c = pr->y + i * pr->ldy + j;
-                if (mv == mr && nv == nr) {
-                    kr->micro(kc, xpanel, wpanel, c, pr->ldy, pr->alpha, bias ? bias + j : NULL,
-                              load);
-                    continue;
-                }
-                _Alignas(64) float tile[VLM_GEMM_MAX_MR * VLM_GEMM_MAX_NR];
-                kr->micro(kc, xpanel, wpanel, tile, nr, 1.0f, NULL, 0);
-                for (int64_t ii = 0; ii < mv; ii++)
-                    for (int64_t jj = 0; jj < nv; jj++) {
-                        float *cij = c + ii * pr->ldy + jj;
-                        float base = load ? *cij : (bias ? bias[j + jj] : 0.0f);
-                        *cij = base + pr->alpha * tile[ii * nr + jj];
-                    }
+        for (int64_t jb = j0; jb < j1; jb += nb) {
+            int64_t je = min64(jb + nb, j1);
+            for (int64_t j = jb; j < je; j += nr) {
+                float *dst = wp + (j - jb) * kc;
+                if (pr->nn)
+                    kr->pack_b((const float *)pr->w + pc * pr->ldw + j, pr->ldw, kc,
+                               min64(nr, je - j), dst);
+                else
+                    kr->pack_w[pr->wdt]((const char *)pr->w + (size_t)(j * pr->ldw + pc) * es,
+                                        pr->ldw, min64(nr, je - j), kc, dst);
             }
+            for (int64_t i = i0; i < i1; i += mr)
+                for (int64_t j = jb; j < je; j += nr)
+                    run_tile(pr, kc, xp + (i - i0) * kc, wp + (j - jb) * kc, i, min64(mr, i1 - i),
+                             j, min64(nr, je - j), load, bias);
         }
     }
 }
@@ -116,35 +116,49 @@ static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0,
 /* The blocked GEMM. Returns 0 when the packing buffers cannot be allocated. */
 static int run_gemm(const gemm_problem *pr, int nt) {
     const vlm_gemm_kernels *kr = pr->kr;
-    int64_t mb = min64(kr->mb, round_up(pr->m, kr->mr));
-    int64_t nb = min64(kr->nb, round_up(pr->n, kr->nr));
-    /* Enough tasks to keep every thread busy: halve the larger block while too few. */
-    for (;;) {
-        int64_t tasks = ((pr->m + mb - 1) / mb) * ((pr->n + nb - 1) / nb);
-        if (tasks >= 3 * (int64_t)nt) break;
-        if (nb >= 4 * kr->nr && nb >= mb)
-            nb = round_up(nb / 2, kr->nr);
-        else if (mb >= 2 * kr->mr)
-            mb = round_up(mb / 2, kr->mr);
-        else if (nb >= 2 * kr->nr)
-            nb = round_up(nb / 2, kr->nr);
-        else
-            break;
+    /* Tasks: pm blocks of rows of x times pn ranges of weight rows, pm * pn a multiple of the
+     * thread count so that the tasks come out even. A task packs its weight rows once per
+     * block of rows and its rows of x once per range of weight rows, so the split minimizes
+     * n * pm + m * pn (elements packed, per k), with blocks no taller than kr->mb. */
+    int64_t panels = (pr->m + kr->mr - 1) / kr->mr, n_panels = (pr->n + kr->nr - 1) / kr->nr;
+    int64_t pm_min = (pr->m + kr->mb - 1) / kr->mb;
+    int64_t pm = pm_min, pn = 1;
+    if (nt > 1) {
+        double best = -1;
+        for (int64_t q = 1; q <= nt; q++) {
+            if (nt % q != 0 || q > n_panels) continue;
+            int64_t step = nt / q, p = round_up(pm_min, step); /* pm * q multiple of nt */
+            if (p > panels) continue;
+            double cost = (double)pr->n * (double)p + (double)pr->m * (double)q;
+            if (best < 0 || cost < best) best = cost, pm = p, pn = q;
+        }
+        if (best < 0) { /* too small to split evenly: split the longer side */
+            if (panels >= n_panels)
+                pm = panels < nt ? panels : nt;
+            else
+                pn = n_panels < nt ? n_panels : nt;
+        }
     }
-    int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nb - 1) / nb;
+    int64_t mb = round_up((pr->m + pm - 1) / pm, kr->mr);
+    int64_t nrange = round_up((pr->n + pn - 1) / pn, kr->nr);
+    int64_t nb = min64(kr->nb, nrange);
+    int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nrange - 1) / nrange;
     int64_t tasks = tm * tn;
     if (nt > tasks) nt = (int)tasks;
-    size_t per_thread = (size_t)round_up((mb + nb) * kr->kc, 16); /* floats, 64-byte multiple */
+    int64_t kc = min64(kr->kc, pr->k); /* deepest slice */
+    /* floats per thread: xp, then wp on a 64-byte boundary (its panels are read aligned) */
+    int64_t xp_size = round_up(mb * kc, 16);
+    size_t per_thread = (size_t)(xp_size + round_up(nb * kc, 16));
     float *buf = aligned_alloc(64, per_thread * sizeof(float) * (size_t)nt);
     if (!buf) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *xp = buf + per_thread * (size_t)omp_get_thread_num();
-        float *wp = xp + mb * kr->kc;
+        float *wp = xp + xp_size;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
-            int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nb;
-            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nb, pr->n), xp, wp);
+            int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nrange;
+            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nrange, pr->n), nb, xp, wp);
         }
     }
     free(buf);
@@ -164,6 +178,19 @@ static void run_gemv(const gemm_problem *pr, int nt) {
     }
 }
 
+/* NN with few rows: split the columns into one contiguous range of chunks per thread. */
+static void run_nn_small(const gemm_problem *pr, int nt) {
+    int64_t cols = pr->kr->nn_cols;
+    int64_t chunk = round_up((pr->n + nt - 1) / nt, cols);
+    int64_t parts = (pr->n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads((int)parts) schedule(static, 1) if (parts > 1)
+    for (int64_t t = 0; t < parts; t++) {
+        int64_t j0 = t * chunk, j1 = min64(j0 + chunk, pr->n);
+        pr->kr->nn_small(pr->m, j0, j1, pr->k, pr->alpha, pr->x, pr->ldx, (const float *)pr->w,
+                         pr->ldw, pr->y, pr->ldy, pr->accumulate);
+    }
+}
+
 void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,
                          int64_t ldx, const void *w, vlm_dtype wdt, int64_t ldw, const float *bias,
                          float *y, int64_t ldy, int n_threads) {
@@ -177,7 +204,19 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr, m, n, k, x, ldx, w, wdt, ldw, 0, bias, 1.0f, 0, y, ldy};
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
         if (m <= VLM_GEMV_MAX_M) {
             run_gemv(&pr, nt);
             return;
@@ -185,6 +224,29 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nt_portable(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, nt);
+}
+
+void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                             const void *w, vlm_dtype wdt, int64_t ldw, const float *bias, float *y,
+                             int64_t ldy, int n_threads) {
+    if (wdt == VLM_DTYPE_BF16 && m > VLM_GEMV_MAX_M && k > 0 && n > 0 &&
+        vlm_cpu_has_avx512_bf16()) {
+        gemm_problem pr = {.kr = &vlm_gemm_kernels_avx512_bf16dot,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
+        if (run_gemm(&pr, resolve_threads(n_threads, m, n, k))) return;
+    }
+    vlm_cpu_gemm_nt(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, n_threads);
 }
 
 void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, float alpha,
@@ -200,8 +262,24 @@ void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, f
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr,  m, n,    k,     a,          lda, b,  VLM_DTYPE_F32,
-                           ldb, 1, NULL, alpha, accumulate, y,   ldy};
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = a,
+                           .ldx = lda,
+                           .w = b,
+                           .wdt = VLM_DTYPE_F32,
+                           .ldw = ldb,
+                           .nn = 1,
+                           .alpha = alpha,
+                           .accumulate = accumulate,
+                           .y = y,
+                           .ldy = ldy};
+        if (m <= VLM_GEMV_MAX_M) {
+            run_nn_small(&pr, nt);
+            return;
+        }
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nn_portable(m, n, k, alpha, a, lda, b, ldb, y, ldy, accumulate, nt);

@@ -32,6 +32,16 @@ void vlm_cpu_gemm_nn_f32(int64_t m, int64_t n, int64_t k, float alpha, const flo
                          const float *b, int64_t ldb, float *y, int64_t ldy, int accumulate,
                          int n_threads);
 
+/* vlm_cpu_gemm_nt with AVX512_BF16 dot products (vdpbf16ps) for bf16 weights: x is rounded
+ * to bf16 (nearest even) before the products, as a bf16 autocast would, so results differ
+ * from vlm_cpu_gemm_nt by up to about 2^-8 * sum_k |x w| (not just float rounding); denormal
+ * products are flushed. Used only when the CPU has AVX512_BF16, wdt is BF16 and m is above
+ * the GEMV range; otherwise exactly vlm_cpu_gemm_nt. Not used by default: opt-in for speed
+ * measurements and callers that accept the rounding. */
+void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                             const void *w, vlm_dtype wdt, int64_t ldw, const float *bias, float *y,
+                             int64_t ldy, int n_threads);
+
 /* The same, on an explicit path (tests and benchmarks). An `isa` the CPU cannot run is
  * lowered to vlm_cpu_isa_best(). */
 void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,

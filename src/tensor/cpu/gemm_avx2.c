@@ -16,16 +16,17 @@ enum { MR = 6, NR = 16 };
 
 /* ------------------------------------------------------------------ micro-kernel */
 
-TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, float *c, int64_t ldc,
-                              float alpha, const float *bias, int load) {
+/* acc += xp panel (rows of it, a constant once inlined) times wp panel, then stored. */
+TARGET INLINE void micro_rows(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8);
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             __m256 xv = _mm256_broadcast_ss(xp + i);
             acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
@@ -40,11 +41,35 @@ TARGET static void micro_6x16(int64_t kc, const float *xp, const float *wp, floa
         b1 = _mm256_loadu_ps(bias + 8);
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         __m256 c0 = load ? _mm256_loadu_ps(ci) : b0, c1 = load ? _mm256_loadu_ps(ci + 8) : b1;
         _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], c0));
         _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], c1));
+    }
+}
+
+TARGET static void micro_6x16(int rows, int64_t kc, const float *xp, const float *wp, float *c,
+                              int64_t ldc, float alpha, const float *bias, int load) {
+    switch (rows) {
+    case 1:
+        micro_rows(1, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 2:
+        micro_rows(2, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 3:
+        micro_rows(3, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 4:
+        micro_rows(4, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    case 5:
+        micro_rows(5, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
+    default:
+        micro_rows(MR, kc, xp, wp, c, ldc, alpha, bias, load);
+        break;
     }
 }
 
@@ -90,6 +115,7 @@ TARGET INLINE void transpose8(__m256 v[8]) {
 
 TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t kc, float *wp,
                              vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     for (int r0 = 0; r0 < NR; r0 += 8) {
         int64_t nv = rows - r0 < 0 ? 0 : (rows - r0 > 8 ? 8 : rows - r0);
         int64_t p = 0;
@@ -99,6 +125,12 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
             continue;
         }
         for (; p + 8 <= kc; p += 8) {
+            /* the slice of a row is only kc elements long, too short for the hardware
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (past the
+             * end of w this fetches nothing useful, harmlessly) */
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+                VLM_PREFETCH_AT(w, ((NR + r0 + r) * ldw + p) * es, 3);
             __m256 v[8];
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
@@ -124,6 +156,27 @@ TARGET static void pack_w_bf16(const void *w, int64_t ldw, int64_t rows, int64_t
     pack_w_dt(w, ldw, rows, kc, wp, VLM_DTYPE_BF16);
 }
 
+TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc, float *xp) {
+    const __m256i first6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++)
+            VLM_PREFETCH_AT(x, ((MR + r) * ldx + p) * 4, 3);
+        __m256 v[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++)
+            v[r] = r < rows && r < MR ? _mm256_loadu_ps(x + r * ldx + p) : _mm256_setzero_ps();
+        transpose8(v);
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            _mm256_maskstore_ps(xp + (p + q) * MR, first6, v[q]);
+    }
+    for (; p < kc; p++)
+        for (int r = 0; r < MR; r++)
+            xp[p * MR + r] = r < rows ? x[r * ldx + p] : 0.0f;
+}
+
 TARGET static void pack_b(const float *b, int64_t ldb, int64_t kc, int64_t cols, float *wp) {
     for (int64_t p = 0; p < kc; p++) {
         const float *br = b + p * ldb;
@@ -147,31 +200,39 @@ TARGET INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. */
+/* Rows j..j+R-1 (R = 1, 4 or 8) of w against mv (1..4) rows of x. When pf != NULL it
+ * points at the next R weight rows (stride ldw), which are prefetched into L2 at the same
+ * column, once per cache line: rows of a few KB are too short for the hardware prefetcher
+ * to ramp up on its own. */
 TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x, int64_t ldx,
                              const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                             vlm_dtype dt) {
-    __m256 acc[4][4];
+                             vlm_dtype dt, const char *pf) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    __m256 acc[4][8];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
             acc[i][r] = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + 8 <= k; p += 8) {
-        __m256 wv[4];
-#pragma GCC unroll 4
+        if (pf && (p * es) % 64 == 0)
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                _mm_prefetch(pf + (r * ldw + p) * es, _MM_HINT_T1);
+        __m256 wv[8];
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++)
             wv[r] = load8(w, (j + r) * ldw + p, dt);
 #pragma GCC unroll 4
         for (int i = 0; i < mv; i++) {
             __m256 xv = _mm256_loadu_ps(x + i * ldx + p);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < R; r++)
                 acc[i][r] = _mm256_fmadd_ps(xv, wv[r], acc[i][r]);
         }
     }
-    float tail[4][4] = {{0}};
+    float tail[4][8] = {{0}};
     for (; p < k; p++)
         for (int r = 0; r < R; r++) {
             float wv = scalar_to_f32(w, (j + r) * ldw + p, dt);
@@ -180,38 +241,56 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
         }
 #pragma GCC unroll 4
     for (int i = 0; i < mv; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++)
             y[i * ldy + j + r] = (hsum8(acc[i][r]) + tail[i][r]) + (bias ? bias[j + r] : 0.0f);
 }
 
-TARGET INLINE void gemv_mv(int mv, int64_t j0, int64_t j1, int64_t k, const float *x, int64_t ldx,
-                           const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                           vlm_dtype dt) {
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4)
-        gemv_rows(mv, 4, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
-    for (; j < j1; j++)
-        gemv_rows(mv, 1, j, k, x, ldx, w, ldw, bias, y, ldy, dt);
+/* Weight rows [j, j + R) against all m rows of x, in groups of up to 4 rows of x: the first
+ * group streams the weight rows from memory, the others find them in L1/L2. */
+TARGET INLINE void gemv_block(int R, int64_t m, int64_t j, int64_t j1, int64_t k, const float *x,
+                              int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
+                              int64_t ldy, vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    const char *pf = R > 1 && j + 2 * R <= j1 ? (const char *)w + (j + R) * ldw * es : NULL;
+    for (int64_t i0 = 0; i0 < m; i0 += 4) {
+        const float *xi = x + i0 * ldx;
+        float *yi = y + i0 * ldy;
+        const char *pfi = i0 == 0 ? pf : NULL;
+        if (R == 8) {
+            gemv_rows(1, 8, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            continue;
+        }
+        switch (m - i0) {
+        case 1:
+            gemv_rows(1, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        case 2:
+            gemv_rows(2, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        case 3:
+            gemv_rows(3, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        default:
+            gemv_rows(4, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        }
+    }
 }
 
+/* Rows [j0, j1) of w against all m rows of x: 8 rows when m == 1, else 4 (16 ymm registers) weight
+ * rows at a time, then single rows. */
 TARGET INLINE void gemv_dt(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
                            int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                            int64_t ldy, vlm_dtype dt) {
-    switch (m) {
-    case 1:
-        gemv_mv(1, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 2:
-        gemv_mv(2, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    case 3:
-        gemv_mv(3, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    default:
-        gemv_mv(4, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
-        break;
-    }
+    int64_t j = j0;
+    if (m == 1)
+        for (; j + 8 <= j1; j += 8)
+            gemv_block(8, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
+    for (; j + 4 <= j1; j += 4)
+        gemv_block(4, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
+    for (; j < j1; j++)
+        gemv_block(1, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
 }
 
 TARGET static void gemv_f32(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -230,16 +309,88 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
     gemv_dt(m, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, VLM_DTYPE_BF16);
 }
 
+/* ------------------------------------------------------------------ NN, few rows */
+
+/* Columns [j, j + 32) (lanes past j1 masked off) of mv (1..4) rows: b is read in place, one
+ * row of 4 vectors per k step, against a broadcast of each row of a. */
+TARGET INLINE void nn_chunk(int mv, int64_t j, int64_t j1, int64_t k, float alpha, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy,
+                            int accumulate) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mk[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        int64_t left = j1 - j - 8 * c;
+        int l = left >= 8 ? 8 : left <= 0 ? 0 : (int)left;
+        mk[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(l), lane);
+    }
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            acc[i][c] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m256 bv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            bv[c] = _mm256_maskload_ps(b + p * ldb + j + 8 * c, mk[c]);
+#pragma GCC unroll 4
+        for (int i = 0; i < mv; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * lda + p);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
+        }
+    }
+    __m256 va = _mm256_set1_ps(alpha);
+#pragma GCC unroll 4
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            float *yc = y + i * ldy + j + 8 * c;
+            __m256 base = accumulate ? _mm256_maskload_ps(yc, mk[c]) : _mm256_setzero_ps();
+            _mm256_maskstore_ps(yc, mk[c], _mm256_fmadd_ps(va, acc[i][c], base));
+        }
+}
+
+TARGET static void nn_small(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                            const float *a, int64_t lda, const float *b, int64_t ldb, float *y,
+                            int64_t ldy, int accumulate) {
+    for (int64_t j = j0; j < j1; j += 32)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *ai = a + i0 * lda;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                nn_chunk(1, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 2:
+                nn_chunk(2, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 3:
+                nn_chunk(3, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            default:
+                nn_chunk(4, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            }
+        }
+}
+
 const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .mr = MR,
     .nr = NR,
-    .kc = 256,
-    .mb = MR * 32,
+    .kc = 512,
+    .mb = MR * 168,
     .nb = 256,
     .micro = micro_6x16,
+    .pack_x = pack_x,
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
+    .nn_small = nn_small,
+    .nn_cols = 32,
 };
 
 #else
