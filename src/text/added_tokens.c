@@ -79,8 +79,8 @@ void tok_added_free(tok_added *a) {
     memset(a, 0, sizeof *a);
 }
 
-const tok_added_token *tok_added_get(const tok_added *a, const int32_t *slot_of_id,
-                                     size_t id_space, int32_t id) {
+const tok_added_token *tok_added_get(const tok_added *a, const int32_t *slot_of_id, size_t id_space,
+                                     int32_t id) {
     if (id < 0 || (size_t)id >= id_space || slot_of_id[id] < 0) return NULL;
     return &a->tok[slot_of_id[id]];
 }
@@ -140,7 +140,8 @@ vlm_status tok_added_split(const tok_added *a, const tok_trie *trie, const int32
         int32_t best = trie->val[node];
         if (best >= 0) best_end = j;
         while (j < len) {
-            const tok_merge_slot *e = tok_mergemap_get(&trie->edges, (int32_t)node, (uint8_t)text[j]);
+            const tok_merge_slot *e =
+                tok_mergemap_get(&trie->edges, (int32_t)node, (uint8_t)text[j]);
             if (!e) break;
             node = (uint32_t)e->new_id;
             j++;
@@ -239,7 +240,8 @@ vlm_status tok_added_load(vlm_tokenizer *t, const vlm_json *arr, vlm_error *err)
             !json_flag(o, "special", false, &tk.special)) {
             st = vlm_err(err, VLM_ERR_FORMAT,
                          "%s: added_tokens[%zu]: single_word, lstrip, rstrip, normalized and "
-                         "special must be booleans", origin, i);
+                         "special must be booleans",
+                         origin, i);
             goto done;
         }
         int64_t file_id;

@@ -103,14 +103,22 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
         return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d decoder steps", where, TOK_MAX_STEPS);
     tok_dec *d = &steps[*n];
     memset(d, 0, sizeof *d);
-    if (!strcmp(type, "ByteLevel")) d->kind = TOK_DEC_BYTE_LEVEL;
-    else if (!strcmp(type, "ByteFallback")) d->kind = TOK_DEC_BYTE_FALLBACK;
-    else if (!strcmp(type, "Fuse")) d->kind = TOK_DEC_FUSE;
-    else if (!strcmp(type, "Strip")) d->kind = TOK_DEC_STRIP;
-    else if (!strcmp(type, "Replace")) d->kind = TOK_DEC_REPLACE;
-    else if (!strcmp(type, "Metaspace")) d->kind = TOK_DEC_METASPACE;
-    else if (!strcmp(type, "BPEDecoder")) d->kind = TOK_DEC_BPE;
-    else return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
+    if (!strcmp(type, "ByteLevel"))
+        d->kind = TOK_DEC_BYTE_LEVEL;
+    else if (!strcmp(type, "ByteFallback"))
+        d->kind = TOK_DEC_BYTE_FALLBACK;
+    else if (!strcmp(type, "Fuse"))
+        d->kind = TOK_DEC_FUSE;
+    else if (!strcmp(type, "Strip"))
+        d->kind = TOK_DEC_STRIP;
+    else if (!strcmp(type, "Replace"))
+        d->kind = TOK_DEC_REPLACE;
+    else if (!strcmp(type, "Metaspace"))
+        d->kind = TOK_DEC_METASPACE;
+    else if (!strcmp(type, "BPEDecoder"))
+        d->kind = TOK_DEC_BPE;
+    else
+        return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
     (*n)++;
     switch (d->kind) {
     case TOK_DEC_STRIP: {
@@ -120,8 +128,10 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
         int64_t a, b;
         if (!c || adv != cl || !cl || !vlm_json_int(vlm_json_get(j, "start"), &a) ||
             !vlm_json_int(vlm_json_get(j, "stop"), &b) || a < 0 || b < 0)
-            return vlm_err(err, VLM_ERR_FORMAT, "%s needs \"content\" (one character) and "
-                           "non-negative integers \"start\", \"stop\"", where);
+            return vlm_err(err, VLM_ERR_FORMAT,
+                           "%s needs \"content\" (one character) and "
+                           "non-negative integers \"start\", \"stop\"",
+                           where);
         d->start = (size_t)a;
         d->stop = (size_t)b;
         return VLM_OK;
@@ -145,8 +155,10 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
             return vlm_err(err, VLM_ERR_FORMAT, "%s.replacement must be one character", where);
         d->prepend = TOK_PREPEND_ALWAYS;
         const char *ps = vlm_json_string(vlm_json_get(j, "prepend_scheme"));
-        if (ps && !strcmp(ps, "first")) d->prepend = TOK_PREPEND_FIRST;
-        else if (ps && !strcmp(ps, "never")) d->prepend = TOK_PREPEND_NEVER;
+        if (ps && !strcmp(ps, "first"))
+            d->prepend = TOK_PREPEND_FIRST;
+        else if (ps && !strcmp(ps, "never"))
+            d->prepend = TOK_PREPEND_NEVER;
         else if (ps && strcmp(ps, "always"))
             return vlm_err(err, VLM_ERR_FORMAT,
                            "%s.prepend_scheme must be \"always\", \"first\" or \"never\"", where);
@@ -163,7 +175,8 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
         if (!d->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
         return VLM_OK;
     }
-    default: return VLM_OK;
+    default:
+        return VLM_OK;
     }
 }
 
@@ -198,7 +211,8 @@ bool tok_dec_byte_token(const char *s, size_t n, uint8_t *byte) {
 
 static bool flush_bytes(tok_strlist *out, const uint8_t *b, size_t n) {
     if (!n) return true;
-    if (tok_utf8_valid_prefix((const char *)b, n) == n) return tok_strlist_push(out, (const char *)b, n);
+    if (tok_utf8_valid_prefix((const char *)b, n) == n)
+        return tok_strlist_push(out, (const char *)b, n);
     for (size_t i = 0; i < n; i++)
         if (!tok_strlist_push(out, "\xEF\xBF\xBD", 3)) return false;
     return true;
@@ -249,7 +263,8 @@ static vlm_status run_step(const tok_dec *d, tok_match_scratch *ms, const tok_st
         for (size_t i = 0; i < in->n && ok; i++) {
             uint8_t b;
             if (tok_dec_byte_token(item(in, i), in->len[i], &b)) {
-                if (nrun < sizeof run) run[nrun] = b;
+                if (nrun < sizeof run)
+                    run[nrun] = b;
                 else {
                     if (nrun == sizeof run) vlm_strbuf_append(&big, (const char *)run, nrun);
                     vlm_strbuf_putc(&big, (char)b);
@@ -273,7 +288,8 @@ static vlm_status run_step(const tok_dec *d, tok_match_scratch *ms, const tok_st
     }
     case TOK_DEC_FUSE:
         if (!item_begin(out)) goto oom;
-        for (size_t i = 0; i < in->n; i++) vlm_strbuf_append(&out->text, item(in, i), in->len[i]);
+        for (size_t i = 0; i < in->n; i++)
+            vlm_strbuf_append(&out->text, item(in, i), in->len[i]);
         item_end(out);
         break;
     case TOK_DEC_STRIP:
@@ -282,7 +298,8 @@ static vlm_status run_step(const tok_dec *d, tok_match_scratch *ms, const tok_st
             size_t n = in->len[i];
             /* Character boundaries of the token. */
             size_t nch = 0;
-            for (size_t k = 0; k < n; k += tok_utf8_len((uint8_t)s[k])) nch++;
+            for (size_t k = 0; k < n; k += tok_utf8_len((uint8_t)s[k]))
+                nch++;
             size_t a = 0, ca = 0; /* byte / char cut at the start */
             for (size_t k = 0; ca < d->start && k < n;) {
                 size_t adv;
@@ -316,8 +333,10 @@ static vlm_status run_step(const tok_dec *d, tok_match_scratch *ms, const tok_st
                 goto oom;
             }
             for (size_t k = 0; k < sp.n; k++) {
-                if (sp.v[k].match) vlm_strbuf_append(&out->text, d->str, d->str_len);
-                else vlm_strbuf_append(&out->text, s + sp.v[k].start, sp.v[k].end - sp.v[k].start);
+                if (sp.v[k].match)
+                    vlm_strbuf_append(&out->text, d->str, d->str_len);
+                else
+                    vlm_strbuf_append(&out->text, s + sp.v[k].start, sp.v[k].end - sp.v[k].start);
             }
             item_end(out);
         }

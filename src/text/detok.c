@@ -72,8 +72,8 @@ static bool open_byte_run(const vlm_detok *d) {
     return false;
 }
 
-static vlm_status set_piece(vlm_detok *d, const char *s, size_t n, const char **piece,
-                            size_t *len, vlm_error *err) {
+static vlm_status set_piece(vlm_detok *d, const char *s, size_t n, const char **piece, size_t *len,
+                            vlm_error *err) {
     vlm_strbuf_clear(&d->piece);
     vlm_strbuf_append(&d->piece, s, n);
     vlm_strbuf_append(&d->piece, "", 0);
@@ -120,8 +120,10 @@ vlm_status vlm_detok_flush(vlm_detok *d, const char **piece, size_t *len, vlm_er
     if (st != VLM_OK) return st;
     const vlm_strbuf *c = &d->cur, *p = &d->prefix;
     size_t common = 0; /* normally all of the prefix */
-    while (common < p->len && common < c->len && c->data[common] == p->data[common]) common++;
-    while (common > 0 && common < c->len && ((uint8_t)c->data[common] & 0xC0) == 0x80) common--;
+    while (common < p->len && common < c->len && c->data[common] == p->data[common])
+        common++;
+    while (common > 0 && common < c->len && ((uint8_t)c->data[common] & 0xC0) == 0x80)
+        common--;
     st = set_piece(d, c->data ? c->data + common : "", c->len - common, piece, len, err);
     d->n = d->ctx = 0;
     vlm_strbuf_clear(&d->prefix);

@@ -34,6 +34,8 @@ static void free_raw(tok_bpe *m);
 
 void tok_bpe_free(tok_bpe *m) {
     free_raw(m);
+    tok_mergemap_free(&m->cross);
+    tok_cache_free(&m->cache);
     tok_strmap_free(&m->vocab);
     free(m->id_off);
     free(m->id_len);
@@ -46,6 +48,7 @@ void tok_bpe_free(tok_bpe *m) {
 }
 
 void tok_bpe_scratch_free(tok_bpe_scratch *s) {
+    free(s->seg);
     free(s->sym);
     free(s->heap);
     vlm_strbuf_free(&s->tmp);
@@ -68,7 +71,8 @@ void tok_bpe_init(tok_bpe *m) {
     memset(m, 0, sizeof *m);
     tok_strmap_init(&m->vocab);
     m->max_id = -1;
-    for (int i = 0; i < 256; i++) m->byte_ids[i] = -1;
+    for (int i = 0; i < 256; i++)
+        m->byte_ids[i] = -1;
 }
 
 static void free_raw(tok_bpe *m) {
@@ -91,8 +95,8 @@ static vlm_status opt_string(const vlm_json *model, const char *key, const char 
     const vlm_json *v = vlm_json_get(model, key);
     if (!v || vlm_json_is_null(v)) return VLM_OK;
     if (!vlm_json_is_string(v))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: model.%s must be a string or null, not %s",
-                       origin, key, vlm_json_type_name(v));
+        return vlm_err(err, VLM_ERR_FORMAT, "%s: model.%s must be a string or null, not %s", origin,
+                       key, vlm_json_type_name(v));
     *len = vlm_json_string_len(v);
     *out = vlm_strndup(vlm_json_string(v), *len);
     if (!*out) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
@@ -111,15 +115,16 @@ static vlm_status opt_bool(const vlm_json *model, const char *key, const char *o
     return VLM_OK;
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
+/* Grows the array p (capacity *cap elements) to hold `need`; returns the (possibly moved)
+ * array, or NULL on exhaustion (p is then still valid). */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return p;
     size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    void *v = vlm_realloc_array(*p, c, elem);
-    if (!v) return false;
-    *p = v;
-    *cap = c;
-    return true;
+    while (c < need)
+        c *= 2;
+    void *v = vlm_realloc_array(p, c, elem);
+    if (v) *cap = c;
+    return v;
 }
 
 vlm_status tok_bpe_read_vocab(tok_bpe *m, tok_json_cur *c, const char *origin, vlm_error *err) {
@@ -173,12 +178,15 @@ vlm_status tok_bpe_read_vocab(tok_bpe *m, tok_json_cur *c, const char *origin, v
         }
         uint32_t off = tok_strmap_arena_add(&m->vocab, k, kl);
         size_t cap_v = m->cap_raw;
-        if (off == UINT32_MAX ||
-            !grow((void **)&m->raw_vals, &cap_v, m->n_raw + 1, sizeof *m->raw_vals) ||
-            !grow((void **)&m->raw_keys, &m->cap_raw, m->n_raw + 1, sizeof *m->raw_keys)) {
+        int32_t *nv =
+            off == UINT32_MAX ? NULL : grow(m->raw_vals, &cap_v, m->n_raw + 1, sizeof *nv);
+        if (nv) m->raw_vals = nv;
+        tok_strkey *nk = nv ? grow(m->raw_keys, &m->cap_raw, m->n_raw + 1, sizeof *nk) : NULL;
+        if (!nk) {
             st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory reading model.vocab");
             goto done;
         }
+        m->raw_keys = nk;
         m->raw_keys[m->n_raw] = (tok_strkey){off, (uint32_t)kl};
         m->raw_vals[m->n_raw] = (int32_t)id;
         m->n_raw++;
@@ -210,7 +218,9 @@ done:
 /* Appends s to the merge text; false on exhaustion or past 4 GiB. */
 static bool mtext_add(tok_bpe *m, const char *s, size_t n) {
     if (m->mtext_len + n > UINT32_MAX) return false;
-    if (!grow((void **)&m->mtext, &m->mtext_cap, m->mtext_len + n + 1, 1)) return false;
+    char *t = grow(m->mtext, &m->mtext_cap, m->mtext_len + n + 1, 1);
+    if (!t) return false;
+    m->mtext = t;
     memcpy(m->mtext + m->mtext_len, s, n);
     m->mtext_len += n;
     return true;
@@ -258,8 +268,10 @@ vlm_status tok_bpe_read_merges(tok_bpe *m, tok_json_cur *c, const char *origin, 
             if (sl >= 8 && !memcmp(s, "#version", 8)) goto next; /* merges.txt header */
             const char *sp = memchr(s, ' ', sl);
             if (!sp || memchr(sp + 1, ' ', sl - (size_t)(sp + 1 - s))) {
-                st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%zu] '%.*s' is not two tokens "
-                             "separated by one space", origin, index, (int)(sl > 60 ? 60 : sl), s);
+                st = vlm_err(err, VLM_ERR_FORMAT,
+                             "%s: model.merges[%zu] '%.*s' is not two tokens "
+                             "separated by one space",
+                             origin, index, (int)(sl > 60 ? 60 : sl), s);
                 goto done;
             }
             a = s;
@@ -279,9 +291,11 @@ vlm_status tok_bpe_read_merges(tok_bpe *m, tok_json_cur *c, const char *origin, 
             if (c->p >= c->end || *c->p != ']') goto bad_pair;
             c->p++;
         }
-        if (!grow((void **)&m->rawm, &m->cap_rawm, m->n_rawm + 1, sizeof *m->rawm)) goto oom;
-        m->rawm[m->n_rawm] = (tok_bpe_rawmerge){(uint32_t)m->mtext_len, (uint32_t)al, (uint32_t)bl,
-                                                (uint32_t)index};
+        tok_bpe_rawmerge *nr = grow(m->rawm, &m->cap_rawm, m->n_rawm + 1, sizeof *nr);
+        if (!nr) goto oom;
+        m->rawm = nr;
+        m->rawm[m->n_rawm] =
+            (tok_bpe_rawmerge){(uint32_t)m->mtext_len, (uint32_t)al, (uint32_t)bl, (uint32_t)index};
         if (index > UINT32_MAX || !mtext_add(m, a, al) || !mtext_add(m, b, bl)) goto oom;
         m->n_rawm++;
     next:
@@ -321,7 +335,8 @@ static vlm_status resolve_merges(tok_bpe *m, const char *origin, vlm_error *err)
     int32_t *inew = vlm_malloc_array(n + 1, sizeof *inew);
     char *cat = NULL;
     if (!keys || !ia || !ib || !inew) goto oom;
-    for (size_t i = 0; i < n; i++) keys[i] = (tok_strkey){m->rawm[i].off, m->rawm[i].alen};
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (tok_strkey){m->rawm[i].off, m->rawm[i].alen};
     tok_strmap_get_many(&m->vocab, m->mtext, keys, n, ia);
     for (size_t i = 0; i < n; i++)
         keys[i] = (tok_strkey){m->rawm[i].off + m->rawm[i].alen, m->rawm[i].blen};
@@ -353,26 +368,44 @@ static vlm_status resolve_merges(tok_bpe *m, const char *origin, vlm_error *err)
         if (ia[i] < 0 || ib[i] < 0) {
             const char *bad = ia[i] < 0 ? a : b;
             uint32_t badl = ia[i] < 0 ? r->alen : r->blen;
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: token '%.*s' is not in the "
-                         "vocabulary", origin, r->index, (int)(badl > 60 ? 60 : badl), bad);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: token '%.*s' is not in the "
+                         "vocabulary",
+                         origin, r->index, (int)(badl > 60 ? 60 : badl), bad);
             goto done;
         }
         if (r->blen < m->prefix_len) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: '%.*s' is shorter than the "
-                         "continuing_subword_prefix", origin, r->index,
-                         (int)(r->blen > 60 ? 60 : r->blen), b);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: '%.*s' is shorter than the "
+                         "continuing_subword_prefix",
+                         origin, r->index, (int)(r->blen > 60 ? 60 : r->blen), b);
             goto done;
         }
         if (inew[i] < 0) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.merges[%u]: merged token '%.*s%.*s' is "
-                         "not in the vocabulary", origin, r->index, (int)(r->alen > 40 ? 40 : r->alen),
-                         a, (int)(r->blen - m->prefix_len > 40 ? 40 : r->blen - m->prefix_len),
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.merges[%u]: merged token '%.*s%.*s' is "
+                         "not in the vocabulary",
+                         origin, r->index, (int)(r->alen > 40 ? 40 : r->alen), a,
+                         (int)(r->blen - m->prefix_len > 40 ? 40 : r->blen - m->prefix_len),
                          b + m->prefix_len);
             goto done;
         }
     }
     if (n > UINT32_MAX || !tok_mergemap_init(&m->merges, n)) goto oom;
     tok_mergemap_put_many(&m->merges, ia, ib, inew, n, 0);
+    /* The character pairs a merge can join across: (last of a, first of b). */
+    if (!tok_mergemap_init(&m->cross, 4096)) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const tok_bpe_rawmerge *r = &m->rawm[i];
+        const char *a = m->mtext + r->off, *b = a + r->alen;
+        if (!r->alen || !r->blen) continue;
+        size_t adv;
+        uint32_t last = tok_utf8_decode(a + tok_utf8_last_start(a, r->alen), &adv);
+        uint32_t first = tok_utf8_decode(b, &adv);
+        if (!tok_mergemap_get(&m->cross, (int32_t)last, (int32_t)first) &&
+            !tok_mergemap_put(&m->cross, (int32_t)last, (int32_t)first, 0, 0))
+            goto oom;
+    }
     goto done;
 oom:
     st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory reading model.merges");
@@ -400,28 +433,35 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
             goto done;
         }
         if (strcmp(ts, "BPE") != 0) {
-            st = vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: model.type '%s' is not supported (only "
-                         "BPE)", origin, ts);
+            st = vlm_err(err, VLM_ERR_UNSUPPORTED,
+                         "%s: model.type '%s' is not supported (only "
+                         "BPE)",
+                         origin, ts);
             goto done;
         }
     }
     if (!m->have_vocab || !m->have_merges) {
-        st = vlm_err(err, VLM_ERR_FORMAT, "%s: model needs both \"vocab\" (an object) and "
-                     "\"merges\" (an array)%s", origin,
-                     type ? "" : " (only BPE models are supported)");
+        st = vlm_err(err, VLM_ERR_FORMAT,
+                     "%s: model needs both \"vocab\" (an object) and "
+                     "\"merges\" (an array)%s",
+                     origin, type ? "" : " (only BPE models are supported)");
         goto done;
     }
     const vlm_json *dropout = vlm_json_get(model, "dropout");
     if (dropout && !vlm_json_is_null(dropout)) {
         double d = vlm_json_number(dropout);
         if (!vlm_json_is_number(dropout) || !(d >= 0.0 && d <= 1.0)) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: model.dropout must be null or a number in "
-                         "[0, 1]", origin);
+            st = vlm_err(err, VLM_ERR_FORMAT,
+                         "%s: model.dropout must be null or a number in "
+                         "[0, 1]",
+                         origin);
             goto done;
         }
         if (d > 0.0) {
-            st = vlm_err(err, VLM_ERR_UNSUPPORTED, "%s: model.dropout %g is not supported (BPE "
-                         "dropout is random; only null or 0)", origin, d);
+            st = vlm_err(err, VLM_ERR_UNSUPPORTED,
+                         "%s: model.dropout %g is not supported (BPE "
+                         "dropout is random; only null or 0)",
+                         origin, d);
             goto done;
         }
     }
@@ -449,7 +489,8 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
     m->id_off = vlm_malloc_array(nid + 1, sizeof *m->id_off);
     m->id_len = vlm_malloc_array(nid + 1, sizeof *m->id_len);
     if (!m->id_off || !m->id_len) goto oom;
-    for (size_t i = 0; i < nid; i++) m->id_off[i] = UINT32_MAX;
+    for (size_t i = 0; i < nid; i++)
+        m->id_off[i] = UINT32_MAX;
     for (size_t i = 0; m->vocab.slots && i <= m->vocab.mask; i++) {
         const tok_strslot *sl = &m->vocab.slots[i];
         if (!sl->tag) continue;
@@ -457,6 +498,13 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
         m->id_len[sl->val] = sl->len;
     }
     if ((st = resolve_merges(m, origin, err)) != VLM_OK) goto done;
+    /* Segmenting words (tok_bpe_encode_word) needs symbols that are plain characters of
+     * the text: no prefix / suffix, and one string per id. */
+    size_t distinct_ids = 0;
+    for (size_t i = 0; i < nid; i++)
+        distinct_ids += m->id_off[i] != UINT32_MAX;
+    m->segmentable = !m->prefix && !m->suffix && distinct_ids == m->vocab_count;
+    if (!tok_cache_init(&m->cache)) goto oom;
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -465,7 +513,8 @@ vlm_status tok_bpe_finish(tok_bpe *m, const vlm_json *model, const char *origin,
     if (!m->prefix && !m->suffix) {
         m->bmp_ids = vlm_malloc_array(0x10000, sizeof *m->bmp_ids);
         if (!m->bmp_ids) goto oom;
-        for (size_t i = 0; i < 0x10000; i++) m->bmp_ids[i] = -1;
+        for (size_t i = 0; i < 0x10000; i++)
+            m->bmp_ids[i] = -1;
         for (size_t i = 0; i <= m->vocab.mask; i++) {
             const tok_strslot *sl = &m->vocab.slots[i];
             if (!sl->tag || sl->len == 0 || sl->len > 3) continue;
@@ -539,9 +588,24 @@ static bool sym_add(tok_bpe_scratch *s, size_t *n, int32_t id, uint32_t len) {
     return true;
 }
 
+/* Records that a segment starts at symbol `sym`, byte `off` of the word. */
+static bool seg_add(tok_bpe_scratch *s, uint32_t sym, uint32_t off) {
+    if (s->seg_n == s->seg_cap) {
+        size_t cap = s->seg_cap ? 2 * s->seg_cap : 64;
+        uint32_t *v = vlm_realloc_array(s->seg, cap, 2 * sizeof *v);
+        if (!v) return false;
+        s->seg = v;
+        s->seg_cap = cap;
+    }
+    s->seg[2 * s->seg_n] = sym;
+    s->seg[2 * s->seg_n + 1] = off;
+    s->seg_n++;
+    return true;
+}
+
 /* The id of one character of the word, with prefix / suffix as HF adds them. */
-static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size_t cl,
-                       bool first, bool last) {
+static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size_t cl, bool first,
+                       bool last) {
     if (m->bmp_ids && cl <= 3) {
         size_t adv;
         return m->bmp_ids[tok_utf8_decode(c, &adv)];
@@ -556,6 +620,66 @@ static int32_t char_id(const tok_bpe *m, tok_bpe_scratch *s, const char *c, size
     return tok_strmap_get(&m->vocab, s->tmp.data, s->tmp.len);
 }
 
+/* HF's Word::merge_all on the symbols [a, b), which form a word of their own. */
+static bool merge_range(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b) {
+    tok_bpe_sym *sym = s->sym;
+    sym[a].prev = -1;
+    sym[b - 1].next = -1;
+    s->heap_n = 0;
+    for (size_t i = a; i + 1 < b; i++) {
+        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, sym[i].id, sym[i + 1].id);
+        if (mg && !heap_push(s, mg->rank, (uint32_t)i, mg->new_id)) return false;
+    }
+    while (s->heap_n) {
+        tok_bpe_merge top = heap_pop(s);
+        tok_bpe_sym *cur = &sym[top.pos];
+        if (cur->len == 0 || cur->next == -1) continue;
+        int32_t next_pos = cur->next;
+        tok_bpe_sym right = sym[next_pos];
+        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, cur->id, right.id);
+        if (!mg || mg->new_id != top.new_id) continue;
+        cur->id = top.new_id;
+        cur->len += right.len;
+        cur->next = right.next;
+        sym[next_pos].len = 0;
+        if (right.next > -1) sym[right.next].prev = (int32_t)top.pos;
+        if (cur->prev >= 0) {
+            mg = tok_mergemap_get(&m->merges, sym[cur->prev].id, cur->id);
+            if (mg && !heap_push(s, mg->rank, (uint32_t)cur->prev, mg->new_id)) return false;
+        }
+        if (cur->next >= 0) {
+            mg = tok_mergemap_get(&m->merges, cur->id, sym[cur->next].id);
+            if (mg && !heap_push(s, mg->rank, top.pos, mg->new_id)) return false;
+        }
+    }
+    return true;
+}
+
+/* Merges symbols [a, b) (the word text w[0..len)) and appends their ids, through the
+ * shared cache when the text is short enough. */
+static bool encode_segment(const tok_bpe *m, tok_bpe_scratch *s, size_t a, size_t b, const char *w,
+                           size_t len, bool use_cache, tok_ids *out) {
+    uint64_t h = 0;
+    int32_t cached[TOK_CACHE_IDS_MAX];
+    use_cache = use_cache && len <= TOK_CACHE_WORD_MAX;
+    if (use_cache) {
+        h = tok_hash_bytes(w, len);
+        int nc = tok_cache_get(&m->cache, w, len, h, cached);
+        if (nc >= 0) {
+            for (int k = 0; k < nc; k++)
+                if (!tok_ids_push(out, cached[k])) return false;
+            return true;
+        }
+    }
+    if (b - a > 1 && !merge_range(m, s, a, b)) return false;
+    size_t n0 = out->n;
+    for (size_t i = a; i < b; i++)
+        if (s->sym[i].len && !tok_ids_push(out, s->sym[i].id)) return false;
+    if (use_cache && out->n - n0 <= TOK_CACHE_IDS_MAX)
+        tok_cache_put(&m->cache, w, len, h, out->v + n0, (int)(out->n - n0));
+    return true;
+}
+
 vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char *w, size_t n,
                                tok_ids *out, vlm_error *err) {
     if (n == 0) return VLM_OK;
@@ -566,10 +690,28 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             return VLM_OK;
         }
     }
+    /* A whole word's ids depend only on its text: look it up first. */
+    if (n <= TOK_CACHE_WORD_MAX) {
+        int32_t cached[TOK_CACHE_IDS_MAX];
+        int nc = tok_cache_get(&m->cache, w, n, tok_hash_bytes(w, n), cached);
+        if (nc >= 0) {
+            for (int k = 0; k < nc; k++)
+                if (!tok_ids_push(out, cached[k])) goto oom;
+            return VLM_OK;
+        }
+    }
+    /* Initial symbols. Where no merge joins the last character of one symbol with the
+     * first of the next (m->cross), the word splits into segments that BPE handles
+     * independently (exactly: merges never cross such a boundary, and the merge order
+     * within each side is unchanged). */
     size_t ns = 0;
     int32_t unk_id = -1;
     uint32_t unk_len = 0;
-    bool unk_pending = false;
+    bool unk_pending = false, had_unk = false;
+    bool segment = m->segmentable;
+    uint32_t prev_last = 0; /* last character of the previous symbol */
+    s->seg_n = 0;
+    if (!seg_add(s, 0, 0)) goto oom;
     for (size_t i = 0; i < n;) {
         size_t cl = tok_utf8_len((uint8_t)w[i]);
         if (cl > n - i) cl = n - i;
@@ -579,6 +721,14 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             if (unk_pending) {
                 if (!sym_add(s, &ns, unk_id, unk_len)) goto oom;
                 unk_pending = false;
+            }
+            if (segment && !had_unk) {
+                size_t adv;
+                uint32_t cp = tok_utf8_decode(w + i, &adv);
+                if (ns > 0 && !tok_mergemap_get(&m->cross, (int32_t)prev_last, (int32_t)cp) &&
+                    !seg_add(s, (uint32_t)ns, (uint32_t)i))
+                    goto oom;
+                prev_last = cp;
             }
             if (!sym_add(s, &ns, id, (uint32_t)cl)) goto oom;
             i += cl;
@@ -597,6 +747,13 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
                         break;
                     }
             if (all) {
+                /* Byte tokens read "<0xXX>": they start with '<' and end with '>'. */
+                if (segment && !had_unk) {
+                    if (ns > 0 && !tok_mergemap_get(&m->cross, (int32_t)prev_last, '<') &&
+                        !seg_add(s, (uint32_t)ns, (uint32_t)i))
+                        goto oom;
+                    prev_last = '>';
+                }
                 for (int p = 0; p < 3; p++)
                     for (size_t k = 0; k < lens[p]; k++)
                         if (!sym_add(s, &ns, m->byte_ids[(uint8_t)parts[p][k]], 1)) goto oom;
@@ -609,6 +766,7 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
             if (uid < 0)
                 return vlm_err(err, VLM_ERR_FORMAT, "unk_token '%s' is not in the vocabulary",
                                m->unk_token);
+            had_unk = true; /* unk symbols can leave text order: no segments */
             if (unk_pending && m->fuse_unk) {
                 unk_len += (uint32_t)cl;
             } else {
@@ -621,39 +779,17 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
         i += cl;
     }
     if (unk_pending && !sym_add(s, &ns, unk_id, unk_len)) goto oom;
-
-    /* Merge, HF's Word::merge_all. */
-    s->heap_n = 0;
-    for (size_t i = 0; i + 1 < ns; i++) {
-        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, s->sym[i].id, s->sym[i + 1].id);
-        if (mg && !heap_push(s, mg->rank, (uint32_t)i, mg->new_id)) goto oom;
+    if (ns == 0) return VLM_OK;
+    if (had_unk || s->seg_n == 1) {
+        if (!encode_segment(m, s, 0, ns, w, n, true, out)) goto oom;
+        return VLM_OK;
     }
-    tok_bpe_sym *sym = s->sym;
-    while (s->heap_n) {
-        tok_bpe_merge top = heap_pop(s);
-        tok_bpe_sym *cur = &sym[top.pos];
-        if (cur->len == 0 || cur->next == -1) continue;
-        int32_t next_pos = cur->next;
-        tok_bpe_sym right = sym[next_pos];
-        const tok_merge_slot *mg = tok_mergemap_get(&m->merges, cur->id, right.id);
-        if (!mg || mg->new_id != top.new_id) continue;
-        cur->id = top.new_id;
-        cur->len += right.len;
-        cur->next = right.next;
-        sym[next_pos].len = 0;
-        if (right.next > -1 && (size_t)right.next < ns) sym[right.next].prev = (int32_t)top.pos;
-        if (cur->prev >= 0) {
-            mg = tok_mergemap_get(&m->merges, sym[cur->prev].id, cur->id);
-            if (mg && !heap_push(s, mg->rank, (uint32_t)cur->prev, mg->new_id)) goto oom;
-            cur = &sym[top.pos];
-        }
-        if (cur->next >= 0 && (size_t)cur->next < ns) {
-            mg = tok_mergemap_get(&m->merges, cur->id, sym[cur->next].id);
-            if (mg && !heap_push(s, mg->rank, top.pos, mg->new_id)) goto oom;
-        }
+    if (!seg_add(s, (uint32_t)ns, (uint32_t)n)) goto oom;
+    for (size_t k = 0; k + 1 < s->seg_n; k++) {
+        uint32_t a = s->seg[2 * k], b = s->seg[2 * k + 2];
+        uint32_t oa = s->seg[2 * k + 1], ob = s->seg[2 * k + 3];
+        if (!encode_segment(m, s, a, b, w + oa, ob - oa, true, out)) goto oom;
     }
-    for (size_t i = 0; i < ns; i++)
-        if (s->sym[i].len && !tok_ids_push(out, s->sym[i].id)) goto oom;
     return VLM_OK;
 oom:
     return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory encoding");

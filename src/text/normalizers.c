@@ -22,8 +22,7 @@ void tok_norm_free(tok_norm *steps, size_t n) {
 
 /* ---------------------------------------------------------------- parsing */
 
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p,
-                             vlm_error *err) {
+vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err) {
     const vlm_json *s = vlm_json_get(j, "String"), *r = vlm_json_get(j, "Regex");
     if (vlm_json_is_string(s))
         return tok_pattern_literal(p, vlm_json_string(s), vlm_json_string_len(s), err);
@@ -63,10 +62,14 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *step
     static const struct {
         const char *name;
         tok_norm_kind kind;
-    } plain[] = {{"NFC", TOK_NORM_NFC},       {"NFD", TOK_NORM_NFD},
-                 {"NFKC", TOK_NORM_NFKC},     {"NFKD", TOK_NORM_NFKD},
-                 {"Lowercase", TOK_NORM_LOWERCASE}, {"StripAccents", TOK_NORM_STRIP_ACCENTS},
-                 {"Nmt", TOK_NORM_NMT},       {"ByteLevel", TOK_NORM_BYTE_LEVEL}};
+    } plain[] = {{"NFC", TOK_NORM_NFC},
+                 {"NFD", TOK_NORM_NFD},
+                 {"NFKC", TOK_NORM_NFKC},
+                 {"NFKD", TOK_NORM_NFKD},
+                 {"Lowercase", TOK_NORM_LOWERCASE},
+                 {"StripAccents", TOK_NORM_STRIP_ACCENTS},
+                 {"Nmt", TOK_NORM_NMT},
+                 {"ByteLevel", TOK_NORM_BYTE_LEVEL}};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         if (!strcmp(type, plain[i].name)) {
             s->kind = plain[i].kind;
@@ -120,18 +123,24 @@ vlm_status tok_norm_parse(const vlm_json *j, const char *where, tok_norm *steps,
 
 /* ---------------------------------------------------------------- applying */
 
-static bool all_ascii(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if ((uint8_t)s[i] >= 0x80) return false;
-    return true;
+/* Characters that every Unicode normalization form leaves alone and that never combine
+ * with what precedes them (combining class 0, not the second character of any
+ * composition): a text splits before them into pieces that normalize independently.
+ * For NFC also Latin up to U+02FF, Cyrillic letters, kana, Hangul syllables, CJK
+ * ideographs and fullwidth ASCII (checked against utf8proc 2.8: class 0, NFC-stable,
+ * never a second element). For the other forms only ASCII qualifies. */
+static bool inert(uint32_t cp, bool nfc) {
+    if (cp < 0x80) return true;
+    if (!nfc) return false;
+    return cp < 0x300 || (cp >= 0x400 && cp <= 0x482) || (cp >= 0x48A && cp <= 0x4FF) ||
+           (cp >= 0x3000 && cp <= 0x3029) || (cp >= 0x3041 && cp <= 0x3096) ||
+           (cp >= 0x30A1 && cp <= 0x30FA) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3) ||
+           (cp >= 0xFF01 && cp <= 0xFF5E);
 }
 
-static vlm_status unicode_form(const char *in, size_t len, utf8proc_option_t opt, vlm_strbuf *out,
-                               vlm_error *err) {
-    if (all_ascii(in, len)) { /* ASCII is invariant under every normalization form */
-        vlm_strbuf_append(out, in, len);
-        return VLM_OK;
-    }
+static vlm_status utf8proc_piece(const char *in, size_t len, utf8proc_option_t opt, vlm_strbuf *out,
+                                 vlm_error *err) {
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)len, &dst,
                                       opt | UTF8PROC_STABLE);
@@ -145,12 +154,52 @@ static vlm_status unicode_form(const char *in, size_t len, utf8proc_option_t opt
     return VLM_OK;
 }
 
+/* Normalizes in[0..len): inert text is copied, each run of other characters (with the
+ * inert character before it, which may compose with the run) goes through utf8proc. */
+static vlm_status unicode_form(const char *in, size_t len, utf8proc_option_t opt, vlm_strbuf *out,
+                               vlm_error *err) {
+    bool nfc = (opt & UTF8PROC_COMPOSE) && !(opt & UTF8PROC_COMPAT);
+    size_t copied = 0, prev_start = 0, i = 0;
+    while (i < len) {
+        size_t adv;
+        if ((uint8_t)in[i] < 0x80) {
+            prev_start = i++;
+            continue;
+        }
+        uint32_t cp = tok_utf8_decode(in + i, &adv);
+        if (inert(cp, nfc)) {
+            prev_start = i;
+            i += adv;
+            continue;
+        }
+        /* A run of non-inert characters from i; the segment starts at the inert
+         * character before it (if any and not yet copied). */
+        size_t seg = (i > 0 && prev_start >= copied && prev_start < i) ? prev_start : i;
+        size_t j = i + adv;
+        while (j < len) {
+            uint32_t c2 = tok_utf8_decode(in + j, &adv);
+            if (inert(c2, nfc)) break;
+            j += adv;
+        }
+        vlm_strbuf_append(out, in + copied, seg - copied);
+        vlm_status st = utf8proc_piece(in + seg, j - seg, opt, out, err);
+        if (st != VLM_OK) return st;
+        copied = j;
+        i = j;
+        prev_start = j; /* not inert: never taken as a segment start */
+    }
+    vlm_strbuf_append(out, in + copied, len - copied);
+    return VLM_OK;
+}
+
 static vlm_status apply_step(const tok_norm *s, tok_match_scratch *ms, const char *in, size_t len,
                              vlm_strbuf *out, bool *lead_moved, vlm_error *err) {
     vlm_strbuf_clear(out);
     switch (s->kind) {
-    case TOK_NORM_NFC: return unicode_form(in, len, UTF8PROC_COMPOSE, out, err);
-    case TOK_NORM_NFD: return unicode_form(in, len, UTF8PROC_DECOMPOSE, out, err);
+    case TOK_NORM_NFC:
+        return unicode_form(in, len, UTF8PROC_COMPOSE, out, err);
+    case TOK_NORM_NFD:
+        return unicode_form(in, len, UTF8PROC_DECOMPOSE, out, err);
     case TOK_NORM_NFKC:
         return unicode_form(in, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out, err);
     case TOK_NORM_NFKD:

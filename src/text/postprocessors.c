@@ -11,7 +11,8 @@
 #include "text/tok_internal.h"
 
 void tok_post_free(tok_post *steps, size_t n) {
-    for (size_t i = 0; i < n; i++) free(steps[i].tmpl);
+    for (size_t i = 0; i < n; i++)
+        free(steps[i].tmpl);
 }
 
 static bool tmpl_push(tok_post *p, int32_t id) {
@@ -28,8 +29,10 @@ static vlm_status special_ids(const vlm_json *specials, const char *name, const 
     const vlm_json *st = vlm_json_get(specials, name);
     const vlm_json *ids = vlm_json_get(st, "ids");
     if (!vlm_json_is_array(ids))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: special token '%s' is missing from "
-                       "special_tokens (or has no \"ids\" list)", where, name);
+        return vlm_err(err, VLM_ERR_FORMAT,
+                       "%s: special token '%s' is missing from "
+                       "special_tokens (or has no \"ids\" list)",
+                       where, name);
     for (size_t i = 0; i < vlm_json_array_size(ids); i++) {
         int64_t id;
         if (!vlm_json_int(vlm_json_array_at(ids, i), &id) || id < 0 || id > VLM_TOKENIZER_MAX_ID)
@@ -88,8 +91,7 @@ static vlm_status parse_template(const vlm_json *j, const char *where, tok_post 
 }
 
 /* BertProcessing / RobertaProcessing: "cls" and "sep" are [token, id] pairs. */
-static vlm_status parse_cls_sep(const vlm_json *j, const char *where, tok_post *p,
-                                vlm_error *err) {
+static vlm_status parse_cls_sep(const vlm_json *j, const char *where, tok_post *p, vlm_error *err) {
     int64_t ids[2];
     const char *keys[2] = {"cls", "sep"};
     for (int k = 0; k < 2; k++) {

@@ -21,7 +21,8 @@ static const char GPT2_REGEX[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 void tok_pre_free(tok_pre *steps, size_t n) {
-    for (size_t i = 0; i < n; i++) tok_pattern_free(&steps[i].pat);
+    for (size_t i = 0; i < n; i++)
+        tok_pattern_free(&steps[i].pat);
 }
 
 void tok_pre_out_free(tok_pre_out *o) {
@@ -56,8 +57,10 @@ static vlm_status parse_behavior(const vlm_json *j, const char *where, bool requ
             *out = names[i].b;
             return VLM_OK;
         }
-    return vlm_err(err, VLM_ERR_FORMAT, "%s.behavior must be one of Removed, Isolated, "
-                   "MergedWithPrevious, MergedWithNext, Contiguous", where);
+    return vlm_err(err, VLM_ERR_FORMAT,
+                   "%s.behavior must be one of Removed, Isolated, "
+                   "MergedWithPrevious, MergedWithNext, Contiguous",
+                   where);
 }
 
 static vlm_status get_bool(const vlm_json *j, const char *key, const char *where, bool dflt,
@@ -142,9 +145,12 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps
         const vlm_json *ps = vlm_json_get(j, "prepend_scheme");
         if (ps) {
             const char *p = vlm_json_string(ps);
-            if (p && !strcmp(p, "always")) s->prepend = TOK_PREPEND_ALWAYS;
-            else if (p && !strcmp(p, "first")) s->prepend = TOK_PREPEND_FIRST;
-            else if (p && !strcmp(p, "never")) s->prepend = TOK_PREPEND_NEVER;
+            if (p && !strcmp(p, "always"))
+                s->prepend = TOK_PREPEND_ALWAYS;
+            else if (p && !strcmp(p, "first"))
+                s->prepend = TOK_PREPEND_FIRST;
+            else if (p && !strcmp(p, "never"))
+                s->prepend = TOK_PREPEND_NEVER;
             else
                 return vlm_err(err, VLM_ERR_FORMAT,
                                "%s.prepend_scheme must be \"always\", \"first\" or \"never\"",
@@ -153,8 +159,10 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps
         const vlm_json *aps = vlm_json_get(j, "add_prefix_space");
         if (aps && vlm_json_is_bool(aps) && !vlm_json_true(aps)) { /* legacy field */
             if (s->prepend != TOK_PREPEND_NEVER && ps)
-                return vlm_err(err, VLM_ERR_FORMAT, "%s: add_prefix_space false does not match "
-                               "prepend_scheme", where);
+                return vlm_err(err, VLM_ERR_FORMAT,
+                               "%s: add_prefix_space false does not match "
+                               "prepend_scheme",
+                               where);
             s->prepend = TOK_PREPEND_NEVER;
         }
         return VLM_OK;
@@ -357,8 +365,8 @@ static bool split_by(tok_pre_out *o, const char *base, const tok_spans *sp, tok_
     return true;
 }
 
-static vlm_status byte_level(const tok_pre *st, tok_match_scratch *ms, tok_piece in,
-                             tok_pre_out *o, vlm_error *err) {
+static vlm_status byte_level(const tok_pre *st, tok_match_scratch *ms, tok_piece in, tok_pre_out *o,
+                             vlm_error *err) {
     const char *s = in.s;
     size_t len = in.len;
     if (st->add_prefix_space && !(len && s[0] == ' ')) {
@@ -425,8 +433,10 @@ static vlm_status metaspace(const tok_pre *st, tok_piece in, tok_pre_out *o, vlm
                                (st->prepend == TOK_PREPEND_FIRST && in.at_start));
     if (prepend && in.len) vlm_strbuf_append(b, st->repl_utf8, st->repl_len);
     for (size_t i = 0; i < in.len; i++) {
-        if (in.s[i] == ' ') vlm_strbuf_append(b, st->repl_utf8, st->repl_len);
-        else vlm_strbuf_putc(b, in.s[i]);
+        if (in.s[i] == ' ')
+            vlm_strbuf_append(b, st->repl_utf8, st->repl_len);
+        else
+            vlm_strbuf_putc(b, in.s[i]);
     }
     if (b->failed) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
     const char *s = b->data ? b->data : "";
@@ -447,14 +457,16 @@ vlm_status tok_pre_apply(const tok_pre *st, tok_match_scratch *ms, tok_piece in,
     bool ok = true;
     switch (st->kind) {
     case TOK_PRE_SPLIT: {
-        vlm_status r = tok_pattern_find_matches(&st->pat, ms, in.s, in.len, st->invert, &o->spans,
-                                                err);
+        vlm_status r =
+            tok_pattern_find_matches(&st->pat, ms, in.s, in.len, st->invert, &o->spans, err);
         if (r != VLM_OK) return r;
         ok = split_by(o, in.s, &o->spans, st->behavior, in.at_start);
         break;
     }
-    case TOK_PRE_BYTE_LEVEL: return byte_level(st, ms, in, o, err);
-    case TOK_PRE_METASPACE: return metaspace(st, in, o, err);
+    case TOK_PRE_BYTE_LEVEL:
+        return byte_level(st, ms, in, o, err);
+    case TOK_PRE_METASPACE:
+        return metaspace(st, in, o, err);
     case TOK_PRE_DIGITS:
         ok = pred_spans(in.s, in.len, p_numeric, 0, &o->spans) &&
              split_by(o, in.s, &o->spans,
@@ -475,7 +487,8 @@ vlm_status tok_pre_apply(const tok_pre *st, tok_match_scratch *ms, tok_piece in,
     case TOK_PRE_WHITESPACE:
         /* Invert + Removed: the whitespace gaps go, the runs stay. */
         ok = whitespace_spans(in.s, in.len, &o->spans);
-        for (size_t i = 0; ok && i < o->spans.n; i++) o->spans.v[i].match = !o->spans.v[i].match;
+        for (size_t i = 0; ok && i < o->spans.n; i++)
+            o->spans.v[i].match = !o->spans.v[i].match;
         ok = ok && split_by(o, in.s, &o->spans, TOK_BEH_REMOVED, in.at_start);
         break;
     }

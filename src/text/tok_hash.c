@@ -29,7 +29,8 @@ void tok_strmap_free(tok_strmap *m) {
 
 static size_t slots_for(size_t n) {
     size_t want = 16;
-    while (want < 2 * n) want *= 2;
+    while (want < 2 * n)
+        want *= 2;
     return want;
 }
 
@@ -44,7 +45,8 @@ bool tok_strmap_grow(tok_strmap *m, size_t n) {
         tok_strslot s = m->slots[i];
         if (!s.tag) continue;
         size_t j = (size_t)tok_hash_bytes(m->arena + s.off, s.len) & mask;
-        while (slots[j].tag) j = (j + 1) & mask;
+        while (slots[j].tag)
+            j = (j + 1) & mask;
         slots[j] = s;
     }
     free(m->slots);
@@ -71,7 +73,8 @@ uint32_t tok_strmap_arena_add(tok_strmap *m, const char *key, size_t len) {
         return UINT32_MAX;
     if (need > m->arena_cap) {
         size_t cap = m->arena_cap < 4096 ? 4096 : m->arena_cap;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         if (cap > UINT32_MAX) cap = UINT32_MAX;
         char *a = realloc(m->arena, cap);
         if (!a) return UINT32_MAX;
@@ -136,7 +139,8 @@ void tok_strmap_put_arena_many(tok_strmap *m, const tok_strkey *keys, const int3
 void tok_strmap_get_many(const tok_strmap *m, const char *base, const tok_strkey *keys, size_t n,
                          int32_t *vals) {
     if (!m->slots) {
-        for (size_t i = 0; i < n; i++) vals[i] = -1;
+        for (size_t i = 0; i < n; i++)
+            vals[i] = -1;
         return;
     }
     uint64_t hs[PIPE_R];
@@ -202,7 +206,8 @@ void tok_mergemap_free(tok_mergemap *m) {
 
 static void merge_put_at(tok_mergemap *m, uint64_t k, uint32_t rank, int32_t new_id) {
     size_t i = tok_merge_hash(k) & m->mask;
-    while (m->slots[i].key != UINT64_MAX && m->slots[i].key != k) i = (i + 1) & m->mask;
+    while (m->slots[i].key != UINT64_MAX && m->slots[i].key != k)
+        i = (i + 1) & m->mask;
     if (m->slots[i].key == UINT64_MAX) m->n++;
     m->slots[i] = (tok_merge_slot){k, rank, new_id};
 }

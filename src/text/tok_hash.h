@@ -63,8 +63,8 @@ static inline uint32_t tok_strmap_tag(uint64_t h) {
 }
 
 /* The slot of key, or NULL. */
-static inline const tok_strslot *tok_strmap_find_h(const tok_strmap *m, const char *key,
-                                                   size_t len, uint64_t h) {
+static inline const tok_strslot *tok_strmap_find_h(const tok_strmap *m, const char *key, size_t len,
+                                                   uint64_t h) {
     if (!m->slots) return NULL;
     uint32_t tag = tok_strmap_tag(h);
     for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
@@ -133,8 +133,7 @@ static inline size_t tok_merge_hash(uint64_t k) {
     return (size_t)k;
 }
 /* The slot of (a, b), or NULL. */
-static inline const tok_merge_slot *tok_mergemap_get(const tok_mergemap *m, int32_t a,
-                                                     int32_t b) {
+static inline const tok_merge_slot *tok_mergemap_get(const tok_mergemap *m, int32_t a, int32_t b) {
     if (!m->slots) return NULL;
     uint64_t k = tok_merge_key(a, b);
     for (size_t i = tok_merge_hash(k) & m->mask;; i = (i + 1) & m->mask) {

@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "core/strbuf.h"
+#include "text/tok_cache.h"
 #include "text/tok_hash.h"
 #include "text/tok_pattern.h"
 #include "text/tokenizer.h"
@@ -35,19 +36,22 @@ typedef struct tok_bpe_rawmerge {
 } tok_bpe_rawmerge;
 
 typedef struct tok_bpe {
-    tok_strmap vocab;     /* token -> id */
-    size_t vocab_count;   /* distinct tokens (HF get_vocab_size) */
-    int32_t max_id;       /* largest id in vocab, -1 when empty */
-    uint32_t *id_off;     /* [max_id + 1] id -> token text in vocab.arena, UINT32_MAX: none */
+    tok_strmap vocab;   /* token -> id */
+    size_t vocab_count; /* distinct tokens (HF get_vocab_size) */
+    int32_t max_id;     /* largest id in vocab, -1 when empty */
+    uint32_t *id_off;   /* [max_id + 1] id -> token text in vocab.arena, UINT32_MAX: none */
     uint32_t *id_len;
-    tok_mergemap merges;  /* (a, b) -> (rank, merged id) */
-    char *unk_token;      /* NULL: none */
+    tok_mergemap merges; /* (a, b) -> (rank, merged id) */
+    char *unk_token;     /* NULL: none */
     size_t unk_len;
     char *prefix, *suffix; /* continuing_subword_prefix / end_of_word_suffix, NULL: none */
     size_t prefix_len, suffix_len;
     bool fuse_unk, byte_fallback, ignore_merges;
     int32_t byte_ids[256]; /* id of "<0xXX>" or -1 */
     int32_t *bmp_ids;      /* [0x10000] single-character token ids, -1 none (no prefix) */
+    tok_mergemap cross;    /* character pairs (last of a, first of b) some merge joins */
+    bool segmentable;      /* words may be split where no merge crosses (see model_bpe.c) */
+    tok_cache cache;       /* shared word -> ids cache */
 
     /* Load-time only (freed by tok_bpe_finish). */
     bool have_vocab, have_merges;
@@ -75,6 +79,8 @@ typedef struct tok_bpe_scratch {
     size_t sym_cap;
     tok_bpe_merge *heap;
     size_t heap_n, heap_cap;
+    uint32_t *seg; /* segment starts: (symbol, byte offset) pairs */
+    size_t seg_n, seg_cap;
     vlm_strbuf tmp;
 } tok_bpe_scratch;
 void tok_bpe_scratch_free(tok_bpe_scratch *s);
@@ -97,8 +103,7 @@ int32_t tok_bpe_token_to_id(const tok_bpe *m, const char *s, size_t n);
 const char *tok_bpe_id_to_token(const tok_bpe *m, int32_t id, size_t *len);
 
 /* Reads a pattern object {"String": s} or {"Regex": r} (errors name `where`). */
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p,
-                             vlm_error *err);
+vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err);
 
 /* ---------------------------------------------------------------- normalizers */
 
@@ -120,7 +125,7 @@ typedef struct tok_norm {
     tok_norm_kind kind;
     char *str; /* Prepend: prefix; Replace: content */
     size_t str_len;
-    tok_pattern pat; /* Replace */
+    tok_pattern pat;  /* Replace */
     bool left, right; /* Strip */
 } tok_norm;
 
@@ -162,13 +167,13 @@ typedef struct tok_pre {
     tok_pattern pat; /* Split; ByteLevel with use_regex (the GPT-2 regex) */
     tok_behavior behavior;
     bool invert;
-    bool add_prefix_space, use_regex;         /* ByteLevel */
-    uint32_t repl;                            /* Metaspace replacement; Delimiter char */
+    bool add_prefix_space, use_regex; /* ByteLevel */
+    uint32_t repl;                    /* Metaspace replacement; Delimiter char */
     char repl_utf8[4];
     size_t repl_len;
-    tok_prepend prepend;                      /* Metaspace */
-    bool split;                               /* Metaspace */
-    bool individual_digits;                   /* Digits */
+    tok_prepend prepend;    /* Metaspace */
+    bool split;             /* Metaspace */
+    bool individual_digits; /* Digits */
 } tok_pre;
 
 vlm_status tok_pre_parse(const vlm_json *j, const char *where, tok_pre *steps, size_t *n,
@@ -194,8 +199,8 @@ typedef struct tok_pre_out {
     size_t offs_cap;
 } tok_pre_out;
 void tok_pre_out_free(tok_pre_out *o);
-vlm_status tok_pre_apply(const tok_pre *step, tok_match_scratch *ms, tok_piece in,
-                         tok_pre_out *out, vlm_error *err);
+vlm_status tok_pre_apply(const tok_pre *step, tok_match_scratch *ms, tok_piece in, tok_pre_out *out,
+                         vlm_error *err);
 
 /* ---------------------------------------------------------------- added tokens */
 
@@ -229,8 +234,8 @@ void tok_added_free(tok_added *a);
 /* Reads the "added_tokens" array (may be NULL) after the model and normalizer. */
 vlm_status tok_added_load(vlm_tokenizer *t, const vlm_json *arr, vlm_error *err);
 /* The properties of an added token id, or NULL. */
-const tok_added_token *tok_added_get(const tok_added *a, const int32_t *slot_of_id,
-                                     size_t id_space, int32_t id);
+const tok_added_token *tok_added_get(const tok_added *a, const int32_t *slot_of_id, size_t id_space,
+                                     int32_t id);
 /* HF AddedVocabulary::find_matches over text with one trie: spans (match = added token
  * with its id in *ids, parallel to spans). */
 vlm_status tok_added_split(const tok_added *a, const tok_trie *trie, const int32_t *slot_of_id,
@@ -299,10 +304,10 @@ bool tok_dec_byte_token(const char *s, size_t n, uint8_t *byte);
 /* ---------------------------------------------------------------- the tokenizer */
 
 enum {
-    TOK_ID_ADDED = 1,      /* an added token */
-    TOK_ID_SPECIAL = 2,    /* an added token declared special */
-    TOK_ID_SKIPPABLE = 4,  /* its decode string is a special token's content */
-    TOK_ID_BYTE = 8        /* its string is a byte token "<0xXX>" */
+    TOK_ID_ADDED = 1,     /* an added token */
+    TOK_ID_SPECIAL = 2,   /* an added token declared special */
+    TOK_ID_SKIPPABLE = 4, /* its decode string is a special token's content */
+    TOK_ID_BYTE = 8       /* its string is a byte token "<0xXX>" */
 };
 
 struct vlm_tokenizer {
@@ -320,9 +325,9 @@ struct vlm_tokenizer {
     bool has_decoder;
     bool stream_hold_all; /* the decoder chain cannot be streamed by windows (detok.c) */
 
-    size_t id_space;      /* max id + 1 */
-    int32_t *added_slot;  /* [id_space] index into added.tok or -1 */
-    const char **id_str;  /* [id_space] decode / id_to_token string or NULL */
+    size_t id_space;     /* max id + 1 */
+    int32_t *added_slot; /* [id_space] index into added.tok or -1 */
+    const char **id_str; /* [id_space] decode / id_to_token string or NULL */
     uint32_t *id_len;
     uint8_t *id_flags;
     int32_t *special_ids;

@@ -47,7 +47,8 @@ bool tok_json_string(tok_json_cur *c, vlm_strbuf *scratch, const char **s, size_
     if (c->p >= c->end || *c->p != '"') return false;
     const char *q = ++c->p;
     /* Fast path: find the closing quote; fall back when an escape shows up. */
-    while (q < c->end && *q != '"' && *q != '\\' && (uint8_t)*q >= 0x20) q++;
+    while (q < c->end && *q != '"' && *q != '\\' && (uint8_t)*q >= 0x20)
+        q++;
     if (q >= c->end || (uint8_t)*q < 0x20) return false;
     if (*q == '"') {
         size_t n = (size_t)(q - c->p);
@@ -74,14 +75,30 @@ bool tok_json_string(tok_json_cur *c, vlm_strbuf *scratch, const char **s, size_
         char e = q[1];
         q += 2;
         switch (e) {
-        case '"': vlm_strbuf_putc(scratch, '"'); break;
-        case '\\': vlm_strbuf_putc(scratch, '\\'); break;
-        case '/': vlm_strbuf_putc(scratch, '/'); break;
-        case 'b': vlm_strbuf_putc(scratch, '\b'); break;
-        case 'f': vlm_strbuf_putc(scratch, '\f'); break;
-        case 'n': vlm_strbuf_putc(scratch, '\n'); break;
-        case 'r': vlm_strbuf_putc(scratch, '\r'); break;
-        case 't': vlm_strbuf_putc(scratch, '\t'); break;
+        case '"':
+            vlm_strbuf_putc(scratch, '"');
+            break;
+        case '\\':
+            vlm_strbuf_putc(scratch, '\\');
+            break;
+        case '/':
+            vlm_strbuf_putc(scratch, '/');
+            break;
+        case 'b':
+            vlm_strbuf_putc(scratch, '\b');
+            break;
+        case 'f':
+            vlm_strbuf_putc(scratch, '\f');
+            break;
+        case 'n':
+            vlm_strbuf_putc(scratch, '\n');
+            break;
+        case 'r':
+            vlm_strbuf_putc(scratch, '\r');
+            break;
+        case 't':
+            vlm_strbuf_putc(scratch, '\t');
+            break;
         case 'u': {
             if (c->end - q < 4) return false;
             int u = hex4(q);
@@ -101,7 +118,8 @@ bool tok_json_string(tok_json_cur *c, vlm_strbuf *scratch, const char **s, size_
             vlm_strbuf_append(scratch, u8, tok_utf8_encode(cp, u8));
             break;
         }
-        default: return false;
+        default:
+            return false;
         }
         run = q;
     }
@@ -125,8 +143,10 @@ int tok_json_uint(tok_json_cur *c, long long max, long long *out) {
     bool big = false;
     if (*p == '0' && p + 1 < c->end && p[1] >= '0' && p[1] <= '9') return 1;
     while (p < c->end && *p >= '0' && *p <= '9') {
-        if (v > max) big = true;
-        else v = v * 10 + (*p - '0');
+        if (v > max)
+            big = true;
+        else
+            v = v * 10 + (*p - '0');
         p++;
     }
     if (p < c->end && (*p == '.' || *p == 'e' || *p == 'E')) return 2;
@@ -172,7 +192,8 @@ bool tok_json_skip_value(tok_json_cur *c) {
         } else {
             /* number or literal: up to the next delimiter */
             const char *q = c->p;
-            while (q < c->end && !strchr(",:]} \n\r\t\"{[", *q)) q++;
+            while (q < c->end && !strchr(",:]} \n\r\t\"{[", *q))
+                q++;
             if (q == c->p) return false;
             c->p = q;
         }
@@ -183,8 +204,7 @@ bool tok_json_skip_value(tok_json_cur *c) {
 /* Walks the members of the object at the cursor; for each key calls back with the key
  * and leaves the cursor at the value, which the callback must consume. Returns 0 ok,
  * 1 syntax error, 2 callback error (err set). */
-typedef int (*member_fn)(tok_json_cur *c, const char *key, size_t klen, void *user,
-                         vlm_error *err);
+typedef int (*member_fn)(tok_json_cur *c, const char *key, size_t klen, void *user, vlm_error *err);
 
 static int walk_object(tok_json_cur *c, vlm_strbuf *scratch, member_fn fn, void *user,
                        vlm_error *err) {
@@ -224,8 +244,7 @@ typedef struct scan_state {
     tok_json_range *vocab, *merges;
 } scan_state;
 
-static int model_member(tok_json_cur *c, const char *key, size_t klen, void *user,
-                        vlm_error *err) {
+static int model_member(tok_json_cur *c, const char *key, size_t klen, void *user, vlm_error *err) {
     scan_state *st = user;
     tok_json_range *r = NULL;
     tok_json_value_fn fn = NULL;
@@ -283,16 +302,6 @@ vlm_status tok_json_scan_model(const char *text, size_t len, tok_json_value_fn v
     return VLM_OK;
 }
 
-static size_t count_newlines(const char *p, size_t n) {
-    size_t k = 0;
-    const char *end = p + n;
-    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        k++;
-        p++;
-    }
-    return k;
-}
-
 char *tok_json_cut(const char *text, size_t len, tok_json_range a, tok_json_range b,
                    size_t *out_len) {
     tok_json_range r[2] = {a, b};
@@ -307,9 +316,6 @@ char *tok_json_cut(const char *text, size_t len, tok_json_range a, tok_json_rang
         o += r[k].start - pos;
         out[o++] = open;
         out[o++] = open == '{' ? '}' : ']';
-        size_t nl = count_newlines(text + r[k].start, r[k].end - r[k].start);
-        memset(out + o, '\n', nl);
-        o += nl;
         pos = r[k].end;
     }
     memcpy(out + o, text + pos, len - pos);

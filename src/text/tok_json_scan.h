@@ -32,8 +32,7 @@ vlm_status tok_json_scan_model(const char *text, size_t len, tok_json_value_fn v
                                tok_json_range *merges, bool *syntax, vlm_error *err);
 
 /* Copies text without the values at a and b (a before b, either may be absent): each
- * becomes "{}" or "[]" followed by as many newlines as it held, so that jansson's line
- * numbers stay right. Returns a fresh NUL-terminated buffer (free()) or NULL. */
+ * becomes "{}" or "[]". Returns a fresh NUL-terminated buffer (free()) or NULL. */
 char *tok_json_cut(const char *text, size_t len, tok_json_range a, tok_json_range b,
                    size_t *out_len);
 

@@ -24,10 +24,10 @@
 #include "text/tok_unicode.h"
 
 #define WS_SET                                                                                     \
-    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"            \
+    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"           \
     "\\x{202F}\\x{205F}\\x{3000}"
 #define WORD_SET                                                                                   \
-    "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}"   \
+    "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}"  \
     "\\x{1F150}-\\x{1F169}\\x{1F170}-\\x{1F189}"
 #define HEX_SET "0-9a-fA-F"
 
@@ -78,13 +78,27 @@ char *tok_regex_translate(const char *re, size_t len, const char *where, vlm_err
             }
             char e = re[++i];
             switch (e) {
-            case 's': vlm_strbuf_puts(&b, in_class ? WS_SET : "[" WS_SET "]"); break;
-            case 'S': vlm_strbuf_puts(&b, in_class ? "\\S" : "[^" WS_SET "]"); break;
-            case 'w': vlm_strbuf_puts(&b, in_class ? WORD_SET : "[" WORD_SET "]"); break;
-            case 'W': vlm_strbuf_puts(&b, in_class ? "\\W" : "[^" WORD_SET "]"); break;
-            case 'd': vlm_strbuf_puts(&b, "\\p{Nd}"); break;
-            case 'D': vlm_strbuf_puts(&b, "\\P{Nd}"); break;
-            case 'h': vlm_strbuf_puts(&b, in_class ? HEX_SET : "[" HEX_SET "]"); break;
+            case 's':
+                vlm_strbuf_puts(&b, in_class ? WS_SET : "[" WS_SET "]");
+                break;
+            case 'S':
+                vlm_strbuf_puts(&b, in_class ? "\\S" : "[^" WS_SET "]");
+                break;
+            case 'w':
+                vlm_strbuf_puts(&b, in_class ? WORD_SET : "[" WORD_SET "]");
+                break;
+            case 'W':
+                vlm_strbuf_puts(&b, in_class ? "\\W" : "[^" WORD_SET "]");
+                break;
+            case 'd':
+                vlm_strbuf_puts(&b, "\\p{Nd}");
+                break;
+            case 'D':
+                vlm_strbuf_puts(&b, "\\P{Nd}");
+                break;
+            case 'h':
+                vlm_strbuf_puts(&b, in_class ? HEX_SET : "[" HEX_SET "]");
+                break;
             case 'H':
                 if (in_class) {
                     vlm_strbuf_free(&b);
@@ -145,8 +159,7 @@ char *tok_regex_translate(const char *re, size_t len, const char *where, vlm_err
             } else if (c == '&' && i + 1 < len && re[i + 1] == '&') {
                 vlm_strbuf_free(&b);
                 vlm_err(err, VLM_ERR_UNSUPPORTED,
-                        "%s: character class intersection (&&) in a regex is not supported",
-                        where);
+                        "%s: character class intersection (&&) in a regex is not supported", where);
                 return NULL;
             }
         } else if (c == '[') {

@@ -77,7 +77,8 @@ size_t tok_utf8_encode(uint32_t cp, char *out) {
 
 size_t tok_utf8_last_start(const char *s, size_t n) {
     size_t i = n - 1;
-    while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80) i--;
+    while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80)
+        i--;
     return i;
 }
 
@@ -99,9 +100,10 @@ void tok_utf8_append_lossy(vlm_strbuf *b, const uint8_t *p, size_t n) {
         /* Invalid: how many bytes form a valid prefix (lead byte + good continuations). */
         size_t bad = 1;
         uint8_t c = p[i];
-        size_t want = (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3
-                      : (c >= 0xF0 && c < 0xF5)                 ? 4
-                                                                : 1;
+        size_t want = (c >= 0xC2 && c < 0xE0)   ? 2
+                      : (c >= 0xE0 && c < 0xF0) ? 3
+                      : (c >= 0xF0 && c < 0xF5) ? 4
+                                                : 1;
         if (want > 1) {
             for (size_t j = 1; j < want && i + j < n; j++) {
                 uint8_t lo = 0x80, hi = 0xBF;
@@ -170,8 +172,10 @@ bool tok_is_word(uint32_t cp) {
     case UTF8PROC_CATEGORY_MC:
     case UTF8PROC_CATEGORY_ME:
     case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_PC: return true;
-    default: return false;
+    case UTF8PROC_CATEGORY_PC:
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -54,6 +54,10 @@ vlm_status vlm_tokenizer_encode(const vlm_tokenizer *t, const char *text, size_t
  * as HF does. skip_special_tokens drops tokens whose string is a special added token. */
 vlm_status vlm_tokenizer_decode(const vlm_tokenizer *t, const int32_t *ids, size_t n,
                                 bool skip_special_tokens, char **text, vlm_error *err);
+/* Same, also giving the byte length (the text may contain U+0000). */
+vlm_status vlm_tokenizer_decode_len(const vlm_tokenizer *t, const int32_t *ids, size_t n,
+                                    bool skip_special_tokens, char **text, size_t *len,
+                                    vlm_error *err);
 
 /* ---------------------------------------------------------------- lookups */
 

@@ -31,7 +31,8 @@ typedef struct enc_ctx {
 static void ctx_free(enc_ctx *c) {
     tok_match_scratch_free(&c->ms);
     tok_bpe_scratch_free(&c->bpe);
-    for (size_t i = 0; i < TOK_MAX_STEPS; i++) tok_pre_out_free(&c->lv[i]);
+    for (size_t i = 0; i < TOK_MAX_STEPS; i++)
+        tok_pre_out_free(&c->lv[i]);
     vlm_strbuf_free(&c->nbuf);
     vlm_strbuf_free(&c->ntmp);
     tok_spans_free(&c->sp1);
@@ -43,7 +44,8 @@ static void ctx_free(enc_ctx *c) {
 
 static vlm_status run_pre(enc_ctx *c, size_t stage, tok_piece p) {
     const vlm_tokenizer *t = c->t;
-    if (stage == t->n_pre) return tok_bpe_encode_word(&t->bpe, &c->bpe, p.s, p.len, &c->out, c->err);
+    if (stage == t->n_pre)
+        return tok_bpe_encode_word(&t->bpe, &c->bpe, p.s, p.len, &c->out, c->err);
     tok_pre_out *o = &c->lv[stage];
     vlm_status st = tok_pre_apply(&t->pre[stage], &c->ms, p, o, c->err);
     if (st != VLM_OK) return st;
@@ -91,8 +93,8 @@ vlm_status vlm_tokenizer_encode(const vlm_tokenizer *t, const char *text, size_t
     if (!text) text = "";
     size_t valid = tok_utf8_valid_prefix(text, len);
     if (valid != len)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "text to encode is not valid UTF-8 (byte %zu)",
-                       valid);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "text to encode is not valid UTF-8 (byte %zu)", valid);
     enc_ctx c;
     memset(&c, 0, sizeof c);
     c.t = t;
@@ -148,7 +150,14 @@ vlm_status tok_decode_into(const vlm_tokenizer *t, const int32_t *ids, size_t n,
 
 vlm_status vlm_tokenizer_decode(const vlm_tokenizer *t, const int32_t *ids, size_t n,
                                 bool skip_special_tokens, char **text, vlm_error *err) {
+    return vlm_tokenizer_decode_len(t, ids, n, skip_special_tokens, text, NULL, err);
+}
+
+vlm_status vlm_tokenizer_decode_len(const vlm_tokenizer *t, const int32_t *ids, size_t n,
+                                    bool skip_special_tokens, char **text, size_t *len,
+                                    vlm_error *err) {
     if (text) *text = NULL;
+    if (len) *len = 0;
     if (!t || !text || (!ids && n))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_tokenizer_decode: NULL argument");
     tok_decode_scratch s;
@@ -159,6 +168,7 @@ vlm_status vlm_tokenizer_decode(const vlm_tokenizer *t, const int32_t *ids, size
     tok_decode_scratch_free(&s);
     if (st == VLM_OK) {
         vlm_strbuf_append(&out, "", 0);
+        if (len) *len = out.len;
         *text = vlm_strbuf_take(&out);
         if (!*text) st = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
     }

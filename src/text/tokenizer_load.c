@@ -45,8 +45,10 @@ static vlm_status build_id_tables(vlm_tokenizer *t, vlm_error *err) {
     t->special_ids = vlm_malloc_array(t->added.n + 1, sizeof *t->special_ids);
     if (!t->added_slot || !t->id_str || !t->id_len || !t->id_flags || !t->special_ids)
         return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
-    for (size_t i = 0; i < n; i++) t->added_slot[i] = -1;
-    for (size_t i = 0; i < t->added.n; i++) t->added_slot[t->added.tok[i].id] = (int32_t)i;
+    for (size_t i = 0; i < n; i++)
+        t->added_slot[i] = -1;
+    for (size_t i = 0; i < t->added.n; i++)
+        t->added_slot[t->added.tok[i].id] = (int32_t)i;
     for (size_t id = 0; id < t->id_space; id++) {
         const char *s = NULL;
         size_t len = 0;
@@ -133,7 +135,14 @@ static vlm_status load_text(const char *text, size_t len, const char *origin, vl
     if (!copy) goto oom;
     st = vlm_json_parse(copy, clen, origin, 0, &root, err);
     free(copy);
-    if (st != VLM_OK) goto fail;
+    if (st != VLM_OK) {
+        /* Line and column in the cut copy are off: report them for the whole text. */
+        vlm_json *whole = NULL;
+        if (st != VLM_ERR_OUT_OF_MEMORY) st = vlm_json_parse(text, len, origin, 0, &whole, err);
+        vlm_json_free(whole);
+        if (st == VLM_OK) st = vlm_err(err, VLM_ERR_INTERNAL, "%s: JSON scan disagrees", origin);
+        goto fail;
+    }
 
     char w[300];
     const vlm_json *model, *version;

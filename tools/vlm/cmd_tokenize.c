@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/strbuf.h"
+#include "text/tok_unicode.h"
 #include "text/tokenizer.h"
 #include "vlm.h"
 
@@ -27,11 +28,13 @@ int vlm_cmd_tokenize(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--special")) special = true;
+        if (!strcmp(argv[i], "--special"))
+            special = true;
         else if (argv[i][0] == '-' || dir) {
             usage(stderr);
             return 2;
-        } else dir = argv[i];
+        } else
+            dir = argv[i];
     }
     if (!dir) {
         usage(stderr);
@@ -54,6 +57,12 @@ int vlm_cmd_tokenize(int argc, char **argv) {
         vlm_strbuf_free(&in);
         return 1;
     }
+    size_t valid = tok_utf8_valid_prefix(in.data ? in.data : "", in.len);
+    if (valid != in.len) {
+        fprintf(stderr, "vlm tokenize: stdin is not valid UTF-8 (byte %zu)\n", valid);
+        vlm_strbuf_free(&in);
+        return 1;
+    }
     vlm_error err;
     vlm_tokenizer *tok;
     if (vlm_tokenizer_load(dir, &tok, &err) != VLM_OK) {
@@ -63,7 +72,8 @@ int vlm_cmd_tokenize(int argc, char **argv) {
     }
     int32_t *ids;
     size_t n;
-    vlm_status st = vlm_tokenizer_encode(tok, in.data ? in.data : "", in.len, special, &ids, &n, &err);
+    vlm_status st =
+        vlm_tokenizer_encode(tok, in.data ? in.data : "", in.len, special, &ids, &n, &err);
     vlm_strbuf_free(&in);
     vlm_tokenizer_free(tok);
     if (st != VLM_OK) {
@@ -71,7 +81,8 @@ int vlm_cmd_tokenize(int argc, char **argv) {
         return 1;
     }
     fputs("{\"ids\": [", stdout);
-    for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
+    for (size_t i = 0; i < n; i++)
+        printf(i ? ", %d" : "%d", ids[i]);
     fputs("]}\n", stdout);
     free(ids);
     return fflush(stdout) == 0 ? 0 : 1;
