@@ -46,6 +46,9 @@ struct vlm_backend {
                          const vlm_tensor *bias, const vlm_tensor *out);
     vlm_status (*bmm)(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
                       const vlm_tensor *out);
+    /* w is quantized (bits > 0), validated as ops.h says; NULL when unsupported. */
+    vlm_status (*matmul_q)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                           const vlm_tensor *bias, const vlm_tensor *out);
     vlm_status (*rope_table)(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                              const int *sections, vlm_rope_sections layout, float attention_scaling,
                              const vlm_tensor *cos, const vlm_tensor *sin);
@@ -55,6 +58,10 @@ struct vlm_backend {
                             const vlm_tensor *v, const vlm_attn_params *p, const vlm_tensor *out);
     vlm_status (*gather_rows)(vlm_ctx *ctx, const vlm_tensor *table, const vlm_tensor *ids,
                               const vlm_tensor *out);
+    /* table is quantized; ids are not yet range-checked (as gather_rows). NULL when
+     * unsupported. */
+    vlm_status (*gather_rows_q)(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+                                const vlm_tensor *out);
     vlm_status (*scatter_rows)(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *ids,
                                const vlm_tensor *out);
     vlm_status (*avg_pool2d)(vlm_ctx *ctx, const vlm_tensor *x, int kh, int kw, int sh, int sw,

@@ -134,6 +134,49 @@ vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
 vlm_status vlm_op_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
                       const vlm_tensor *out);
 
+/* ================================================================ quantized weights */
+
+/* A weight matrix [N, K] as a Linear layer or an embedding table holds it: plain float, or
+ * MLX affine-quantized (src/weights/mlx_quant.h describes the format: codes packed as a
+ * little-endian bit stream per row, w = scale * code + bias per group of group_size
+ * columns). A value: copying it copies no data. */
+typedef struct vlm_qweight {
+    vlm_tensor w;      /* bits == 0: [N, K] f32/f16/bf16; else u32 [N, K * bits / 32] */
+    vlm_tensor scales; /* quantized only: [N, K / group_size] f32/f16/bf16 */
+    vlm_tensor biases; /* quantized only: same shape and dtype as scales */
+    int bits;          /* 0 (plain float) or 2, 3, 4, 5, 6, 8 */
+    int group_size;    /* quantized only: 32, 64 or 128 */
+} vlm_qweight;
+
+/* A plain float weight as a vlm_qweight (bits 0). */
+static inline vlm_qweight vlm_qweight_float(const vlm_tensor *w) {
+    vlm_qweight q = {0};
+    q.w = *w;
+    return q;
+}
+/* N and K of the (dequantized) matrix. */
+static inline int64_t vlm_qweight_rows(const vlm_qweight *q) {
+    return q->w.shape[0];
+}
+static inline int64_t vlm_qweight_cols(const vlm_qweight *q) {
+    return q->bits ? q->w.shape[1] * 32 / q->bits : q->w.shape[1];
+}
+
+/* out = x @ dequant(w)^T (+ bias): vlm_op_matmul for a vlm_qweight. A float weight goes to
+ * vlm_op_matmul. A quantized one is computed from the packed words (never dequantized as a
+ * whole): w.w u32 with contiguous rows, shape[1] * 32 divisible by bits, K a multiple of
+ * group_size; scales and biases [N, K / group_size], one float dtype, contiguous rows.
+ * x, bias and out as vlm_op_matmul. Each weight is widened to f32 as scale * code + bias
+ * (one f32 rounding), then the products are summed in f32. */
+vlm_status vlm_op_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                           const vlm_tensor *bias, const vlm_tensor *out);
+
+/* out[i, :] = dequant(table)[ids[i], :]: vlm_op_embedding for a vlm_qweight (only the
+ * looked-up rows are dequantized). table as vlm_op_matmul_q's w; ids [M] i32/i64 in range
+ * (checked); out f32 [M, K] (a float table also allows out's dtype, as vlm_op_embedding). */
+vlm_status vlm_op_embedding_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+                              const vlm_tensor *out);
+
 /* ================================================================ rotary embeddings */
 
 typedef enum vlm_rope_mode {

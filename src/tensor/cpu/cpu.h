@@ -134,6 +134,10 @@ vlm_status cpu_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w
 vlm_status cpu_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out);
 vlm_status cpu_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
                       const vlm_tensor *bias, const vlm_tensor *out);
+vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                        const vlm_tensor *bias, const vlm_tensor *out);
+vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+                             const vlm_tensor *out);
 vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
 vlm_status cpu_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                           const int *sections, vlm_rope_sections layout, float attention_scaling,

@@ -57,6 +57,8 @@ typedef struct gemm_problem {
     int accumulate; /* NN only */
     float *y;
     int64_t ldy;
+    const vlm_cpu_qmat *q;         /* NT on a quantized weight (w, wdt, ldw unused) */
+    const vlm_qgemm_kernels *qk;   /* its kernels */
 } gemm_problem;
 
 /* Tile rows [i, i + mr) x columns [j, j + nr) of y from one packed x panel and w panel. */
@@ -83,7 +85,7 @@ static void run_tile(const gemm_problem *pr, int64_t kc, const float *xpanel, co
  * rows pack them (wp: nb * kc floats, kept in L2) and run the micro-kernel over the block,
  * an x panel (in L1) against every w panel in turn. */
 static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                     int64_t nb, float *xp, float *wp) {
+                     int64_t nb, float *xp, float *wp, float *qtmp) {
     const vlm_gemm_kernels *kr = pr->kr;
     const int mr = kr->mr, nr = kr->nr;
     const size_t es = vlm_dtype_size(pr->wdt);
@@ -98,10 +100,15 @@ static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0,
             int64_t je = min64(jb + nb, j1);
             for (int64_t j = jb; j < je; j += nr) {
                 float *dst = wp + (j - jb) * kc;
-                if (pr->nn)
+                if (pr->nn) {
                     kr->pack_b((const float *)pr->w + pc * pr->ldw + j, pr->ldw, kc,
                                min64(nr, je - j), dst);
-                else
+                } else if (pr->q) { /* dequantize the rows' slice, then pack it as f32 */
+                    int64_t rows = min64(nr, je - j);
+                    for (int64_t r = 0; r < rows; r++)
+                        pr->qk->dequant_row(pr->q, j + r, pc, kc, qtmp + r * kc);
+                    kr->pack_w[VLM_DTYPE_F32](qtmp, kc, rows, kc, dst);
+                } else
                     kr->pack_w[pr->wdt]((const char *)pr->w + (size_t)(j * pr->ldw + pc) * es,
                                         pr->ldw, min64(nr, je - j), kc, dst);
             }
@@ -147,18 +154,20 @@ static int run_gemm(const gemm_problem *pr, int nt) {
     if (nt > tasks) nt = (int)tasks;
     int64_t kc = min64(kr->kc, pr->k); /* deepest slice */
     /* floats per thread: xp, then wp on a 64-byte boundary (its panels are read aligned) */
-    int64_t xp_size = round_up(mb * kc, 16);
-    size_t per_thread = (size_t)(xp_size + round_up(nb * kc, 16));
+    int64_t xp_size = round_up(mb * kc, 16), wp_size = round_up(nb * kc, 16);
+    size_t per_thread = (size_t)(xp_size + wp_size + (pr->q ? round_up(kr->nr * kc, 16) : 0));
     float *buf = aligned_alloc(64, per_thread * sizeof(float) * (size_t)nt);
     if (!buf) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *xp = buf + per_thread * (size_t)omp_get_thread_num();
         float *wp = xp + xp_size;
+        float *qtmp = pr->q ? wp + wp_size : NULL;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nrange;
-            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nrange, pr->n), nb, xp, wp);
+            run_task(pr, i0, min64(i0 + mb, pr->m), j0, min64(j0 + nrange, pr->n), nb, xp, wp,
+                     qtmp);
         }
     }
     free(buf);
@@ -168,13 +177,16 @@ static int run_gemm(const gemm_problem *pr, int nt) {
 /* Decode: split the n weight rows into one contiguous range per thread (multiples of 16
  * rows), so that each thread streams its own part of w once. */
 static void run_gemv(const gemm_problem *pr, int nt) {
-    vlm_gemv_fn fn = pr->kr->gemv[pr->wdt];
+    vlm_gemv_fn fn = pr->q ? NULL : pr->kr->gemv[pr->wdt];
     int64_t chunk = round_up((pr->n + nt - 1) / nt, 16);
     int64_t parts = (pr->n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads((int)parts) schedule(static, 1) if (parts > 1)
     for (int64_t t = 0; t < parts; t++) {
         int64_t j0 = t * chunk, j1 = min64(j0 + chunk, pr->n);
-        fn(pr->m, j0, j1, pr->k, pr->x, pr->ldx, pr->w, pr->ldw, pr->bias, pr->y, pr->ldy);
+        if (pr->q)
+            pr->qk->gemv(pr->m, j0, j1, pr->k, pr->x, pr->ldx, pr->q, pr->bias, pr->y, pr->ldy);
+        else
+            fn(pr->m, j0, j1, pr->k, pr->x, pr->ldx, pr->w, pr->ldw, pr->bias, pr->y, pr->ldy);
     }
 }
 
@@ -297,4 +309,62 @@ void vlm_cpu_gemm_nn_f32(int64_t m, int64_t n, int64_t k, float alpha, const flo
                          int n_threads) {
     vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa_selected(), m, n, k, alpha, a, lda, b, ldb, y, ldy,
                             accumulate, n_threads);
+}
+
+static const vlm_qgemm_kernels *qkernels_of(vlm_cpu_isa isa) {
+    if (!vlm_cpu_isa_supported(isa)) isa = vlm_cpu_isa_best();
+    switch (isa) {
+    case VLM_CPU_ISA_AVX512:
+        return &vlm_qgemm_kernels_avx512;
+    case VLM_CPU_ISA_AVX2:
+        return &vlm_qgemm_kernels_avx2;
+    default:
+        return &vlm_qgemm_kernels_portable;
+    }
+}
+
+void vlm_cpu_gemm_nt_q_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,
+                           int64_t ldx, const vlm_cpu_qmat *w, const float *bias, float *y,
+                           int64_t ldy, int n_threads) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                y[i * ldy + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    int nt = resolve_threads(n_threads, m, n, k);
+    const vlm_gemm_kernels *kr = kernels_of(isa);
+    if (kr) {
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .wdt = VLM_DTYPE_F32,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy,
+                           .q = w,
+                           .qk = qkernels_of(isa)};
+        if (m <= VLM_GEMV_MAX_M) {
+            run_gemv(&pr, nt);
+            return;
+        }
+        if (kr->kc % 128 == 0 && run_gemm(&pr, nt)) return; /* slices start on group bounds */
+    }
+    vlm_cpu_gemm_nt_q_portable(m, n, k, x, ldx, w, bias, y, ldy, nt);
+}
+
+void vlm_cpu_gemm_nt_q(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                       const vlm_cpu_qmat *w, const float *bias, float *y, int64_t ldy,
+                       int n_threads) {
+    vlm_cpu_gemm_nt_q_isa(vlm_cpu_isa_selected(), m, n, k, x, ldx, w, bias, y, ldy, n_threads);
+}
+
+void vlm_cpu_qmat_dequant_row(vlm_cpu_isa isa, const vlm_cpu_qmat *w, int64_t row, int64_t c0,
+                              int64_t cols, float *dst) {
+    if (cols > 0) qkernels_of(isa)->dequant_row(w, row, c0, cols, dst);
 }

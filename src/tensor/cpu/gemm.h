@@ -32,6 +32,36 @@ void vlm_cpu_gemm_nn_f32(int64_t m, int64_t n, int64_t k, float alpha, const flo
                          const float *b, int64_t ldb, float *y, int64_t ldy, int accumulate,
                          int n_threads);
 
+/* An MLX affine-quantized weight matrix [n, k] in host memory (format:
+ * src/weights/mlx_quant.h): row r's codes are the bit stream of words w + r * ldw, its
+ * group g's scale and bias scales[r * lds + g], biases[r * lds + g] (dtype sdt: F32, F16 or
+ * BF16). bits in {2, 3, 4, 5, 6, 8}, group in {32, 64, 128}, k a multiple of group. */
+typedef struct vlm_cpu_qmat {
+    const uint32_t *w;
+    int64_t ldw; /* words per row, >= k * bits / 32 */
+    const void *scales, *biases;
+    int64_t lds; /* elements per row, >= k / group */
+    vlm_dtype sdt;
+    int bits, group;
+} vlm_cpu_qmat;
+
+/* y[m, n] = sum_k x[m, k] * (s * code + b)[n, k] (+ bias[n]): vlm_cpu_gemm_nt on a
+ * quantized weight, straight from the packed words. m <= VLM_GEMV_MAX_M streams each
+ * packed row once (decode); larger m dequantizes one panel of rows at a time into
+ * per-thread scratch and runs the f32 micro-kernel (prefill). Each weight becomes
+ * s * code + b in f32 (one rounding); sums in f32 as vlm_cpu_gemm_nt. */
+void vlm_cpu_gemm_nt_q(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                       const vlm_cpu_qmat *w, const float *bias, float *y, int64_t ldy,
+                       int n_threads);
+void vlm_cpu_gemm_nt_q_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,
+                           int64_t ldx, const vlm_cpu_qmat *w, const float *bias, float *y,
+                           int64_t ldy, int n_threads);
+
+/* dst[0..cols) = row `row` of the dequantized matrix, columns [c0, c0 + cols) (c0 and cols
+ * multiples of the group size). One thread. */
+void vlm_cpu_qmat_dequant_row(vlm_cpu_isa isa, const vlm_cpu_qmat *w, int64_t row, int64_t c0,
+                              int64_t cols, float *dst);
+
 /* vlm_cpu_gemm_nt with AVX512_BF16 dot products (vdpbf16ps) for bf16 weights: x is rounded
  * to bf16 (nearest even) before the products, as a bf16 autocast would, so results differ
  * from vlm_cpu_gemm_nt by up to about 2^-8 * sum_k |x w| (not just float rounding); denormal

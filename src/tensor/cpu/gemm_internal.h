@@ -67,6 +67,44 @@ typedef struct vlm_gemm_kernels {
     int nn_cols; /* columns per nn_small chunk */
 } vlm_gemm_kernels;
 
+/* Quantized weights (vlm_cpu_qmat): the decode GEMV (as vlm_gemv_fn) and one row of
+ * dequantized weights, columns [c0, c0 + cols), both multiples of the group size. */
+typedef void (*vlm_qgemv_fn)(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
+                             int64_t ldx, const vlm_cpu_qmat *w, const float *bias, float *y,
+                             int64_t ldy);
+typedef void (*vlm_qdequant_fn)(const vlm_cpu_qmat *w, int64_t row, int64_t c0, int64_t cols,
+                                float *dst);
+typedef struct vlm_qgemm_kernels {
+    vlm_qgemv_fn gemv;
+    vlm_qdequant_fn dequant_row;
+} vlm_qgemm_kernels;
+
+extern const vlm_qgemm_kernels vlm_qgemm_kernels_portable;
+extern const vlm_qgemm_kernels vlm_qgemm_kernels_avx2;
+extern const vlm_qgemm_kernels vlm_qgemm_kernels_avx512;
+
+/* Element i of a scales / biases array of dtype dt (F32, F16, BF16) as f32, exactly. */
+static inline float vlm_qparam(const void *p, int64_t i, vlm_dtype dt) {
+    if (dt == VLM_DTYPE_F32) return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    return dt == VLM_DTYPE_BF16 ? vlm_bf16_to_f32(h) : vlm_f16_to_f32(h);
+}
+
+/* The SIMD decoders take codes `lanes` (8 or 16) at a time. The codes j0 .. j0 + lanes - 1
+ * of a row (j0 a multiple of lanes) occupy lanes * bits / 8 bytes from byte j0 * bits / 8.
+ * A decoder broadcasts 16 bytes from there to every 128-bit lane, picks for 32-bit lane i
+ * the 4 bytes from byte (i * bits) / 8 (a byte shuffle within the lane; indices past 15
+ * give 0), shifts right by (i * bits) % 8 and masks: code i in lane i, for any bits. These
+ * fill the shuffle (4 bytes per lane) and shift tables for lanes 0 .. lanes - 1. */
+static inline void vlm_qdecode_tables(int bits, int lanes, uint8_t *shuf, uint32_t *shift) {
+    for (int i = 0; i < lanes; i++) {
+        int byte = (i * bits) / 8;
+        shift[i] = (uint32_t)((i * bits) % 8);
+        for (int t = 0; t < 4; t++)
+            shuf[4 * i + t] = byte + t < 16 ? (uint8_t)(byte + t) : 0x80;
+    }
+}
+
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx2;
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx512;
 /* AVX512_BF16 dot products on bf16-rounded x, bf16 weights only; panels hold k pairs. */
@@ -75,6 +113,9 @@ extern const vlm_gemm_kernels vlm_gemm_kernels_avx512_bf16dot;
 void vlm_cpu_gemm_nt_portable(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
                               const void *w, vlm_dtype wdt, int64_t ldw, const float *bias,
                               float *y, int64_t ldy, int n_threads);
+void vlm_cpu_gemm_nt_q_portable(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                                const vlm_cpu_qmat *w, const float *bias, float *y, int64_t ldy,
+                                int n_threads);
 void vlm_cpu_gemm_nn_portable(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                               int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy,
                               int accumulate, int n_threads);

@@ -1,7 +1,9 @@
-/* CPU Linear layers and batched products on top of the gemm kernels (gemm.h). Operands
- * whose rows cannot be addressed as a matrix with one leading stride are copied through
- * arena scratch first; a transposed right-hand side of bmm goes to the NT kernel with no
- * copy. */
+/* CPU Linear layers (float and MLX-quantized weights), quantized embedding lookups and
+ * batched products on top of the gemm kernels (gemm.h). Operands whose rows cannot be
+ * addressed as a matrix with one leading stride are copied through arena scratch first; a
+ * transposed right-hand side of bmm goes to the NT kernel with no copy. */
+#include <omp.h>
+
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/gemm.h"
 
@@ -78,6 +80,94 @@ vlm_status cpu_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
 done:
     vlm_arena_release(ctx->arena, mark);
     return st;
+}
+
+/* The quantized weight as the gemm kernels take it (validated by the front end). */
+static vlm_cpu_qmat qmat_of(const vlm_qweight *w) {
+    vlm_cpu_qmat q;
+    q.w = (const uint32_t *)(const void *)cpu_ptr(&w->w);
+    q.ldw = w->w.stride[0] / 4;
+    q.scales = cpu_ptr(&w->scales);
+    q.biases = cpu_ptr(&w->biases);
+    q.sdt = w->scales.dtype;
+    q.lds = w->scales.stride[0] / (int64_t)vlm_dtype_size(q.sdt);
+    q.bits = w->bits;
+    q.group = w->group_size;
+    if (w->w.shape[0] <= 1) q.ldw = w->w.shape[1]; /* a single row: its stride is irrelevant */
+    if (w->scales.shape[0] <= 1) q.lds = w->scales.shape[1];
+    return q;
+}
+
+vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                        const vlm_tensor *bias, const vlm_tensor *out) {
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_status st = VLM_OK;
+    int64_t m = cpu_rows(x), n = w->w.shape[0], k = w->w.shape[1] * 32 / w->bits;
+    int64_t ldx, ldy;
+    vlm_tensor xs = *x, ys = *out;
+    bool y_direct = flat_rows(out, &ldy);
+    const float *bf = NULL;
+    if (!flat_rows(x, &ldx)) {
+        if ((st = to_scratch(ctx, x, &xs)) != VLM_OK) goto done;
+        ldx = k;
+    }
+    if (!y_direct) {
+        vlm_error e;
+        if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, out->ndim, out->shape, &ys, &e)) !=
+            VLM_OK) {
+            vlm_ctx_fail(ctx, st, "matmul_q: scratch: %s", e.message);
+            goto done;
+        }
+        ldy = n;
+    }
+    if ((st = cpu_param_f32(ctx, "matmul_q", bias, &bf)) != VLM_OK) goto done;
+    vlm_cpu_qmat q = qmat_of(w);
+    vlm_cpu_gemm_nt_q(m, n, k, (const float *)(const void *)cpu_ptr(&xs), ldx, &q, bf,
+                      (float *)(void *)cpu_ptr(&ys), ldy, ctx->n_threads);
+    if (!y_direct) cpu_copy(ctx, &ys, out);
+done:
+    vlm_arena_release(ctx->arena, mark);
+    return st;
+}
+
+vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+                             const vlm_tensor *out) {
+    const char *op = "embedding_q";
+    int64_t rows = table->w.shape[0], k = out->shape[1], m = ids->shape[0];
+    const char *ib = cpu_ptr(ids);
+    for (int64_t i = 0; i < m; i++) {
+        int64_t id = cpu_load_index(ib + i * ids->stride[0], ids->dtype);
+        if (id < 0 || id >= rows)
+            return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                                "%s: ids[%lld] = %lld is out of range [0, %lld)", op, (long long)i,
+                                (long long)id, (long long)rows);
+    }
+    vlm_cpu_qmat q = qmat_of(table);
+    vlm_cpu_isa isa = vlm_cpu_isa_selected();
+    char *ob = cpu_ptr(out);
+    const bool direct = out->stride[1] == 4 || k <= 1;
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    float *tmp = NULL;
+    int nt = m * k >= CPU_PAR_MIN ? ctx->n_threads : 1;
+    if (!direct) { /* one row of scratch per thread, copied out through the strides */
+        vlm_status st = cpu_scratch(ctx, op, (size_t)nt * (size_t)k, &tmp);
+        if (st != VLM_OK) return st;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        int64_t id = cpu_load_index(ib + i * ids->stride[0], ids->dtype);
+        char *orow = ob + i * out->stride[0];
+        if (direct) {
+            vlm_cpu_qmat_dequant_row(isa, &q, id, 0, k, (float *)(void *)orow);
+            continue;
+        }
+        float *t = tmp + (size_t)omp_get_thread_num() * (size_t)k;
+        vlm_cpu_qmat_dequant_row(isa, &q, id, 0, k, t);
+        for (int64_t c = 0; c < k; c++)
+            memcpy(orow + c * out->stride[1], &t[c], 4);
+    }
+    vlm_arena_release(ctx->arena, mark);
+    return VLM_OK;
 }
 
 /* Byte offset of batch b (row-major over the leading nd - 2 dims of `shape`) in t, with
