@@ -213,9 +213,8 @@ static inline __attribute__((always_inline)) void horizontal_row_k(uint8_t *rest
     }
 }
 
-__attribute__((target_clones("avx2", "default"))) static void
-horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w, const axis_coeffs *a,
-               int fixed) {
+static void horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
+                           const axis_coeffs *a, int fixed) {
     switch (fixed ? a->ksize : 0) {
     case 3:
         horizontal_row_k(out, in, out_w, a, 3);
