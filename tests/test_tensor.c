@@ -8,7 +8,8 @@
 static void test_views(void) {
     int64_t shape[3] = {4, 5, 6};
     tt_tensor x = tt_make(VLM_DTYPE_F32, 3, shape, TT_CONTIG);
-    for (int64_t i = 0; i < 120; i++) tt_set(&x.t, i, (double)i);
+    for (int64_t i = 0; i < 120; i++)
+        tt_set(&x.t, i, (double)i);
     vlm_error e;
     vlm_tensor v;
 
@@ -27,7 +28,8 @@ static void test_views(void) {
     CHECK(vlm_tensor_slice(&x.t, -1, 1, 6, 2, &v, &e) == VLM_OK);
     CHECK_EQ_INT(v.shape[2], 3);
     ok = 1;
-    for (int64_t i = 0; i < 60; i++) ok &= tt_get(&v, i) == (double)((i / 3) * 6 + 1 + 2 * (i % 3));
+    for (int64_t i = 0; i < 60; i++)
+        ok &= tt_get(&v, i) == (double)((i / 3) * 6 + 1 + 2 * (i % 3));
     CHECK(ok);
 
     /* select dim 0 index 2 */
@@ -41,7 +43,8 @@ static void test_views(void) {
     ok = 1;
     for (int c = 0; c < 6; c++)
         for (int a = 0; a < 4; a++)
-            for (int b = 0; b < 5; b++) ok &= tt_get(&v, (c * 4 + a) * 5 + b) == (double)((a * 5 + b) * 6 + c);
+            for (int b = 0; b < 5; b++)
+                ok &= tt_get(&v, (c * 4 + a) * 5 + b) == (double)((a * 5 + b) * 6 + c);
     CHECK(ok);
     int bad_perm[3] = {0, 0, 1};
     CHECK(vlm_tensor_permute(&x.t, bad_perm, &v, &e) == VLM_ERR_INVALID_ARGUMENT);
@@ -63,7 +66,8 @@ static void test_views(void) {
     ok = 1;
     for (int b = 0; b < 5; b++)
         for (int a = 0; a < 4; a++)
-            for (int c = 0; c < 6; c++) ok &= tt_get(&v, (b * 4 + a) * 6 + c) == (double)((a * 5 + b) * 6 + c);
+            for (int c = 0; c < 6; c++)
+                ok &= tt_get(&v, (b * 4 + a) * 6 + c) == (double)((a * 5 + b) * 6 + c);
     CHECK(ok);
     /* a narrowed (padded) tensor merges its outer dims only if rows stay uniform */
     vlm_tensor nar;
@@ -124,11 +128,21 @@ static void test_bounds(void) {
     CHECK(vlm_buffer_upload(buf, SIZE_MAX, src, 2, &e) == VLM_ERR_INVALID_ARGUMENT);
     vlm_buffer_free(buf);
 
+    /* host data must be aligned to the element size (a wrapped file may not be) */
+    static uint32_t raw[8];
+    vlm_buffer *odd;
+    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), (char *)raw + 2, 16, 0, &odd, &e) == VLM_OK);
+    int64_t s3[1] = {3};
+    CHECK(vlm_tensor_init(&t, odd, 0, VLM_DTYPE_F32, 1, s3, &e) == VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(e.message, "not aligned");
+    CHECK(vlm_tensor_init(&t, odd, 0, VLM_DTYPE_BF16, 1, s3, &e) == VLM_OK);
+    vlm_buffer_free(odd);
+
     /* a wrapped read-only buffer (mmapped weights): ops refuse to write into it */
     static float weights[8];
     vlm_buffer *ro;
-    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), weights, sizeof weights, VLM_BUFFER_READONLY, &ro, &e) ==
-          VLM_OK);
+    CHECK(vlm_buffer_wrap(vlm_backend_cpu(), weights, sizeof weights, VLM_BUFFER_READONLY, &ro,
+                          &e) == VLM_OK);
     int64_t s8[1] = {8};
     CHECK(vlm_tensor_init(&t, ro, 0, VLM_DTYPE_F32, 1, s8, &e) == VLM_OK);
     tt_env env;
@@ -138,33 +152,133 @@ static void test_bounds(void) {
     /* errors are sticky until cleared */
     CHECK(vlm_op_fill(&env.ctx, &t, 1.0f) != VLM_OK);
     CHECK(vlm_op_scale(&env.ctx, &t, 2.0f, &t) != VLM_OK); /* would also fail, but: */
-    CHECK_CONTAINS(env.ctx.err.message, "fill"); /* the first message is kept */
+    CHECK_CONTAINS(env.ctx.err.message, "fill");           /* the first message is kept */
     vlm_ctx_clear(&env.ctx);
     tt_env_free(&env);
     vlm_buffer_free(ro);
 }
 
-/* A "decode step": allocate activations from the arena and run a few ops that take
- * temporaries (norm with a bf16 weight, attention, matmul through a strided input). */
-static void fake_step(tt_env *env, const tt_tensor *w, const tt_tensor *kcache, int64_t len) {
+/* Counting every allocation of the process (the library, libgomp, libc): the test binary's
+ * malloc family overrides libc's and forwards to it. Not under AddressSanitizer, which
+ * owns malloc itself. */
+#if !defined(__SANITIZE_ADDRESS__)
+#define COUNT_MALLOC 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+static long n_malloc_calls;
+void *malloc(size_t n) {
+    __atomic_add_fetch(&n_malloc_calls, 1, __ATOMIC_RELAXED);
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    __atomic_add_fetch(&n_malloc_calls, 1, __ATOMIC_RELAXED);
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    __atomic_add_fetch(&n_malloc_calls, 1, __ATOMIC_RELAXED);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t a, size_t n) {
+    __atomic_add_fetch(&n_malloc_calls, 1, __ATOMIC_RELAXED);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void **p, size_t a, size_t n) {
+    __atomic_add_fetch(&n_malloc_calls, 1, __ATOMIC_RELAXED);
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12;
+}
+void free(void *p) {
+    __libc_free(p);
+}
+#endif
+
+/* The weights of a toy decoder layer (hidden 64, 4 heads of 16, GQA 4/2, MLP 96). */
+typedef struct toy {
+    tt_tensor norm_w, wqkv, wo, wgu, wdown, inv_freq, kcache, vcache, pos;
+} toy;
+
+static void toy_init(toy *m, tt_rng *r) {
+    int64_t s64[1] = {64}, sqkv[2] = {128, 64}, so[2] = {64, 64}, sgu[2] = {192, 64},
+            sdn[2] = {64, 96}, sf[1] = {8}, sc[3] = {64, 2, 16}, sp[2] = {3, 1};
+    m->norm_w = tt_rand(VLM_DTYPE_BF16, 1, s64, TT_CONTIG, r, -1, 1);
+    m->wqkv = tt_rand(VLM_DTYPE_BF16, 2, sqkv, TT_CONTIG, r, -0.2, 0.2);
+    m->wo = tt_rand(VLM_DTYPE_F16, 2, so, TT_CONTIG, r, -0.2, 0.2);
+    m->wgu = tt_rand(VLM_DTYPE_BF16, 2, sgu, TT_CONTIG, r, -0.2, 0.2);
+    m->wdown = tt_rand(VLM_DTYPE_F32, 2, sdn, TT_CONTIG, r, -0.2, 0.2);
+    m->inv_freq = tt_rand(VLM_DTYPE_F32, 1, sf, TT_CONTIG, r, 0.01, 1);
+    m->kcache = tt_rand(VLM_DTYPE_F32, 3, sc, TT_CONTIG, r, -1, 1);
+    m->vcache = tt_rand(VLM_DTYPE_F32, 3, sc, TT_CONTIG, r, -1, 1);
+    m->pos = tt_make(VLM_DTYPE_I64, 2, sp, TT_CONTIG);
+}
+
+static void toy_free(toy *m) {
+    tt_tensor *ts[9] = {&m->norm_w,   &m->wqkv,   &m->wo,     &m->wgu, &m->wdown,
+                        &m->inv_freq, &m->kcache, &m->vcache, &m->pos};
+    for (int i = 0; i < 9; i++)
+        tt_free(ts[i]);
+}
+
+/* One decode step at position `len - 1` through every kind of op a decoder layer uses:
+ * activations from the arena, norm with a bf16 (1 + w) weight, fused qkv matmul, M-RoPE
+ * table and rotation, a KV-cache write, GQA attention over the cache, output projection,
+ * residual add, gated MLP, argmax. */
+static void toy_step(tt_env *env, toy *m, int64_t len) {
     vlm_ctx *ctx = &env->ctx;
-    int64_t hs[2] = {1, 64};
-    vlm_tensor h, n, q, o, k, kv;
     vlm_error e;
+    int64_t hs[2] = {1, 64}, qkvs[2] = {1, 128}, qs[3] = {1, 4, 16}, ks[3] = {1, 2, 16},
+            cs[2] = {1, 8}, gus[2] = {1, 192}, one[1] = {1};
+    int sections[3] = {2, 3, 3};
+    for (int a = 0; a < 3; a++)
+        tt_set(&m->pos.t, a, (double)(len - 1));
+    vlm_tensor h, n, qkv, q, k, v, part, cosv, sinv, att, o, gu, gate, up, act, down, kdst, vdst,
+        kall, vall, best;
     CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, hs, &h));
     CHECK_OP(env, vlm_op_fill(ctx, &h, 0.5f));
     CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, hs, &n));
-    CHECK_OP(env, vlm_op_rms_norm(ctx, &h, &w->t, 1e-6f, 1.0f, &n));
-    int64_t qs[3] = {1, 4, 16};
-    CHECK(vlm_tensor_reshape(&n, 3, qs, &q, &e) == VLM_OK);
-    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, qs, &o));
-    CHECK(vlm_tensor_narrow(&kcache->t, 0, 0, len, &k, &e) == VLM_OK);
+    CHECK_OP(env, vlm_op_rms_norm(ctx, &h, &m->norm_w.t, 1e-6f, 1.0f, &n));
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, qkvs, &qkv));
+    CHECK_OP(env, vlm_op_matmul(ctx, &n, &m->wqkv.t, NULL, &qkv));
+    CHECK(vlm_tensor_narrow(&qkv, 1, 0, 64, &part, &e) == VLM_OK);
+    CHECK(vlm_tensor_reshape(&part, 3, qs, &q, &e) == VLM_OK);
+    CHECK(vlm_tensor_narrow(&qkv, 1, 64, 32, &part, &e) == VLM_OK);
+    CHECK(vlm_tensor_reshape(&part, 3, ks, &k, &e) == VLM_OK);
+    CHECK(vlm_tensor_narrow(&qkv, 1, 96, 32, &part, &e) == VLM_OK);
+    CHECK(vlm_tensor_reshape(&part, 3, ks, &v, &e) == VLM_OK);
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, cs, &cosv));
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, cs, &sinv));
+    CHECK_OP(env, vlm_op_rope_table(ctx, &m->pos.t, &m->inv_freq.t, sections,
+                                    VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cosv, &sinv));
+    CHECK_OP(env, vlm_op_rope(ctx, &q, &cosv, &sinv, VLM_ROPE_ROTATE_HALF, &q));
+    CHECK_OP(env, vlm_op_rope(ctx, &k, &cosv, &sinv, VLM_ROPE_ROTATE_HALF, &k));
+    CHECK(vlm_tensor_narrow(&m->kcache.t, 0, len - 1, 1, &kdst, &e) == VLM_OK);
+    CHECK(vlm_tensor_narrow(&m->vcache.t, 0, len - 1, 1, &vdst, &e) == VLM_OK);
+    CHECK_OP(env, vlm_op_copy(ctx, &k, &kdst));
+    CHECK_OP(env, vlm_op_copy(ctx, &v, &vdst));
+    CHECK(vlm_tensor_narrow(&m->kcache.t, 0, 0, len, &kall, &e) == VLM_OK);
+    CHECK(vlm_tensor_narrow(&m->vcache.t, 0, 0, len, &vall, &e) == VLM_OK);
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, qs, &att));
     vlm_attn_params p = vlm_attn_params_default(0.25f);
     p.causal = 1;
     p.q_pos0 = len - 1;
-    CHECK_OP(env, vlm_op_attention(ctx, &q, &k, &k, &p, &o));
-    CHECK(vlm_tensor_narrow(&kcache->t, 0, 0, 8, &kv, &e) == VLM_OK);
-    (void)kv;
+    CHECK_OP(env, vlm_op_attention(ctx, &q, &kall, &vall, &p, &att));
+    CHECK(vlm_tensor_reshape(&att, 2, hs, &att, &e) == VLM_OK);
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, hs, &o));
+    CHECK_OP(env, vlm_op_matmul(ctx, &att, &m->wo.t, NULL, &o));
+    CHECK_OP(env, vlm_op_add(ctx, &h, &o, &h));
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, gus, &gu));
+    CHECK_OP(env, vlm_op_matmul(ctx, &h, &m->wgu.t, NULL, &gu));
+    CHECK(vlm_tensor_narrow(&gu, 1, 0, 96, &gate, &e) == VLM_OK);
+    CHECK(vlm_tensor_narrow(&gu, 1, 96, 96, &up, &e) == VLM_OK);
+    CHECK_OP(env, vlm_op_gated_act(ctx, VLM_ACT_SILU, &gate, &up, &gate));
+    act = gate;
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, hs, &down));
+    CHECK_OP(env, vlm_op_matmul(ctx, &act, &m->wdown.t, NULL, &down));
+    CHECK_OP(env, vlm_op_add(ctx, &h, &down, &h));
+    CHECK_OP(env, vlm_ctx_tensor(ctx, VLM_DTYPE_I64, 1, one, &best));
+    CHECK_OP(env, vlm_op_argmax(ctx, &h, &best));
 }
 
 static void test_arena(void) {
@@ -176,11 +290,11 @@ static void test_arena(void) {
     CHECK(vlm_arena_alloc(a, 100, &b1, &o1, &e) == VLM_OK);
     CHECK(vlm_arena_alloc(a, 3, &b2, &o2, &e) == VLM_OK);
     CHECK(o1 % VLM_ARENA_ALIGN == 0 && o2 % VLM_ARENA_ALIGN == 0 && o2 >= o1 + 100);
-    vlm_arena_mark m = vlm_arena_get_mark(a);
+    vlm_arena_mark mk = vlm_arena_get_mark(a);
     CHECK(vlm_arena_alloc(a, 5u << 20, &b3, &o3, &e) == VLM_OK); /* forces a second block */
     vlm_arena_stats s = vlm_arena_get_stats(a);
     CHECK_EQ_INT(s.n_blocks, 2);
-    vlm_arena_release(a, m);
+    vlm_arena_release(a, mk);
     CHECK(vlm_arena_alloc(a, 64, &b3, &o3, &e) == VLM_OK);
     CHECK(b3 == b2 && o3 == o2 + 64); /* released space is reused */
     CHECK(vlm_arena_reset(a, &e) == VLM_OK);
@@ -190,27 +304,33 @@ static void test_arena(void) {
     CHECK(vlm_arena_alloc(a, SIZE_MAX - 10, &b3, &o3, &e) == VLM_ERR_LIMIT);
     vlm_arena_free(a);
 
-    /* Warm-up pass, then ten more passes of growing length: no system allocation. */
+    /* Warm-up passes, then ten more decode steps of growing length: no allocation from the
+     * system at all (arena blocks or anything else: libgomp, libc, the gemm kernels). */
     tt_env env;
     CHECK(vlm_arena_create(vlm_backend_cpu(), 0, &env.arena, &e) == VLM_OK);
     vlm_ctx_init(&env.ctx, env.arena, 2);
     tt_rng r = {42};
-    int64_t ws[1] = {64}, ks[3] = {64, 4, 16};
-    tt_tensor w = tt_rand(VLM_DTYPE_BF16, 1, ws, TT_CONTIG, &r, -1, 1);
-    tt_tensor kc = tt_rand(VLM_DTYPE_F32, 3, ks, TT_CONTIG, &r, -1, 1);
-    fake_step(&env, &w, &kc, 40);
-    CHECK(vlm_arena_reset(env.arena, &e) == VLM_OK);
-    fake_step(&env, &w, &kc, 41);
-    CHECK(vlm_arena_reset(env.arena, &e) == VLM_OK);
-    uint64_t before = vlm_arena_get_stats(env.arena).n_system_allocs;
-    for (int64_t len = 42; len < 52; len++) {
-        fake_step(&env, &w, &kc, len);
+    toy m;
+    toy_init(&m, &r);
+    for (int64_t len = 30; len < 32; len++) {
+        toy_step(&env, &m, len);
         CHECK(vlm_arena_reset(env.arena, &e) == VLM_OK);
     }
+    uint64_t before = vlm_arena_get_stats(env.arena).n_system_allocs;
+#ifdef COUNT_MALLOC
+    long calls = __atomic_load_n(&n_malloc_calls, __ATOMIC_RELAXED);
+    CHECK(calls > 10); /* the counter sees the allocations of the set-up */
+#endif
+    for (int64_t len = 32; len < 42; len++) {
+        toy_step(&env, &m, len);
+        CHECK(vlm_arena_reset(env.arena, &e) == VLM_OK);
+    }
+#ifdef COUNT_MALLOC
+    CHECK_EQ_INT(__atomic_load_n(&n_malloc_calls, __ATOMIC_RELAXED) - calls, 0);
+#endif
     CHECK_EQ_INT(vlm_arena_get_stats(env.arena).n_system_allocs, before);
     CHECK_EQ_INT(vlm_arena_get_stats(env.arena).used, 0);
-    tt_free(&w);
-    tt_free(&kc);
+    toy_free(&m);
     tt_env_free(&env);
 }
 

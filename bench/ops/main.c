@@ -3,10 +3,10 @@
  *   weights on each SIMD path, beside OpenBLAS cblas_sgemm (row-major x * w^T) on the same
  *   shapes and thread count.
  *   GEMV (decode, m = 1 and a few small m): effective GB/s of weight bytes streamed, beside a
- *   plain read (a vector sum) of the same bytes with the same threads. The weights cycle
- *   through a pool (--pool-mb, default 256 MB) so that most reads come from DRAM.
- * Every figure is the best of --reps timed runs after one warm-up; the median is printed too,
- * since the machine may be shared. Usage: bench_ops [--threads N] [--reps R] [--pool-mb MB]. */
+ *   plain read (a vector sum with software prefetch) of the same bytes with the same threads. The
+ * weights cycle through a pool (--pool-mb, default 256 MB) so that most reads come from DRAM. Every
+ * figure is the best of --reps timed runs after one warm-up; the median is printed too, since the
+ * machine may be shared. Usage: bench_ops [--threads N] [--reps R] [--pool-mb MB]. */
 #include "tensor/cpu/gemm.h"
 
 #include <math.h>
@@ -65,10 +65,14 @@ static void *xmalloc(size_t bytes) {
 /* ------------------------------------------------------------------ plain read */
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* Software prefetch 8 KB ahead: a little faster than the hardware prefetcher alone here, so
+ * the baseline is the best plain read we found, not a weak one. */
+#define READ_AHEAD 2048
 __attribute__((target("avx512f"))) static float sum_avx512(const float *p, size_t n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        _mm_prefetch((const char *)(p + i + READ_AHEAD), _MM_HINT_T1);
         a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
         a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
         a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
@@ -83,6 +87,7 @@ __attribute__((target("avx2"))) static float sum_avx2(const float *p, size_t n) 
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        if (i % 64 == 0) _mm_prefetch((const char *)(p + i + READ_AHEAD), _MM_HINT_T1);
         a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
         a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
         a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
@@ -134,25 +139,25 @@ typedef struct gemm_case {
     int bf16dot; /* vlm_cpu_gemm_nt_bf16dot (x rounded to bf16) */
 } gemm_case;
 
-static timing time_gemm(const gemm_case *c, int64_t m, int64_t n, int64_t k, const float *x,
-                        const void *w, float *y, int nt, int reps) {
-    double t[64];
-    for (int r = -1; r < reps; r++) {
-        double t0 = now_s();
-        if (c->blas) {
+/* OpenBLAS's idle workers spin for about 2^28 cycles (~0.1 s) before sleeping; wait that
+ * long after its calls so that they do not take a core from the next measurement. */
+#define BLAS_QUIET_US 150000
+
+/* One timed call of case c. */
+static double time_gemm_once(const gemm_case *c, int64_t m, int64_t n, int64_t k, const float *x,
+                             const void *w, float *y, int nt) {
+    double t0 = now_s();
+    if (c->blas) {
 #ifdef VLM_BENCH_OPENBLAS
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x,
-                        (int)k, (const float *)w, (int)k, 0.0f, y, (int)n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x,
+                    (int)k, (const float *)w, (int)k, 0.0f, y, (int)n);
 #endif
-        } else if (c->bf16dot) {
-            vlm_cpu_gemm_nt_bf16dot(m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
-        } else {
-            vlm_cpu_gemm_nt_isa(c->isa, m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
-        }
-        if (r >= 0) t[r] = now_s() - t0;
+    } else if (c->bf16dot) {
+        vlm_cpu_gemm_nt_bf16dot(m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
+    } else {
+        vlm_cpu_gemm_nt_isa(c->isa, m, n, k, x, k, w, c->wdt, k, NULL, y, n, nt);
     }
-    usleep(20000); /* let the other library's spinning threads go to sleep */
-    return summarize(t, reps);
+    return now_s() - t0;
 }
 
 static void bench_gemm(int nt, int reps) {
@@ -196,20 +201,31 @@ static void bench_gemm(int nt, int reps) {
         snprintf(label, sizeof label, "%lldx%lldx%lld", (long long)m, (long long)n, (long long)k);
         printf("%-18s", label);
         double flop = 2.0 * (double)m * (double)n * (double)k, best_vlm_f32 = 0, blas = 0;
-        for (int c = 0; c < nc; c++) {
-            const void *wc = cases[c].wdt == VLM_DTYPE_BF16  ? (const void *)wb
-                             : cases[c].wdt == VLM_DTYPE_F16 ? (const void *)wh
-                                                             : (const void *)w;
-            timing t = time_gemm(&cases[c], m, n, k, x, wc, y, nt, reps);
-            double gf = flop / t.best * 1e-9;
-            printf(" %8.1f (%6.1f)", gf, flop / t.median * 1e-9);
-            fflush(stdout);
-            if (cases[c].blas) {
-                blas = gf;
-                memcpy(yref, y, (size_t)(m * n) * 4);
-            } else if (cases[c].wdt == VLM_DTYPE_F32 && !cases[c].bf16dot && gf > best_vlm_f32) {
-                best_vlm_f32 = gf;
+        /* The cases take turns within each repetition, so that a busy spell of the (shared)
+         * machine hits all of them alike; around OpenBLAS calls the program sleeps so that one
+         * library's spinning worker threads do not steal the cores from the other. */
+        static double t[16][64];
+        for (int r = -1; r < reps; r++)
+            for (int c = 0; c < nc; c++) {
+                const void *wc = cases[c].wdt == VLM_DTYPE_BF16  ? (const void *)wb
+                                 : cases[c].wdt == VLM_DTYPE_F16 ? (const void *)wh
+                                                                 : (const void *)w;
+                if (cases[c].blas) usleep(BLAS_QUIET_US);
+                double tc = time_gemm_once(&cases[c], m, n, k, x, wc, y, nt);
+                if (cases[c].blas) {
+                    memcpy(yref, y, (size_t)(m * n) * 4);
+                    usleep(BLAS_QUIET_US);
+                }
+                if (r >= 0) t[c][r] = tc;
             }
+        for (int c = 0; c < nc; c++) {
+            timing tm = summarize(t[c], reps);
+            double gf = flop / tm.best * 1e-9;
+            printf(" %8.1f (%6.1f)", gf, flop / tm.median * 1e-9);
+            if (cases[c].blas)
+                blas = gf;
+            else if (cases[c].wdt == VLM_DTYPE_F32 && !cases[c].bf16dot && gf > best_vlm_f32)
+                best_vlm_f32 = gf;
         }
         if (blas > 0) {
             /* sanity: the f32 result of the best path against OpenBLAS's */
@@ -349,6 +365,7 @@ int main(int argc, char **argv) {
     printf("OpenBLAS: not linked\n");
 #endif
     if (do_gemm) bench_gemm(nt, reps);
+    usleep(2 * BLAS_QUIET_US);
     if (do_gemv) bench_gemv(nt, reps, (size_t)(pool_mb * 1e6));
     return 0;
 }

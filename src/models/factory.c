@@ -9,6 +9,8 @@
 #include "core/file.h"
 #include "models/model.h"
 #include "models/registry.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 vlm_model_params vlm_model_params_default(void) {
     vlm_model_params p;
@@ -50,6 +52,16 @@ vlm_status vlm_model_load(const char *path, const vlm_model_params *params, vlm_
             vlm_log(&m->log, VLM_LOG_INFO, "%s: %zu tensors in %zu file(s)", m->ckpt.dir,
                     vlm_st_count(m->weights), vlm_st_file_count(m->weights));
     }
+    /* the tokenizer (built once, shared by every session) and the chat template */
+    if (s == VLM_OK && p->load_tensors) s = vlm_tokenizer_load(m->tokenizer_dir, &m->tokenizer, err);
+    if (s == VLM_OK && p->load_tensors) {
+        s = vlm_chat_template_load(m->tokenizer_dir, &m->chat_template, err);
+        if (s == VLM_ERR_NOT_FOUND) {
+            vlm_log(&m->log, VLM_LOG_WARN, "%s: no chat template; prompts must be given raw",
+                    m->tokenizer_dir);
+            s = vlm_err_ok(err);
+        }
+    }
     if (s == VLM_OK && p->load_tensors) {
         vlm_model_constructor mc;
         vlm_processor_constructor pc;
@@ -78,6 +90,8 @@ void vlm_model_free(vlm_model *m) {
     if (m->processor_impl_free) m->processor_impl_free(m->processor_impl);
     if (m->impl_free) m->impl_free(m->impl);
     vlm_st_close(m->weights);
+    vlm_tokenizer_free(m->tokenizer);
+    vlm_chat_template_free(m->chat_template);
     free(m->tokenizer_dir);
     vlm_checkpoint_free(&m->ckpt);
     free(m);

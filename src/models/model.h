@@ -8,11 +8,18 @@
 #include "models/checkpoint.h"
 #include "weights/safetensors.h"
 
+struct vlm_family;
+struct vlm_tokenizer;
+struct vlm_chat_template;
+
 struct vlm_model {
     vlm_checkpoint ckpt;
     vlm_logger log;
     char *tokenizer_dir;  /* params.tokenizer_dir or the model directory */
     vlm_st_set *weights;  /* headers only (no data) when loaded with load_tensors == 0 */
+    struct vlm_tokenizer *tokenizer;         /* tokenizer.json of tokenizer_dir */
+    struct vlm_chat_template *chat_template; /* NULL when the checkpoint has none */
+    const struct vlm_family *family;         /* set by the model constructor */
     void *impl;
     void (*impl_free)(void *);
     void *processor_impl;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "models/qwen2_vl/model.h"
 
 typedef struct name_map {
     const char *from, *to;
@@ -38,12 +39,15 @@ typedef struct processor_entry {
     vlm_processor_constructor ctor;
 } processor_entry;
 
-/* Built-in families: one line each. (Empty until the first family lands; the sentinel
- * keeps the arrays non-empty.) */
+/* Built-in families: one line each; a NULL name ends each table. */
 static const model_entry builtin_models[] = {
+    {"qwen2_vl", qwen2_vl_model_construct},
+    {"qwen2_5_vl", qwen2_vl_model_construct},
     {NULL, NULL},
 };
 static const processor_entry builtin_processors[] = {
+    {"Qwen2VLProcessor", qwen2_vl_processor_construct},
+    {"Qwen2_5_VLProcessor", qwen2_vl_processor_construct},
     {NULL, NULL},
 };
 

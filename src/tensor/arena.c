@@ -17,9 +17,9 @@ struct vlm_arena {
     vlm_buffer *blocks[ARENA_MAX_BLOCKS];
     size_t used[ARENA_MAX_BLOCKS]; /* bytes handed out in each block */
     int n_blocks;
-    int cur;                       /* the block allocations come from */
-    size_t in_use;                 /* sum of used[] over blocks 0..cur */
-    size_t pass_peak;              /* most in_use since the last reset */
+    int cur;          /* the block allocations come from */
+    size_t in_use;    /* sum of used[] over blocks 0..cur */
+    size_t pass_peak; /* most in_use since the last reset */
     vlm_arena_stats stats;
 };
 

@@ -24,9 +24,9 @@ typedef struct vlm_arena vlm_arena;
 typedef struct vlm_arena_stats {
     uint64_t n_system_allocs; /* backend allocations (blocks) since creation */
     uint64_t n_system_frees;
-    size_t reserved;          /* bytes held in blocks now */
-    size_t used;              /* bytes handed out now (alignment included) */
-    size_t peak;              /* most bytes handed out at once since creation */
+    size_t reserved; /* bytes held in blocks now */
+    size_t used;     /* bytes handed out now (alignment included) */
+    size_t peak;     /* most bytes handed out at once since creation */
     int n_blocks;
 } vlm_arena_stats;
 

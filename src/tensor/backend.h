@@ -31,12 +31,12 @@ struct vlm_backend {
     vlm_status (*copy)(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *dst);
     vlm_status (*fill)(vlm_ctx *ctx, const vlm_tensor *dst, float value);
     /* b is already expanded to a's shape (stride-0 dimensions). */
-    vlm_status (*binary)(vlm_ctx *ctx, vlm_binary_op op, const vlm_tensor *a,
-                         const vlm_tensor *b, const vlm_tensor *out);
+    vlm_status (*binary)(vlm_ctx *ctx, vlm_binary_op op, const vlm_tensor *a, const vlm_tensor *b,
+                         const vlm_tensor *out);
     vlm_status (*scale)(vlm_ctx *ctx, const vlm_tensor *x, float s, const vlm_tensor *out);
     vlm_status (*act)(vlm_ctx *ctx, vlm_act act, const vlm_tensor *x, const vlm_tensor *out);
-    vlm_status (*gated_act)(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate,
-                            const vlm_tensor *up, const vlm_tensor *out);
+    vlm_status (*gated_act)(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate, const vlm_tensor *up,
+                            const vlm_tensor *out);
     vlm_status (*rms_norm)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w, float eps,
                            float w_offset, const vlm_tensor *out);
     vlm_status (*layer_norm)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
@@ -47,14 +47,12 @@ struct vlm_backend {
     vlm_status (*bmm)(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
                       const vlm_tensor *out);
     vlm_status (*rope_table)(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
-                             const int *sections, vlm_rope_sections layout,
-                             float attention_scaling, const vlm_tensor *cos,
-                             const vlm_tensor *sin);
+                             const int *sections, vlm_rope_sections layout, float attention_scaling,
+                             const vlm_tensor *cos, const vlm_tensor *sin);
     vlm_status (*rope)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
                        const vlm_tensor *sin, vlm_rope_mode mode, const vlm_tensor *out);
     vlm_status (*attention)(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor *k,
-                            const vlm_tensor *v, const vlm_attn_params *p,
-                            const vlm_tensor *out);
+                            const vlm_tensor *v, const vlm_attn_params *p, const vlm_tensor *out);
     vlm_status (*gather_rows)(vlm_ctx *ctx, const vlm_tensor *table, const vlm_tensor *ids,
                               const vlm_tensor *out);
     vlm_status (*scatter_rows)(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *ids,

@@ -52,8 +52,8 @@ vlm_status vlm_ctx_tensor(vlm_ctx *ctx, vlm_dtype dtype, int ndim, const int64_t
 vlm_status vlm_op_copy(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *dst);
 /* Every element of dst (f32, f16, bf16 or f64) = value. */
 vlm_status vlm_op_fill(vlm_ctx *ctx, const vlm_tensor *dst, float value);
-/* *out = a contiguous f32/any copy of x from the arena; if x is already contiguous *out is
- * x itself (no copy). */
+/* *out = a contiguous copy of x (same dtype) in the arena; when x is already contiguous,
+ * *out is x itself and nothing is copied. */
 vlm_status vlm_op_contiguous(vlm_ctx *ctx, const vlm_tensor *x, vlm_tensor *out);
 /* out = concatenation of xs[0..n-1] along dim (negative counts from the end). All inputs
  * have out's ndim and equal extents except on dim; the extents on dim add up to out's.
@@ -102,8 +102,8 @@ typedef enum vlm_act {
 vlm_status vlm_op_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *x, const vlm_tensor *out);
 /* out = act(gate) * up, all the same shape (gate and up may be two halves of one fused
  * projection, taken with vlm_tensor_narrow). In place allowed (out == gate or up). */
-vlm_status vlm_op_gated_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate,
-                            const vlm_tensor *up, const vlm_tensor *out);
+vlm_status vlm_op_gated_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate, const vlm_tensor *up,
+                            const vlm_tensor *out);
 
 /* ================================================================ normalization */
 
@@ -157,9 +157,8 @@ typedef enum vlm_rope_sections {
  * axis(j) follows `layout`. For Qwen2-VL vision RoPE pass inv_freq = cat(f, f) and
  * sections {R/4, R/4} consecutive. cos, sin: [S, R/2] f32. */
 vlm_status vlm_op_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
-                             const int *sections, vlm_rope_sections layout,
-                             float attention_scaling, const vlm_tensor *cos,
-                             const vlm_tensor *sin);
+                             const int *sections, vlm_rope_sections layout, float attention_scaling,
+                             const vlm_tensor *cos, const vlm_tensor *sin);
 /* Rotates the first R dimensions of every head: x and out [S, H, D], cos/sin [S, R/2]
  * with R even and R <= D; dimensions R..D-1 are copied unchanged. ROTATE_HALF:
  * out[i] = x[i] c_i - x[i+R/2] s_i, out[i+R/2] = x[i+R/2] c_i + x[i] s_i (i < R/2).
@@ -182,14 +181,14 @@ vlm_status vlm_op_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
  *       bidirectionally inside a causal or sliding mask).
  * A query that sees no key gets an output of zeros. Host arrays; read during the call. */
 typedef struct vlm_attn_params {
-    float scale;             /* multiplies q . k, e.g. 1/sqrt(head_dim) */
-    float softcap;           /* > 0: score = softcap * tanh(score / softcap); 0: off */
+    float scale;   /* multiplies q . k, e.g. 1/sqrt(head_dim) */
+    float softcap; /* > 0: score = softcap * tanh(score / softcap); 0: off */
     int causal;
     int64_t q_pos0;
-    int64_t window;          /* 0: none */
+    int64_t window; /* 0: none */
     const int64_t *segments;
     int64_t n_segments;
-    const int64_t *spans;    /* [n_spans][2] */
+    const int64_t *spans; /* [n_spans][2] */
     int64_t n_spans;
 } vlm_attn_params;
 

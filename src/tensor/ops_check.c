@@ -54,7 +54,8 @@ bool vlm_op_begin(vlm_ctx *ctx) {
 vlm_status vlm_op_end(vlm_ctx *ctx, vlm_status st) {
     if (st != VLM_OK && ctx->status == VLM_OK) {
         /* A backend that returned an error without recording it. */
-        vlm_ctx_fail(ctx, st, "backend %s failed without a message", vlm_backend_name(ctx->backend));
+        vlm_ctx_fail(ctx, st, "backend %s failed without a message",
+                     vlm_backend_name(ctx->backend));
     }
     return st;
 }
@@ -74,8 +75,9 @@ bool vlm_check_tensor(vlm_ctx *ctx, const char *op, const char *what, const vlm_
         return false;
     }
     if (t->buf->backend != ctx->backend) {
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s lives on backend %s, the context runs %s",
-                     op, what, vlm_backend_name(t->buf->backend), vlm_backend_name(ctx->backend));
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                     "%s: %s lives on backend %s, the context runs %s", op, what,
+                     vlm_backend_name(t->buf->backend), vlm_backend_name(ctx->backend));
         return false;
     }
     return true;
@@ -84,8 +86,8 @@ bool vlm_check_tensor(vlm_ctx *ctx, const char *op, const char *what, const vlm_
 bool vlm_check_out(vlm_ctx *ctx, const char *op, const char *what, const vlm_tensor *t) {
     if (!vlm_check_tensor(ctx, op, what, t)) return false;
     if (t->buf && (t->buf->flags & VLM_BUFFER_READONLY) && vlm_tensor_numel(t) > 0) {
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s %s is in a read-only buffer",
-                     op, what, D(t));
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s %s is in a read-only buffer", op,
+                     what, D(t));
         return false;
     }
     for (int i = 0; i < t->ndim; i++) {
@@ -119,7 +121,8 @@ bool vlm_check_ndim(vlm_ctx *ctx, const char *op, const char *what, const vlm_te
                     int hi) {
     if (t->ndim >= lo && t->ndim <= hi) return true;
     if (lo == hi)
-        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d dims", op, what, D(t), lo);
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d dims", op, what, D(t),
+                     lo);
     else
         vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %s %s must have %d to %d dims", op, what,
                      D(t), lo, hi);
@@ -132,8 +135,8 @@ bool vlm_check_inner_contiguous(vlm_ctx *ctx, const char *op, const char *what,
         t->stride[t->ndim - 1] == (int64_t)vlm_dtype_size(t->dtype))
         return true;
     vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
-                 "%s: %s %s needs a contiguous last dimension (copy it with vlm_op_contiguous)",
-                 op, what, D(t));
+                 "%s: %s %s needs a contiguous last dimension (copy it with vlm_op_contiguous)", op,
+                 what, D(t));
     return false;
 }
 
@@ -161,21 +164,79 @@ static void extent(const vlm_tensor *t, int64_t *lo, int64_t *hi) {
     *hi = *lo + span;
 }
 
-bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
-                          const vlm_tensor *in, bool alias_ok) {
+/* For two views with the same shape and strides whose offsets differ by d bytes: can an
+ * element of one start less than `es` bytes from an element of the other? That is: are
+ * there steps delta_k in [-(n_k - 1), n_k - 1] with |d - sum delta_k s_k| < es. Dimensions
+ * are tried from the largest stride down; at each only the few steps that leave a remainder
+ * the inner dimensions can still cover are followed. Answers "yes" when the search would
+ * branch too much (a conservative answer). */
+static bool can_hit(int k, int nd, const int64_t *n, const int64_t *s, int64_t d, int64_t es,
+                    int *budget) {
+    if (--*budget < 0) return true;
+    if (k == nd) return d > -es && d < es;
+    int64_t reach = es - 1; /* largest |sum| the inner dimensions can make, plus slack */
+    for (int m = k + 1; m < nd; m++)
+        reach += (n[m] - 1) * s[m];
+    int64_t lo = d - reach, hi = d + reach; /* delta * s[k] must land in [lo, hi] */
+    int64_t dlo = lo >= 0 ? (lo + s[k] - 1) / s[k] : -((-lo) / s[k]);
+    int64_t dhi = hi >= 0 ? hi / s[k] : -((-hi + s[k] - 1) / s[k]);
+    if (dlo < -(n[k] - 1)) dlo = -(n[k] - 1);
+    if (dhi > n[k] - 1) dhi = n[k] - 1;
+    for (int64_t delta = dlo; delta <= dhi; delta++)
+        if (can_hit(k + 1, nd, n, s, d - delta * s[k], es, budget)) return true;
+    return false;
+}
+
+/* Exact overlap test for views of one layout at different offsets. */
+static bool same_layout_overlap(const vlm_tensor *a, const vlm_tensor *b) {
+    int64_t n[VLM_MAX_DIMS], s[VLM_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < a->ndim; i++) { /* drop extent-1 and stride-0 dimensions */
+        if (a->shape[i] > 1 && a->stride[i] > 0) {
+            n[nd] = a->shape[i];
+            s[nd] = a->stride[i];
+            nd++;
+        }
+    }
+    for (int i = 1; i < nd; i++) { /* sort by stride, largest first */
+        for (int j = i; j > 0 && s[j] > s[j - 1]; j--) {
+            int64_t t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+            t = n[j];
+            n[j] = n[j - 1];
+            n[j - 1] = t;
+        }
+    }
+    int budget = 256;
+    return can_hit(0, nd, n, s, b->offset - a->offset, (int64_t)vlm_dtype_size(a->dtype), &budget);
+}
+
+static bool same_layout(const vlm_tensor *a, const vlm_tensor *b) {
+    if (a->ndim != b->ndim || vlm_dtype_size(a->dtype) != vlm_dtype_size(b->dtype)) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->stride[i] != b->stride[i]))
+            return false;
+    return true;
+}
+
+bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out, const vlm_tensor *in,
+                          bool alias_ok) {
     if (!in || !out || !in->buf || in->buf != out->buf) return true;
     if (alias_ok && vlm_same_view(out, in)) return true;
     int64_t a0, a1, b0, b1;
     extent(out, &a0, &a1);
     extent(in, &b0, &b1);
     if (a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0) return true;
+    /* Interleaved views of one layout (the two halves of a fused projection) share an
+     * extent without sharing an element. */
+    if (same_layout(out, in) && !same_layout_overlap(out, in)) return true;
     vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: output %s overlaps input %s%s", op, D(out),
                  D(in), alias_ok ? " (only an identical view may be updated in place)" : "");
     return false;
 }
 
-bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a,
-                          const vlm_tensor *b) {
+bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a, const vlm_tensor *b) {
     if (vlm_tensor_same_shape(a, b)) return true;
     vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: shapes differ: %s vs %s", op, D(a), D(b));
     return false;

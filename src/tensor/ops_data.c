@@ -17,7 +17,8 @@ vlm_status vlm_op_copy(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *ds
         !vlm_check_same_shape(ctx, op, src, dst) || !vlm_check_no_overlap(ctx, op, dst, src, true))
         return ctx->status;
     if (!copy_dtypes_ok(src->dtype, dst->dtype))
-        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "copy: cannot convert %s to %s", D(src), D(dst));
+        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "copy: cannot convert %s to %s", D(src),
+                            D(dst));
     if (vlm_tensor_numel(dst) == 0 || vlm_same_view(src, dst)) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->copy(ctx, src, dst));
 }
@@ -61,7 +62,8 @@ vlm_status vlm_op_concat(vlm_ctx *ctx, int n, const vlm_tensor *const *xs, int d
         const vlm_tensor *x = xs[i];
         if (!vlm_check_tensor(ctx, op, "input", x)) return ctx->status;
         bool ok = x->ndim == out->ndim;
-        for (int j = 0; ok && j < out->ndim; j++) ok = j == d || x->shape[j] == out->shape[j];
+        for (int j = 0; ok && j < out->ndim; j++)
+            ok = j == d || x->shape[j] == out->shape[j];
         if (!ok)
             return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
                                 "concat: input %d %s does not match %s outside dim %d", i, D(x),
@@ -139,8 +141,8 @@ vlm_status vlm_op_scatter_rows(vlm_ctx *ctx, const vlm_tensor *src, const vlm_te
         return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: cannot convert %s to %s", op, D(src),
                             D(out));
     if (src->shape[0] != ids->shape[0] || src->shape[1] != out->shape[1])
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
-                            "%s: src %s, ids %s and out %s disagree", op, D(src), D(ids), D(out));
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: src %s, ids %s and out %s disagree",
+                            op, D(src), D(ids), D(out));
     if (vlm_tensor_numel(src) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->scatter_rows(ctx, src, ids, out));
 }
@@ -151,8 +153,9 @@ static vlm_status binary(vlm_ctx *ctx, const char *op, vlm_binary_op bop, const 
     if (!vlm_check_tensor(ctx, op, "a", a) || !vlm_check_tensor(ctx, op, "b", b) ||
         !vlm_check_out(ctx, op, "out", out) || !vlm_check_dtype(ctx, op, "a", a, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "b", b, VLM_F_FLOAT) ||
-        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) || !vlm_check_same_shape(ctx, op, a, out) ||
-        !vlm_check_no_overlap(ctx, op, out, a, true) || !vlm_check_no_overlap(ctx, op, out, b, true))
+        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) ||
+        !vlm_check_same_shape(ctx, op, a, out) || !vlm_check_no_overlap(ctx, op, out, a, true) ||
+        !vlm_check_no_overlap(ctx, op, out, b, true))
         return ctx->status;
     vlm_tensor bx;
     vlm_error e;
@@ -196,12 +199,13 @@ vlm_status vlm_op_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *x, const vlm_
     return vlm_op_end(ctx, ctx->backend->act(ctx, act, x, out));
 }
 
-vlm_status vlm_op_gated_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate,
-                            const vlm_tensor *up, const vlm_tensor *out) {
+vlm_status vlm_op_gated_act(vlm_ctx *ctx, vlm_act act, const vlm_tensor *gate, const vlm_tensor *up,
+                            const vlm_tensor *out) {
     const char *op = "gated_act";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if ((unsigned)act >= VLM_ACT_COUNT)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op, (int)act);
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op,
+                            (int)act);
     if (!unary_check(ctx, op, gate, out) || !vlm_check_tensor(ctx, op, "up", up) ||
         !vlm_check_dtype(ctx, op, "up", up, VLM_F_F32) || !vlm_check_same_shape(ctx, op, up, out) ||
         !vlm_check_no_overlap(ctx, op, out, up, true))

@@ -34,10 +34,9 @@ bool vlm_check_ndim(vlm_ctx *ctx, const char *op, const char *what, const vlm_te
 bool vlm_check_inner_contiguous(vlm_ctx *ctx, const char *op, const char *what,
                                 const vlm_tensor *t);
 /* out may be `in` itself (identical view) when alias_ok, else must not overlap it. */
-bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out,
-                          const vlm_tensor *in, bool alias_ok);
-bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a,
-                          const vlm_tensor *b);
+bool vlm_check_no_overlap(vlm_ctx *ctx, const char *op, const vlm_tensor *out, const vlm_tensor *in,
+                          bool alias_ok);
+bool vlm_check_same_shape(vlm_ctx *ctx, const char *op, const vlm_tensor *a, const vlm_tensor *b);
 /* An ids tensor: 1-D, i32 or i64. */
 bool vlm_check_ids(vlm_ctx *ctx, const char *op, const vlm_tensor *ids);
 

@@ -14,11 +14,11 @@ static bool param_vec(vlm_ctx *ctx, const char *op, const char *what, const vlm_
     return true;
 }
 
-static bool row_op_check(vlm_ctx *ctx, const char *op, const vlm_tensor *x,
-                         const vlm_tensor *out) {
+static bool row_op_check(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_tensor *out) {
     return vlm_check_tensor(ctx, op, "x", x) && vlm_check_out(ctx, op, "out", out) &&
            vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) &&
-           vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) && vlm_check_ndim(ctx, op, "x", x, 1, VLM_MAX_DIMS) &&
+           vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) &&
+           vlm_check_ndim(ctx, op, "x", x, 1, VLM_MAX_DIMS) &&
            vlm_check_same_shape(ctx, op, x, out) && vlm_check_no_overlap(ctx, op, out, x, true);
 }
 
@@ -61,21 +61,22 @@ vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
         !vlm_check_out(ctx, op, "out", out) || !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "w", w, VLM_F_FLOAT) ||
         !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) ||
-        !vlm_check_ndim(ctx, op, "x", x, 1, VLM_MAX_DIMS) || !vlm_check_ndim(ctx, op, "w", w, 2, 2) ||
-        !vlm_check_inner_contiguous(ctx, op, "w", w) ||
+        !vlm_check_ndim(ctx, op, "x", x, 1, VLM_MAX_DIMS) ||
+        !vlm_check_ndim(ctx, op, "w", w, 2, 2) || !vlm_check_inner_contiguous(ctx, op, "w", w) ||
         !vlm_check_no_overlap(ctx, op, out, x, false) ||
         !vlm_check_no_overlap(ctx, op, out, w, false))
         return ctx->status;
     int64_t n = w->shape[0], k = w->shape[1];
     bool ok = x->ndim == out->ndim && x->shape[x->ndim - 1] == k && out->shape[out->ndim - 1] == n;
-    for (int i = 0; ok && i < x->ndim - 1; i++) ok = x->shape[i] == out->shape[i];
+    for (int i = 0; ok && i < x->ndim - 1; i++)
+        ok = x->shape[i] == out->shape[i];
     if (!ok)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
                             "%s: x %s @ w %s^T needs out [..., %lld] with x's leading extents, "
                             "got %s",
                             op, D(x), D(w), (long long)n, D(out));
-    if (bias && (!param_vec(ctx, op, "bias", bias, n) ||
-                 !vlm_check_no_overlap(ctx, op, out, bias, false)))
+    if (bias &&
+        (!param_vec(ctx, op, "bias", bias, n) || !vlm_check_no_overlap(ctx, op, out, bias, false)))
         return ctx->status;
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->matmul(ctx, x, w, bias, out));
@@ -107,14 +108,13 @@ vlm_status vlm_op_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
 }
 
 vlm_status vlm_op_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
-                             const int *sections, vlm_rope_sections layout,
-                             float attention_scaling, const vlm_tensor *cos,
-                             const vlm_tensor *sin) {
+                             const int *sections, vlm_rope_sections layout, float attention_scaling,
+                             const vlm_tensor *cos, const vlm_tensor *sin) {
     const char *op = "rope_table";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (!vlm_check_tensor(ctx, op, "pos", pos) || !vlm_check_tensor(ctx, op, "inv_freq", inv_freq) ||
-        !vlm_check_out(ctx, op, "cos", cos) || !vlm_check_out(ctx, op, "sin", sin) ||
-        !vlm_check_dtype(ctx, op, "pos", pos, VLM_F_INDEX) ||
+    if (!vlm_check_tensor(ctx, op, "pos", pos) ||
+        !vlm_check_tensor(ctx, op, "inv_freq", inv_freq) || !vlm_check_out(ctx, op, "cos", cos) ||
+        !vlm_check_out(ctx, op, "sin", sin) || !vlm_check_dtype(ctx, op, "pos", pos, VLM_F_INDEX) ||
         !vlm_check_dtype(ctx, op, "inv_freq", inv_freq, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "cos", cos, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "sin", sin, VLM_F_F32) ||
@@ -155,8 +155,9 @@ vlm_status vlm_op_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tens
                                 (long long)sum, (long long)half);
     }
     if (vlm_tensor_numel(cos) == 0) return VLM_OK;
-    return vlm_op_end(ctx, ctx->backend->rope_table(ctx, pos, inv_freq, n_axes > 1 ? sections : NULL,
-                                                    layout, attention_scaling, cos, sin));
+    return vlm_op_end(ctx,
+                      ctx->backend->rope_table(ctx, pos, inv_freq, n_axes > 1 ? sections : NULL,
+                                               layout, attention_scaling, cos, sin));
 }
 
 vlm_status vlm_op_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
@@ -189,8 +190,7 @@ vlm_attn_params vlm_attn_params_default(float scale) {
 }
 
 vlm_status vlm_op_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor *k,
-                            const vlm_tensor *v, const vlm_attn_params *p,
-                            const vlm_tensor *out) {
+                            const vlm_tensor *v, const vlm_attn_params *p, const vlm_tensor *out) {
     const char *op = "attention";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!p) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: params is NULL", op);

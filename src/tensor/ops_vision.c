@@ -5,8 +5,8 @@
 
 /* A view of base's buffer at base's offset (+ extra bytes) with the given shape and byte
  * strides; bounds-checked against the buffer. */
-static bool make_view(vlm_ctx *ctx, const char *op, const vlm_tensor *base, int64_t extra,
-                      int ndim, const int64_t *shape, const int64_t *stride, vlm_tensor *out) {
+static bool make_view(vlm_ctx *ctx, const char *op, const vlm_tensor *base, int64_t extra, int ndim,
+                      const int64_t *shape, const int64_t *stride, vlm_tensor *out) {
     vlm_error e;
     if (vlm_tensor_init_strided(out, base->buf, base->offset + extra, base->dtype, ndim, shape,
                                 stride, &e) != VLM_OK) {
@@ -47,8 +47,9 @@ vlm_status vlm_op_patch_embed(vlm_ctx *ctx, const vlm_tensor *img, const vlm_ten
     int64_t tt = t / kt, gh = h / kh, gw = wd / kw;
     int64_t rows = n * tt * gh * gw, kdim = c * kt * kh * kw;
     if (out->shape[0] != rows || out->shape[1] != e)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: img %s, w %s give [%lld, %lld], out is %s",
-                            op, D(img), D(w), (long long)rows, (long long)e, D(out));
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                            "%s: img %s, w %s give [%lld, %lld], out is %s", op, D(img), D(w),
+                            (long long)rows, (long long)e, D(out));
     if (bias && !vlm_check_no_overlap(ctx, op, out, bias, false)) return ctx->status;
     if (!vlm_check_no_overlap(ctx, op, out, img, false)) return ctx->status;
 
@@ -59,13 +60,15 @@ vlm_status vlm_op_patch_embed(vlm_ctx *ctx, const vlm_tensor *img, const vlm_ten
     if (conv3d) { /* img [C, T, H, W] -> [T', gh, gw, C, kt, kh, kw] */
         int64_t s7[7] = {tt, gh, gw, c, kt, kh, kw};
         int64_t t7[7] = {st[1] * kt, st[2] * kh, st[3] * kw, st[0], st[1], st[2], st[3]};
-        for (int i = 0; i < 7; i++) shp[i] = s7[i], str[i] = t7[i];
+        for (int i = 0; i < 7; i++)
+            shp[i] = s7[i], str[i] = t7[i];
         vd = 7;
     } else { /* img [N, C, H, W] -> [N, gh, gw, C, kh, kw] */
         int64_t sn = nd == 4 ? st[0] : 0, sc = st[nd - 3], sh = st[nd - 2], sw = st[nd - 1];
         int64_t s6[6] = {n, gh, gw, c, kh, kw};
         int64_t t6[6] = {sn, sh * kh, sw * kw, sc, sh, sw};
-        for (int i = 0; i < 6; i++) shp[i] = s6[i], str[i] = t6[i];
+        for (int i = 0; i < 6; i++)
+            shp[i] = s6[i], str[i] = t6[i];
         vd = 6;
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
@@ -73,7 +76,8 @@ vlm_status vlm_op_patch_embed(vlm_ctx *ctx, const vlm_tensor *img, const vlm_ten
     vlm_error er;
     if (!make_view(ctx, op, img, 0, vd, shp, str, &patches)) return ctx->status;
     int64_t cshape[8];
-    for (int i = 0; i < vd; i++) cshape[i] = shp[i];
+    for (int i = 0; i < vd; i++)
+        cshape[i] = shp[i];
     if (vlm_ctx_tensor(ctx, VLM_DTYPE_F32, vd, cshape, &cols) != VLM_OK ||
         vlm_op_copy(ctx, &patches, &cols) != VLM_OK || vlm_op_contiguous(ctx, w, &wc) != VLM_OK)
         goto done;
@@ -98,7 +102,8 @@ vlm_status vlm_op_pixel_shuffle(vlm_ctx *ctx, const vlm_tensor *x, int r, const 
     int nd = x->ndim;
     int64_t b = nd == 3 ? x->shape[0] : 1, seq = x->shape[nd - 2], e = x->shape[nd - 1];
     int64_t s = 0;
-    while ((s + 1) * (s + 1) <= seq) s++;
+    while ((s + 1) * (s + 1) <= seq)
+        s++;
     if (r < 1 || s * s != seq || s % r != 0)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
                             "%s: x %s needs a square number of rows whose side is a multiple of "
@@ -108,9 +113,9 @@ vlm_status vlm_op_pixel_shuffle(vlm_ctx *ctx, const vlm_tensor *x, int r, const 
     bool ok = out->ndim == nd && out->shape[nd - 2] == q * q && out->shape[nd - 1] == e * r * r &&
               (nd == 2 || out->shape[0] == b);
     if (!ok)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: x %s with r = %d gives [%s%lld, %lld], out is %s",
-                            op, D(x), r, nd == 3 ? "B, " : "", (long long)(q * q),
-                            (long long)(e * r * r), D(out));
+        return vlm_ctx_fail(
+            ctx, VLM_ERR_INVALID_ARGUMENT, "%s: x %s with r = %d gives [%s%lld, %lld], out is %s",
+            op, D(x), r, nd == 3 ? "B, " : "", (long long)(q * q), (long long)(e * r * r), D(out));
     int64_t sb = nd == 3 ? x->stride[0] : 0, sr = x->stride[nd - 2], se = x->stride[nd - 1];
     int64_t ob = nd == 3 ? out->stride[0] : 0, orow = out->stride[nd - 2], oe = out->stride[nd - 1];
     /* x viewed as [B, h2, w2, hr, wr, E]; out as [B, h2, w2, hr, wr, E] (its row split in
@@ -130,8 +135,9 @@ vlm_status vlm_op_avg_pool2d(vlm_ctx *ctx, const vlm_tensor *x, int kh, int kw, 
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!vlm_check_tensor(ctx, op, "x", x) || !vlm_check_out(ctx, op, "out", out) ||
         !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
-        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) || !vlm_check_ndim(ctx, op, "x", x, 3, 3) ||
-        !vlm_check_ndim(ctx, op, "out", out, 3, 3) || !vlm_check_no_overlap(ctx, op, out, x, false))
+        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) ||
+        !vlm_check_ndim(ctx, op, "x", x, 3, 3) || !vlm_check_ndim(ctx, op, "out", out, 3, 3) ||
+        !vlm_check_no_overlap(ctx, op, out, x, false))
         return ctx->status;
     if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || kh > x->shape[0] || kw > x->shape[1])
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
@@ -139,8 +145,9 @@ vlm_status vlm_op_avg_pool2d(vlm_ctx *ctx, const vlm_tensor *x, int kh, int kw, 
                             D(x));
     int64_t oh = (x->shape[0] - kh) / sh + 1, ow = (x->shape[1] - kw) / sw + 1;
     if (out->shape[0] != oh || out->shape[1] != ow || out->shape[2] != x->shape[2])
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: x %s gives [%lld, %lld, %lld], out is %s",
-                            op, D(x), (long long)oh, (long long)ow, (long long)x->shape[2], D(out));
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                            "%s: x %s gives [%lld, %lld, %lld], out is %s", op, D(x), (long long)oh,
+                            (long long)ow, (long long)x->shape[2], D(out));
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->avg_pool2d(ctx, x, kh, kw, sh, sw, out));
 }
@@ -151,19 +158,21 @@ vlm_status vlm_op_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!vlm_check_tensor(ctx, op, "x", x) || !vlm_check_out(ctx, op, "out", out) ||
         !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
-        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) || !vlm_check_ndim(ctx, op, "x", x, 2, 5) ||
-        !vlm_check_no_overlap(ctx, op, out, x, false))
+        !vlm_check_dtype(ctx, op, "out", out, VLM_F_F32) ||
+        !vlm_check_ndim(ctx, op, "x", x, 2, 5) || !vlm_check_no_overlap(ctx, op, out, x, false))
         return ctx->status;
     if (mode != VLM_INTERP_BILINEAR && mode != VLM_INTERP_BICUBIC)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
     int nd = x->ndim;
     bool ok = out->ndim == nd && out->shape[nd - 2] >= 1 && out->shape[nd - 1] >= 1 &&
               x->shape[nd - 2] >= 1 && x->shape[nd - 1] >= 1;
-    for (int i = 0; ok && i < nd - 2; i++) ok = out->shape[i] == x->shape[i];
+    for (int i = 0; ok && i < nd - 2; i++)
+        ok = out->shape[i] == x->shape[i];
     if (!ok)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
-                            "%s: x %s and out %s must agree except in the last two (non-empty) dims",
-                            op, D(x), D(out));
+        return vlm_ctx_fail(
+            ctx, VLM_ERR_INVALID_ARGUMENT,
+            "%s: x %s and out %s must agree except in the last two (non-empty) dims", op, D(x),
+            D(out));
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->interpolate(ctx, x, mode, align_corners ? 1 : 0,
                                                      antialias ? 1 : 0, out));
@@ -188,8 +197,8 @@ vlm_status vlm_op_argmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *ou
         !vlm_check_no_overlap(ctx, op, out, x, false))
         return ctx->status;
     if (x->shape[x->ndim - 1] < 1 || !reduced_shape_ok(x, out, 1))
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: x %s (non-empty last dim) gives out %s",
-                            op, D(x), D(out));
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                            "%s: x %s (non-empty last dim) gives out %s", op, D(x), D(out));
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->argmax(ctx, x, out));
 }
@@ -220,7 +229,8 @@ vlm_status vlm_op_topk(vlm_ctx *ctx, const vlm_tensor *x, int64_t k, const vlm_t
     for (int i = 0; i < 2; i++) {
         if (!outs[i]) continue;
         bool ok = outs[i]->ndim == x->ndim && outs[i]->shape[x->ndim - 1] == k;
-        for (int j = 0; ok && j < x->ndim - 1; j++) ok = outs[i]->shape[j] == x->shape[j];
+        for (int j = 0; ok && j < x->ndim - 1; j++)
+            ok = outs[i]->shape[j] == x->shape[j];
         if (!ok)
             return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: x %s with k = %lld gives %s",
                                 op, D(x), (long long)k, D(outs[i]));

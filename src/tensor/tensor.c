@@ -107,7 +107,8 @@ const char *vlm_tensor_describe(const vlm_tensor *t, char *buf, size_t n) {
         }                                                                                          \
     } while (0)
     PUT("%s[", vlm_dtype_name(t->dtype));
-    for (int i = 0; i < t->ndim && i < VLM_MAX_DIMS; i++) PUT(i ? ",%lld" : "%lld", (long long)t->shape[i]);
+    for (int i = 0; i < t->ndim && i < VLM_MAX_DIMS; i++)
+        PUT(i ? ",%lld" : "%lld", (long long)t->shape[i]);
     PUT("]");
     if (!vlm_tensor_is_contiguous(t)) {
         PUT(" strides(");
@@ -139,14 +140,14 @@ static bool view_span(vlm_dtype dtype, int ndim, const int64_t *shape, const int
     return true;
 }
 
-vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offset,
-                                   vlm_dtype dtype, int ndim, const int64_t *shape,
-                                   const int64_t *stride, vlm_error *err) {
+vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
+                                   int ndim, const int64_t *shape, const int64_t *stride,
+                                   vlm_error *err) {
     if (!t || (ndim > 0 && (!shape || !stride)))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: NULL argument");
     if (ndim < 0 || ndim > VLM_MAX_DIMS)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: %d dimensions (max %d)",
-                       ndim, VLM_MAX_DIMS);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: %d dimensions (max %d)", ndim,
+                       VLM_MAX_DIMS);
     if (vlm_dtype_size(dtype) == 0)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: unknown dtype %d", (int)dtype);
     if (offset < 0) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: negative offset");
@@ -164,6 +165,11 @@ vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offse
                            "tensor_init: stride %lld is negative or not a multiple of the %s size",
                            (long long)stride[i], vlm_dtype_name(dtype));
     }
+    if (buf && buf->data && buf->backend && buf->backend->host_memory &&
+        ((uintptr_t)buf->data + (uintptr_t)offset) % (uintptr_t)esize != 0)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "tensor_init: %s data at a host address not aligned to its size",
+                       vlm_dtype_name(dtype));
     int64_t span, end;
     if (!view_span(dtype, ndim, shape, stride, &span) || !vlm_i64_add(offset, span, &end))
         return vlm_err(err, VLM_ERR_LIMIT, "tensor_init: byte extent overflows");
@@ -197,8 +203,8 @@ static bool contiguous_strides(vlm_dtype dtype, int ndim, const int64_t *shape, 
 vlm_status vlm_tensor_init(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
                            int ndim, const int64_t *shape, vlm_error *err) {
     if (ndim < 0 || ndim > VLM_MAX_DIMS)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: %d dimensions (max %d)",
-                       ndim, VLM_MAX_DIMS);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: %d dimensions (max %d)", ndim,
+                       VLM_MAX_DIMS);
     int64_t stride[VLM_MAX_DIMS];
     if (vlm_dtype_size(dtype) == 0)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_init: unknown dtype %d", (int)dtype);
@@ -211,7 +217,8 @@ vlm_status vlm_tensor_init(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_d
 
 int64_t vlm_tensor_numel(const vlm_tensor *t) {
     int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i]; /* checked at construction */
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i]; /* checked at construction */
     return n;
 }
 
@@ -241,8 +248,7 @@ void *vlm_tensor_data(const vlm_tensor *t) {
     return (char *)t->buf->data + t->offset;
 }
 
-vlm_status vlm_tensor_upload(const vlm_tensor *t, const void *src, size_t nbytes,
-                             vlm_error *err) {
+vlm_status vlm_tensor_upload(const vlm_tensor *t, const void *src, size_t nbytes, vlm_error *err) {
     if (!vlm_tensor_is_contiguous(t) || (int64_t)nbytes != vlm_tensor_nbytes(t))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
                        "tensor_upload: needs a contiguous tensor of exactly %zu bytes", nbytes);
@@ -269,8 +275,8 @@ static vlm_status norm_dim(const vlm_tensor *x, int *dim, int extra, const char 
     return VLM_OK;
 }
 
-vlm_status vlm_tensor_slice(const vlm_tensor *x, int dim, int64_t start, int64_t stop,
-                            int64_t step, vlm_tensor *out, vlm_error *err) {
+vlm_status vlm_tensor_slice(const vlm_tensor *x, int dim, int64_t start, int64_t stop, int64_t step,
+                            vlm_tensor *out, vlm_error *err) {
     vlm_status st = norm_dim(x, &dim, 0, "tensor_slice", err);
     if (st != VLM_OK) return st;
     int64_t size = x->shape[dim];
@@ -357,7 +363,8 @@ vlm_status vlm_tensor_transpose(const vlm_tensor *x, int d0, int d1, vlm_tensor 
 static bool view_strides(int ndim, const int64_t *shape, const int64_t *stride, int new_ndim,
                          const int64_t *new_shape, int64_t *new_stride) {
     if (ndim == 0) { /* a scalar: every new extent is 1 */
-        for (int i = 0; i < new_ndim; i++) new_stride[i] = 0;
+        for (int i = 0; i < new_ndim; i++)
+            new_stride[i] = 0;
         return true;
     }
     int vd = new_ndim - 1;
@@ -365,7 +372,8 @@ static bool view_strides(int ndim, const int64_t *shape, const int64_t *stride, 
     int64_t chunk_numel = 1, view_numel = 1;
     for (int d = ndim - 1; d >= 0; d--) {
         chunk_numel *= shape[d];
-        bool chunk_ends = d == 0 || (shape[d - 1] != 1 && stride[d - 1] != chunk_numel * chunk_stride);
+        bool chunk_ends =
+            d == 0 || (shape[d - 1] != 1 && stride[d - 1] != chunk_numel * chunk_stride);
         if (!chunk_ends) continue;
         while (vd >= 0 && (view_numel < chunk_numel || new_shape[vd] == 1)) {
             new_stride[vd] = view_numel * chunk_stride;
@@ -382,8 +390,8 @@ static bool view_strides(int ndim, const int64_t *shape, const int64_t *stride, 
     return vd == -1;
 }
 
-vlm_status vlm_tensor_reshape(const vlm_tensor *x, int ndim, const int64_t *shape,
-                              vlm_tensor *out, vlm_error *err) {
+vlm_status vlm_tensor_reshape(const vlm_tensor *x, int ndim, const int64_t *shape, vlm_tensor *out,
+                              vlm_error *err) {
     if (ndim < 0 || ndim > VLM_MAX_DIMS || (ndim > 0 && !shape))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_reshape: %d dimensions", ndim);
     int64_t numel = vlm_tensor_numel(x);
@@ -441,14 +449,15 @@ vlm_status vlm_tensor_unsqueeze(const vlm_tensor *x, int dim, vlm_tensor *out, v
         t.stride[i] = x->stride[i - 1];
     }
     t.shape[dim] = 1;
-    t.stride[dim] = dim < x->ndim ? x->stride[dim] * x->shape[dim] : (int64_t)vlm_dtype_size(x->dtype);
+    t.stride[dim] =
+        dim < x->ndim ? x->stride[dim] * x->shape[dim] : (int64_t)vlm_dtype_size(x->dtype);
     t.ndim = x->ndim + 1;
     *out = t;
     return VLM_OK;
 }
 
-vlm_status vlm_tensor_expand(const vlm_tensor *x, int ndim, const int64_t *shape,
-                             vlm_tensor *out, vlm_error *err) {
+vlm_status vlm_tensor_expand(const vlm_tensor *x, int ndim, const int64_t *shape, vlm_tensor *out,
+                             vlm_error *err) {
     char d[128];
     if (ndim < x->ndim || ndim > VLM_MAX_DIMS)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "tensor_expand: %s to %d dims",

@@ -42,7 +42,7 @@ typedef struct vlm_tensor {
     int64_t shape[VLM_MAX_DIMS];  /* entries past ndim are 1 */
     int64_t stride[VLM_MAX_DIMS]; /* bytes; entries past ndim are 0 */
     vlm_buffer *buf;
-    int64_t offset;               /* bytes from buf->data to element [0, 0, ...] */
+    int64_t offset; /* bytes from buf->data to element [0, 0, ...] */
 } vlm_tensor;
 
 /* ---------------------------------------------------------------- buffers */
@@ -78,11 +78,13 @@ vlm_status vlm_buffer_download(const vlm_buffer *buf, size_t offset, void *dst, 
 vlm_status vlm_tensor_init(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
                            int ndim, const int64_t *shape, vlm_error *err);
 
-/* Same with explicit byte strides (non-negative, multiples of nothing in particular but
- * every element must lie inside the buffer). */
-vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offset,
-                                   vlm_dtype dtype, int ndim, const int64_t *shape,
-                                   const int64_t *stride, vlm_error *err);
+/* Same with explicit byte strides. Strides and the offset are non-negative multiples of the
+ * element size, every element lies inside the buffer, and on host-memory backends the
+ * address of element 0 is aligned to the element size (a wrapped file mapping whose tensor
+ * data is misaligned is refused: copy it). */
+vlm_status vlm_tensor_init_strided(vlm_tensor *t, vlm_buffer *buf, int64_t offset, vlm_dtype dtype,
+                                   int ndim, const int64_t *shape, const int64_t *stride,
+                                   vlm_error *err);
 
 /* Number of elements (product of the shape; 1 for a scalar). */
 int64_t vlm_tensor_numel(const vlm_tensor *t);
@@ -99,8 +101,7 @@ void *vlm_tensor_data(const vlm_tensor *t);
 const char *vlm_tensor_describe(const vlm_tensor *t, char *buf, size_t n);
 
 /* Contiguous tensors only: copy all nbytes between host memory and the tensor. */
-vlm_status vlm_tensor_upload(const vlm_tensor *t, const void *src, size_t nbytes,
-                             vlm_error *err);
+vlm_status vlm_tensor_upload(const vlm_tensor *t, const void *src, size_t nbytes, vlm_error *err);
 vlm_status vlm_tensor_download(const vlm_tensor *t, void *dst, size_t nbytes, vlm_error *err);
 
 /* ---------------------------------------------------------------- views (no copies)
@@ -112,8 +113,8 @@ vlm_status vlm_tensor_narrow(const vlm_tensor *x, int dim, int64_t start, int64_
                              vlm_tensor *out, vlm_error *err);
 /* Python-style x[..., start:stop:step, ...] on dimension dim (0 <= start <= stop <= size,
  * step >= 1; no negative indices). */
-vlm_status vlm_tensor_slice(const vlm_tensor *x, int dim, int64_t start, int64_t stop,
-                            int64_t step, vlm_tensor *out, vlm_error *err);
+vlm_status vlm_tensor_slice(const vlm_tensor *x, int dim, int64_t start, int64_t stop, int64_t step,
+                            vlm_tensor *out, vlm_error *err);
 /* x[..., index, ...]: drops dimension dim. */
 vlm_status vlm_tensor_select(const vlm_tensor *x, int dim, int64_t index, vlm_tensor *out,
                              vlm_error *err);
@@ -126,13 +127,13 @@ vlm_status vlm_tensor_transpose(const vlm_tensor *x, int d0, int d1, vlm_tensor 
 /* New shape with the same number of elements; one entry may be -1 (inferred). Succeeds
  * only when the strides allow a view (as torch.Tensor.view); otherwise returns
  * VLM_ERR_UNSUPPORTED and the caller makes a contiguous copy first (vlm_op_contiguous). */
-vlm_status vlm_tensor_reshape(const vlm_tensor *x, int ndim, const int64_t *shape,
-                              vlm_tensor *out, vlm_error *err);
+vlm_status vlm_tensor_reshape(const vlm_tensor *x, int ndim, const int64_t *shape, vlm_tensor *out,
+                              vlm_error *err);
 /* Inserts a size-1 dimension at position dim (0..ndim). */
 vlm_status vlm_tensor_unsqueeze(const vlm_tensor *x, int dim, vlm_tensor *out, vlm_error *err);
 /* Broadcast view: size-1 dimensions of x (right-aligned against `shape`, missing leading
  * ones added) become stride-0 dimensions of the given extent. Read-only use only. */
-vlm_status vlm_tensor_expand(const vlm_tensor *x, int ndim, const int64_t *shape,
-                             vlm_tensor *out, vlm_error *err);
+vlm_status vlm_tensor_expand(const vlm_tensor *x, int ndim, const int64_t *shape, vlm_tensor *out,
+                             vlm_error *err);
 
 #endif

@@ -12,5 +12,8 @@ typedef struct vlm_command {
 int vlm_cmd_inspect(int argc, char **argv);
 int vlm_cmd_tokenize(int argc, char **argv);
 int vlm_cmd_preprocess(int argc, char **argv);
+int vlm_cmd_template(int argc, char **argv);
+int vlm_cmd_generate(int argc, char **argv);
+int vlm_cmd_chat(int argc, char **argv);
 
 #endif

@@ -9,6 +9,9 @@ static const vlm_command commands[] = {
     {"inspect", "describe a checkpoint directory without loading tensors", vlm_cmd_inspect},
     {"tokenize", "encode stdin with a tokenizer.json, print the ids", vlm_cmd_tokenize},
     {"preprocess", "write the pixel tensors a model is given to a safetensors file", vlm_cmd_preprocess},
+    {"template", "render a checkpoint's chat template for a messages file", vlm_cmd_template},
+    {"generate", "answer one prompt about images or a video", vlm_cmd_generate},
+    {"chat", "an interactive conversation", vlm_cmd_chat},
 };
 
 static void usage(FILE *f) {

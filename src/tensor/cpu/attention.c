@@ -15,6 +15,7 @@
 
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/simd.h"
 
 #define ATT_BQ 64
 #define ATT_BK 128
@@ -79,6 +80,50 @@ static inline bool iv_has(const att_iv *v, int64_t j) {
     return (v->lo <= j && j < v->hi) || (v->slo <= j && j < v->shi);
 }
 
+/* One row of one key block: scores s[0..nb) of keys j0.. -> scaled, soft-capped, masked
+ * (invisible keys -inf), then exp(s - m_new) in place with m_new = max(m_old, block max).
+ * Returns m_new (and the block's sum in *sum); when m_new is -inf, s is zeroed. */
+CPU_CLONES static float block_probs(float *s, int64_t nb, int64_t j0, const att_iv *v, bool full,
+                                    float scale, float softcap, float m_old, float *sum) {
+    float bmax = -INFINITY;
+    if (softcap > 0.0f) {
+        for (int64_t c = 0; c < nb; c++)
+            s[c] = softcap * tanhf(s[c] * scale / softcap);
+        scale = 1.0f;
+    }
+    const int64_t lo = v->lo, hi = v->hi, slo = v->slo, shi = v->shi;
+    if (full) {
+#pragma omp simd reduction(max : bmax)
+        for (int64_t c = 0; c < nb; c++) {
+            s[c] *= scale;
+            bmax = fmaxf(bmax, s[c]);
+        }
+    } else {
+#pragma omp simd reduction(max : bmax)
+        for (int64_t c = 0; c < nb; c++) {
+            int64_t jj = j0 + c;
+            bool vis = (jj >= lo && jj < hi) || (jj >= slo && jj < shi);
+            float x = vis ? s[c] * scale : -INFINITY;
+            s[c] = x;
+            bmax = fmaxf(bmax, x);
+        }
+    }
+    float m_new = fmaxf(m_old, bmax);
+    float acc = 0.0f;
+    if (m_new == -INFINITY) {
+        memset(s, 0, (size_t)nb * sizeof(float));
+    } else {
+#pragma omp simd reduction(+ : acc)
+        for (int64_t c = 0; c < nb; c++) {
+            float e = cpu_expf(s[c] - m_new);
+            s[c] = e;
+            acc += e;
+        }
+    }
+    *sum = acc;
+    return m_new;
+}
+
 typedef struct att_job {
     const vlm_attn_params *p;
     int64_t sk, d, dv;
@@ -87,10 +132,10 @@ typedef struct att_job {
 } att_job;
 
 typedef struct att_scratch {
-    float *s;  /* [rows, ATT_BK] scores, then probabilities */
-    float *o;  /* [rows, dv] unnormalized output */
-    float *m;  /* [rows] running max */
-    float *l;  /* [rows] running sum */
+    float *s;   /* [rows, ATT_BK] scores, then probabilities */
+    float *o;   /* [rows, dv] unnormalized output */
+    float *m;   /* [rows] running max */
+    float *l;   /* [rows] running sum */
     att_iv *iv; /* [rows] */
 } att_scratch;
 
@@ -119,39 +164,24 @@ static void att_rows(const att_job *j, int64_t rows, const float *q, int64_t ldq
     for (int64_t j0 = kmin; j0 < kmax; j0 += ATT_BK) {
         int64_t j1 = j0 + ATT_BK < kmax ? j0 + ATT_BK : kmax, nb = j1 - j0;
         bool any = false;
-        for (int64_t r = 0; r < rows && !any; r++) any = iv_hits(&w->iv[r], j0, j1);
+        for (int64_t r = 0; r < rows && !any; r++)
+            any = iv_hits(&w->iv[r], j0, j1);
         if (!any) continue;
         vlm_cpu_gemm_nt(rows, nb, j->d, q, ldq, j->k + j0 * j->ldk, VLM_DTYPE_F32, j->ldk, NULL,
                         w->s, ATT_BK, 1);
         for (int64_t r = 0; r < rows; r++) {
             float *s = w->s + r * ATT_BK;
             const att_iv *v = &w->iv[r];
-            bool full = iv_covers(v, j0, j1), none = !iv_hits(v, j0, j1);
-            float bmax = -INFINITY;
-            for (int64_t c = 0; c < nb; c++) {
-                float x = s[c] * p->scale;
-                if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
-                if (none || (!full && !iv_has(v, j0 + c))) x = -INFINITY;
-                s[c] = x;
-                bmax = fmaxf(bmax, x);
-            }
-            float m_new = fmaxf(w->m[r], bmax);
-            if (m_new == -INFINITY) { /* nothing visible yet */
-                memset(s, 0, (size_t)nb * sizeof(float));
-                continue;
-            }
+            float sum, m_new = block_probs(s, nb, j0, v, iv_covers(v, j0, j1), p->scale, softcap,
+                                           w->m[r], &sum);
+            if (m_new == -INFINITY) continue; /* nothing visible yet: s is all zeros */
             float alpha = w->m[r] == -INFINITY ? 0.0f : expf(w->m[r] - m_new);
-            float sum = 0.0f;
-            for (int64_t c = 0; c < nb; c++) {
-                float e = expf(s[c] - m_new);
-                s[c] = e;
-                sum += e;
-            }
             w->l[r] = w->l[r] * alpha + sum;
             w->m[r] = m_new;
             if (alpha != 1.0f) {
                 float *o = w->o + r * j->dv;
-                for (int64_t c = 0; c < j->dv; c++) o[c] *= alpha;
+                for (int64_t c = 0; c < j->dv; c++)
+                    o[c] *= alpha;
             }
         }
         vlm_cpu_gemm_nn_f32(rows, j->dv, nb, 1.0f, w->s, ATT_BK, j->v + j0 * j->ldv, j->ldv, w->o,
@@ -161,7 +191,8 @@ static void att_rows(const att_job *j, int64_t rows, const float *q, int64_t ldq
         float *o = out + r * ldo;
         const float *acc = w->o + r * j->dv;
         float inv = w->l[r] > 0.0f ? 1.0f / w->l[r] : 0.0f;
-        for (int64_t c = 0; c < j->dv; c++) o[c] = acc[c] * inv;
+        for (int64_t c = 0; c < j->dv; c++)
+            o[c] = acc[c] * inv;
     }
 }
 
@@ -204,19 +235,21 @@ vlm_status cpu_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor *k,
                 int64_t g = it / sq, i = it % sq;
                 j.k = (const float *)(const void *)(kb + g * k->stride[1]);
                 j.v = (const float *)(const void *)(vb + g * v->stride[1]);
-                const float *qp = (const float *)(const void *)(qb + i * q->stride[0] + g * group * q->stride[1]);
+                const float *qp =
+                    (const float *)(const void *)(qb + i * q->stride[0] + g * group * q->stride[1]);
                 float *op = (float *)(void *)(ob + i * out->stride[0] + g * group * out->stride[1]);
-                att_rows(&j, group, qp, q->stride[1] / 4, p->q_pos0 + i, 0, op,
-                         out->stride[1] / 4, &w);
+                att_rows(&j, group, qp, q->stride[1] / 4, p->q_pos0 + i, 0, op, out->stride[1] / 4,
+                         &w);
             } else {
                 int64_t h = it / qblocks, i0 = (it % qblocks) * ATT_BQ;
                 int64_t rows = sq - i0 < ATT_BQ ? sq - i0 : ATT_BQ;
                 j.k = (const float *)(const void *)(kb + (h / group) * k->stride[1]);
                 j.v = (const float *)(const void *)(vb + (h / group) * v->stride[1]);
-                const float *qp = (const float *)(const void *)(qb + i0 * q->stride[0] + h * q->stride[1]);
+                const float *qp =
+                    (const float *)(const void *)(qb + i0 * q->stride[0] + h * q->stride[1]);
                 float *op = (float *)(void *)(ob + i0 * out->stride[0] + h * out->stride[1]);
-                att_rows(&j, rows, qp, q->stride[0] / 4, p->q_pos0 + i0, 1, op,
-                         out->stride[0] / 4, &w);
+                att_rows(&j, rows, qp, q->stride[0] / 4, p->q_pos0 + i0, 1, op, out->stride[0] / 4,
+                         &w);
             }
         }
     }

@@ -87,7 +87,8 @@ vlm_status cpu_param_f32(vlm_ctx *ctx, const char *op, const vlm_tensor *p, cons
     vlm_status st = cpu_scratch(ctx, op, (size_t)n, &f);
     if (st != VLM_OK) return st;
     const char *base = cpu_ptr(p);
-    for (int64_t i = 0; i < n; i++) f[i] = cpu_load(base + i * p->stride[0], p->dtype);
+    for (int64_t i = 0; i < n; i++)
+        f[i] = cpu_load(base + i * p->stride[0], p->dtype);
     *out = f;
     return VLM_OK;
 }
@@ -105,21 +106,25 @@ void cpu_iter_init(cpu_iter *it, int n_ops, const vlm_tensor *const *ts) {
                 merge = merge && it->stride[o][nd - 1] == ts[o]->stride[d] * t0->shape[d];
             if (merge) {
                 it->shape[nd - 1] *= t0->shape[d];
-                for (int o = 0; o < n_ops; o++) it->stride[o][nd - 1] = ts[o]->stride[d];
+                for (int o = 0; o < n_ops; o++)
+                    it->stride[o][nd - 1] = ts[o]->stride[d];
                 continue;
             }
         }
         it->shape[nd] = t0->shape[d];
-        for (int o = 0; o < n_ops; o++) it->stride[o][nd] = ts[o]->stride[d];
+        for (int o = 0; o < n_ops; o++)
+            it->stride[o][nd] = ts[o]->stride[d];
         nd++;
     }
     if (nd == 0) {
         it->shape[0] = 1;
-        for (int o = 0; o < n_ops; o++) it->stride[o][0] = 0;
+        for (int o = 0; o < n_ops; o++)
+            it->stride[o][0] = 0;
         nd = 1;
     }
     it->ndim = nd;
-    for (int o = 0; o < n_ops; o++) it->base[o] = cpu_ptr(ts[o]);
+    for (int o = 0; o < n_ops; o++)
+        it->base[o] = cpu_ptr(ts[o]);
 }
 
 /* Runs elements [e0, e1) of the flattened iteration space. */
@@ -134,13 +139,15 @@ static void iter_range(const cpu_iter *it, int64_t e0, int64_t e1, cpu_iter_fn f
         rest /= it->shape[d];
     }
     int64_t inner_stride[3];
-    for (int o = 0; o < it->n_ops; o++) inner_stride[o] = it->stride[o][nd - 1];
+    for (int o = 0; o < it->n_ops; o++)
+        inner_stride[o] = it->stride[o][nd - 1];
     int64_t e = e0;
     while (e < e1) {
         char *ptr[3];
         for (int o = 0; o < it->n_ops; o++) {
             int64_t off = 0;
-            for (int d = 0; d < nd; d++) off += idx[d] * it->stride[o][d];
+            for (int d = 0; d < nd; d++)
+                off += idx[d] * it->stride[o][d];
             ptr[o] = it->base[o] + off;
         }
         int64_t n = inner - idx[nd - 1];
@@ -157,7 +164,8 @@ static void iter_range(const cpu_iter *it, int64_t e0, int64_t e1, cpu_iter_fn f
 
 void cpu_iter_run(const cpu_iter *it, cpu_iter_fn fn, const void *arg, int n_threads) {
     int64_t total = 1;
-    for (int d = 0; d < it->ndim; d++) total *= it->shape[d];
+    for (int d = 0; d < it->ndim; d++)
+        total *= it->shape[d];
     if (total < CPU_PAR_MIN || n_threads <= 1) {
         iter_range(it, 0, total, fn, arg);
         return;

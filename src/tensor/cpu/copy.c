@@ -10,7 +10,9 @@ typedef struct copy_arg {
 
 static inline void store_f(char *p, vlm_dtype dt, float v) {
     switch (dt) {
-    case VLM_DTYPE_F32: memcpy(p, &v, 4); break;
+    case VLM_DTYPE_F32:
+        memcpy(p, &v, 4);
+        break;
     case VLM_DTYPE_BF16: {
         uint16_t h = vlm_f32_to_bf16(v);
         memcpy(p, &h, 2);
@@ -26,7 +28,8 @@ static inline void store_f(char *p, vlm_dtype dt, float v) {
         memcpy(p, &d, 8);
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -40,20 +43,23 @@ static void copy_run(int64_t n, char *const *ptr, const int64_t *stride, const v
         if (ds == (int64_t)a->ds && ss == (int64_t)a->ss) {
             memcpy(d, s, (size_t)n * a->ds);
         } else {
-            for (int64_t i = 0; i < n; i++) memcpy(d + i * ds, s + i * ss, a->ss);
+            for (int64_t i = 0; i < n; i++)
+                memcpy(d + i * ds, s + i * ss, a->ss);
         }
         return;
     }
     if (a->sd == VLM_DTYPE_F32 && a->dd == VLM_DTYPE_BF16 && ds == 2 && ss == 4) {
         const float *sf = (const float *)(const void *)s;
         uint16_t *dh = (uint16_t *)(void *)d;
-        for (int64_t i = 0; i < n; i++) dh[i] = vlm_f32_to_bf16(sf[i]);
+        for (int64_t i = 0; i < n; i++)
+            dh[i] = vlm_f32_to_bf16(sf[i]);
         return;
     }
     if (a->sd == VLM_DTYPE_BF16 && a->dd == VLM_DTYPE_F32 && ds == 4 && ss == 2) {
         const uint16_t *sh = (const uint16_t *)(const void *)s;
         float *df = (float *)(void *)d;
-        for (int64_t i = 0; i < n; i++) df[i] = vlm_bf16_to_f32(sh[i]);
+        for (int64_t i = 0; i < n; i++)
+            df[i] = vlm_bf16_to_f32(sh[i]);
         return;
     }
     if (a->sd == VLM_DTYPE_F64 || a->dd == VLM_DTYPE_F64) {
@@ -71,7 +77,8 @@ static void copy_run(int64_t n, char *const *ptr, const int64_t *stride, const v
         }
         return;
     }
-    for (int64_t i = 0; i < n; i++) store_f(d + i * ds, a->dd, cpu_load(s + i * ss, a->sd));
+    for (int64_t i = 0; i < n; i++)
+        store_f(d + i * ds, a->dd, cpu_load(s + i * ss, a->sd));
 }
 
 vlm_status cpu_copy(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *dst) {
@@ -90,7 +97,8 @@ typedef struct fill_arg {
 
 static void fill_run(int64_t n, char *const *ptr, const int64_t *stride, const void *varg) {
     const fill_arg *a = varg;
-    for (int64_t i = 0; i < n; i++) memcpy(ptr[0] + i * stride[0], a->value, a->size);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(ptr[0] + i * stride[0], a->value, a->size);
 }
 
 vlm_status cpu_fill(vlm_ctx *ctx, const vlm_tensor *dst, float value) {

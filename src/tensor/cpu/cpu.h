@@ -40,7 +40,8 @@ static inline float cpu_load(const char *p, vlm_dtype dt) {
         memcpy(&d, p, 8);
         return (float)d;
     }
-    default: return 0.0f;
+    default:
+        return 0.0f;
     }
 }
 
@@ -67,7 +68,8 @@ static inline void cpu_store_index(char *p, vlm_dtype dt, int64_t v) {
 /* Number of rows of a tensor seen as [rows, last]: product of all extents but the last. */
 static inline int64_t cpu_rows(const vlm_tensor *t) {
     int64_t r = 1;
-    for (int i = 0; i < t->ndim - 1; i++) r *= t->shape[i];
+    for (int i = 0; i < t->ndim - 1; i++)
+        r *= t->shape[i];
     return r;
 }
 
@@ -136,8 +138,8 @@ vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const
 vlm_status cpu_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                           const int *sections, vlm_rope_sections layout, float attention_scaling,
                           const vlm_tensor *cos, const vlm_tensor *sin);
-vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
-                    const vlm_tensor *sin, vlm_rope_mode mode, const vlm_tensor *out);
+vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos, const vlm_tensor *sin,
+                    vlm_rope_mode mode, const vlm_tensor *out);
 vlm_status cpu_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor *k,
                          const vlm_tensor *v, const vlm_attn_params *p, const vlm_tensor *out);
 vlm_status cpu_gather_rows(vlm_ctx *ctx, const vlm_tensor *table, const vlm_tensor *ids,

@@ -18,15 +18,19 @@ static void bin_run(int64_t n, char *const *ptr, const int64_t *stride, const vo
         const float *af = (const float *)(const void *)a, *bf = (const float *)(const void *)b;
         if (sb == 4) {
             if (g->op == VLM_BINARY_ADD)
-                for (int64_t i = 0; i < n; i++) of[i] = af[i] + bf[i];
+                for (int64_t i = 0; i < n; i++)
+                    of[i] = af[i] + bf[i];
             else
-                for (int64_t i = 0; i < n; i++) of[i] = af[i] * bf[i];
+                for (int64_t i = 0; i < n; i++)
+                    of[i] = af[i] * bf[i];
         } else {
             float bv = bf[0];
             if (g->op == VLM_BINARY_ADD)
-                for (int64_t i = 0; i < n; i++) of[i] = af[i] + bv;
+                for (int64_t i = 0; i < n; i++)
+                    of[i] = af[i] + bv;
             else
-                for (int64_t i = 0; i < n; i++) of[i] = af[i] * bv;
+                for (int64_t i = 0; i < n; i++)
+                    of[i] = af[i] * bv;
         }
         return;
     }
@@ -53,7 +57,8 @@ static void scale_run(int64_t n, char *const *ptr, const int64_t *stride, const 
     if (stride[0] == 4 && stride[1] == 4) {
         float *o = (float *)(void *)ptr[0];
         const float *x = (const float *)(const void *)ptr[1];
-        for (int64_t i = 0; i < n; i++) o[i] = x[i] * s;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = x[i] * s;
         return;
     }
     for (int64_t i = 0; i < n; i++) {

@@ -11,7 +11,8 @@ static void copy_row(char *d, vlm_dtype dd, int64_t ds, const char *s, vlm_dtype
         if (ds == (int64_t)es && ss == (int64_t)es)
             memcpy(d, s, (size_t)n * es);
         else
-            for (int64_t i = 0; i < n; i++) memcpy(d + i * ds, s + i * ss, es);
+            for (int64_t i = 0; i < n; i++)
+                memcpy(d + i * ds, s + i * ss, es);
         return;
     }
     for (int64_t i = 0; i < n; i++) { /* to f32 (checked by the front end) */
@@ -65,8 +66,9 @@ vlm_status cpu_scatter_rows(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tenso
         int64_t id = cpu_load_index(ib + i * ids->stride[0], ids->dtype);
         if (seen[id]) {
             vlm_arena_release(ctx->arena, mark);
-            return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: row %lld is written twice (ids[%lld])",
-                                op, (long long)id, (long long)i);
+            return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                                "%s: row %lld is written twice (ids[%lld])", op, (long long)id,
+                                (long long)i);
         }
         seen[id] = 1;
     }

@@ -1,13 +1,15 @@
-/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths:
- * it resolves the thread count and the path, runs small-m NT products as a GEMV that splits
- * the weight rows across threads, and everything else as a blocked GEMM. The GEMM cuts y into
- * tasks of up to mb x nb elements (OpenMP, dynamic schedule); a task walks k in blocks of kc,
- * packs its rows of x and of w into per-thread buffers (gemm_internal.h) and runs the
- * micro-kernel over every MR x NR tile; edge tiles go through a small stack tile. */
+/* Entry points of the CPU matrix products (gemm.h) and the driver shared by the SIMD paths.
+ * It resolves the thread count and the path; products with few rows (m <= VLM_GEMV_MAX_M)
+ * read the weights in place, split by output columns across threads (NT: a GEMV streaming
+ * each weight row once; NN: b read row by row). Everything else is a blocked GEMM: y is cut
+ * into one task per thread or a few more (a block of rows of x times a range of weight rows,
+ * OpenMP dynamic schedule); a task walks k in slices of kc, packs its rows of x once per
+ * slice, then packs the weights nb rows at a time into an L2-sized panel and runs the
+ * register-tiled micro-kernel over it (gemm_internal.h describes the packed layouts). Blocks
+ * of rows are as tall as kr->mb so that weights are packed as few times as possible. */
 #include "tensor/cpu/gemm_internal.h"
 
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 /* Below this many multiply-adds a product runs on one thread (a fork costs microseconds). */
@@ -112,47 +114,47 @@ static void run_task(const gemm_problem *pr, int64_t i0, int64_t i1, int64_t j0,
 }
 
 /* The blocked GEMM. Returns 0 when the packing buffers cannot be allocated. */
-static int run_gemm(const gemm_problem *pr0, int nt) {
-#ifdef VLM_GEMM_TUNING /* developer builds only: block sizes from the environment */
-    gemm_problem prc = *pr0;
-    vlm_gemm_kernels krc = *pr0->kr;
-    const char *tune = getenv("VLM_GEMM_TUNE");
-    if (tune) sscanf(tune, "%d,%d,%d", &krc.mb, &krc.nb, &krc.kc);
-    prc.kr = &krc;
-    const gemm_problem *pr = &prc;
-#else
-    const gemm_problem *pr = pr0;
-#endif
+static int run_gemm(const gemm_problem *pr, int nt) {
     const vlm_gemm_kernels *kr = pr->kr;
-    /* Tasks: pm blocks of rows of x times pn ranges of weight rows. Rows are split when each
-     * thread still gets several micro-panels (the weights are then packed once per block of
-     * rows, the activations once in all); otherwise the weight rows are split. The counts
-     * are rounded to multiples of the thread count so the tasks come out even. */
-    int64_t pm = (pr->m + kr->mb - 1) / kr->mb, pn = 1;
-    int64_t panels = (pr->m + kr->mr - 1) / kr->mr;
+    /* Tasks: pm blocks of rows of x times pn ranges of weight rows, pm * pn a multiple of the
+     * thread count so that the tasks come out even. A task packs its weight rows once per
+     * block of rows and its rows of x once per range of weight rows, so the split minimizes
+     * n * pm + m * pn (elements packed, per k), with blocks no taller than kr->mb. */
+    int64_t panels = (pr->m + kr->mr - 1) / kr->mr, n_panels = (pr->n + kr->nr - 1) / kr->nr;
+    int64_t pm_min = (pr->m + kr->mb - 1) / kr->mb;
+    int64_t pm = pm_min, pn = 1;
     if (nt > 1) {
-        if (panels >= 4 * (int64_t)nt) {
-            pm = round_up(pm, nt);
-        } else {
-            pn = nt * (pm >= nt ? 1 : (nt + pm - 1) / pm);
-            int64_t n_panels = (pr->n + kr->nr - 1) / kr->nr;
-            if (pn > n_panels) pn = n_panels;
+        double best = -1;
+        for (int64_t q = 1; q <= nt; q++) {
+            if (nt % q != 0 || q > n_panels) continue;
+            int64_t step = nt / q, p = round_up(pm_min, step); /* pm * q multiple of nt */
+            if (p > panels) continue;
+            double cost = (double)pr->n * (double)p + (double)pr->m * (double)q;
+            if (best < 0 || cost < best) best = cost, pm = p, pn = q;
+        }
+        if (best < 0) { /* too small to split evenly: split the longer side */
+            if (panels >= n_panels)
+                pm = panels < nt ? panels : nt;
+            else
+                pn = n_panels < nt ? n_panels : nt;
         }
     }
-    if (pm > panels) pm = panels;
     int64_t mb = round_up((pr->m + pm - 1) / pm, kr->mr);
     int64_t nrange = round_up((pr->n + pn - 1) / pn, kr->nr);
     int64_t nb = min64(kr->nb, nrange);
     int64_t tm = (pr->m + mb - 1) / mb, tn = (pr->n + nrange - 1) / nrange;
     int64_t tasks = tm * tn;
     if (nt > tasks) nt = (int)tasks;
-    size_t per_thread = (size_t)round_up((mb + nb) * kr->kc, 16); /* floats, 64-byte multiple */
+    int64_t kc = min64(kr->kc, pr->k); /* deepest slice */
+    /* floats per thread: xp, then wp on a 64-byte boundary (its panels are read aligned) */
+    int64_t xp_size = round_up(mb * kc, 16);
+    size_t per_thread = (size_t)(xp_size + round_up(nb * kc, 16));
     float *buf = aligned_alloc(64, per_thread * sizeof(float) * (size_t)nt);
     if (!buf) return 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *xp = buf + per_thread * (size_t)omp_get_thread_num();
-        float *wp = xp + mb * kr->kc;
+        float *wp = xp + xp_size;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nrange;
@@ -176,6 +178,19 @@ static void run_gemv(const gemm_problem *pr, int nt) {
     }
 }
 
+/* NN with few rows: split the columns into one contiguous range of chunks per thread. */
+static void run_nn_small(const gemm_problem *pr, int nt) {
+    int64_t cols = pr->kr->nn_cols;
+    int64_t chunk = round_up((pr->n + nt - 1) / nt, cols);
+    int64_t parts = (pr->n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads((int)parts) schedule(static, 1) if (parts > 1)
+    for (int64_t t = 0; t < parts; t++) {
+        int64_t j0 = t * chunk, j1 = min64(j0 + chunk, pr->n);
+        pr->kr->nn_small(pr->m, j0, j1, pr->k, pr->alpha, pr->x, pr->ldx, (const float *)pr->w,
+                         pr->ldw, pr->y, pr->ldy, pr->accumulate);
+    }
+}
+
 void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const float *x,
                          int64_t ldx, const void *w, vlm_dtype wdt, int64_t ldw, const float *bias,
                          float *y, int64_t ldy, int n_threads) {
@@ -189,12 +204,20 @@ void vlm_cpu_gemm_nt_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, const
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr, m, n, k, x, ldx, w, wdt, ldw, 0, bias, 1.0f, 0, y, ldy};
-        int64_t gemv_max = VLM_GEMV_MAX_M;
-#ifdef VLM_GEMM_TUNING
-        if (getenv("VLM_GEMV_M")) gemv_max = atoi(getenv("VLM_GEMV_M"));
-#endif
-        if (m <= gemv_max) {
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
+        if (m <= VLM_GEMV_MAX_M) {
             run_gemv(&pr, nt);
             return;
         }
@@ -208,21 +231,19 @@ void vlm_cpu_gemm_nt_bf16dot(int64_t m, int64_t n, int64_t k, const float *x, in
                              int64_t ldy, int n_threads) {
     if (wdt == VLM_DTYPE_BF16 && m > VLM_GEMV_MAX_M && k > 0 && n > 0 &&
         vlm_cpu_has_avx512_bf16()) {
-        gemm_problem pr = {&vlm_gemm_kernels_avx512_bf16dot,
-                           m,
-                           n,
-                           k,
-                           x,
-                           ldx,
-                           w,
-                           wdt,
-                           ldw,
-                           0,
-                           bias,
-                           1.0f,
-                           0,
-                           y,
-                           ldy};
+        gemm_problem pr = {.kr = &vlm_gemm_kernels_avx512_bf16dot,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = x,
+                           .ldx = ldx,
+                           .w = w,
+                           .wdt = wdt,
+                           .ldw = ldw,
+                           .bias = bias,
+                           .alpha = 1.0f,
+                           .y = y,
+                           .ldy = ldy};
         if (run_gemm(&pr, resolve_threads(n_threads, m, n, k))) return;
     }
     vlm_cpu_gemm_nt(m, n, k, x, ldx, w, wdt, ldw, bias, y, ldy, n_threads);
@@ -241,8 +262,24 @@ void vlm_cpu_gemm_nn_f32_isa(vlm_cpu_isa isa, int64_t m, int64_t n, int64_t k, f
     int nt = resolve_threads(n_threads, m, n, k);
     const vlm_gemm_kernels *kr = kernels_of(isa);
     if (kr) {
-        gemm_problem pr = {kr,  m, n,    k,     a,          lda, b,  VLM_DTYPE_F32,
-                           ldb, 1, NULL, alpha, accumulate, y,   ldy};
+        gemm_problem pr = {.kr = kr,
+                           .m = m,
+                           .n = n,
+                           .k = k,
+                           .x = a,
+                           .ldx = lda,
+                           .w = b,
+                           .wdt = VLM_DTYPE_F32,
+                           .ldw = ldb,
+                           .nn = 1,
+                           .alpha = alpha,
+                           .accumulate = accumulate,
+                           .y = y,
+                           .ldy = ldy};
+        if (m <= VLM_GEMV_MAX_M) {
+            run_nn_small(&pr, nt);
+            return;
+        }
         if (run_gemm(&pr, nt)) return;
     }
     vlm_cpu_gemm_nn_portable(m, n, k, alpha, a, lda, b, ldb, y, ldy, accumulate, nt);

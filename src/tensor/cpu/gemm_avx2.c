@@ -126,11 +126,11 @@ TARGET INLINE void pack_w_dt(const void *w, int64_t ldw, int64_t rows, int64_t k
         }
         for (; p + 8 <= kc; p += 8) {
             /* the slice of a row is only kc elements long, too short for the hardware
-             * prefetcher: fetch the same slice of the next panel's rows meanwhile (a
-             * prefetch past the end of w is harmless) */
+             * prefetcher: fetch the same slice of the next panel's rows meanwhile (past the
+             * end of w this fetches nothing useful, harmlessly) */
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
-                _mm_prefetch((const char *)w + ((NR + r0 + r) * ldw + p) * es, _MM_HINT_T0);
+                VLM_PREFETCH_AT(w, ((NR + r0 + r) * ldw + p) * es, 3);
             __m256 v[8];
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++)
@@ -162,7 +162,7 @@ TARGET static void pack_x(const float *x, int64_t ldx, int64_t rows, int64_t kc,
     for (; p + 8 <= kc; p += 8) {
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++)
-            _mm_prefetch((const char *)(x + (MR + r) * ldx + p), _MM_HINT_T0);
+            VLM_PREFETCH_AT(x, ((MR + r) * ldx + p) * 4, 3);
         __m256 v[8];
 #pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
@@ -200,38 +200,39 @@ TARGET INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Rows j..j+R-1 (R = 1 or 4) of w against mv (1..4) rows of x. When pf != NULL it points
- * at the next 4 weight rows (stride ldw), which are prefetched into L2 at the same column:
- * rows of a few KB are too short for the hardware prefetcher to ramp up on its own. */
+/* Rows j..j+R-1 (R = 1, 4 or 8) of w against mv (1..4) rows of x. When pf != NULL it
+ * points at the next R weight rows (stride ldw), which are prefetched into L2 at the same
+ * column, once per cache line: rows of a few KB are too short for the hardware prefetcher
+ * to ramp up on its own. */
 TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x, int64_t ldx,
                              const void *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
                              vlm_dtype dt, const char *pf) {
     const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
-    __m256 acc[4][4];
+    __m256 acc[4][8];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
             acc[i][r] = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + 8 <= k; p += 8) {
-        if (pf)
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
+        if (pf && (p * es) % 64 == 0)
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
                 _mm_prefetch(pf + (r * ldw + p) * es, _MM_HINT_T1);
-        __m256 wv[4];
-#pragma GCC unroll 4
+        __m256 wv[8];
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++)
             wv[r] = load8(w, (j + r) * ldw + p, dt);
 #pragma GCC unroll 4
         for (int i = 0; i < mv; i++) {
             __m256 xv = _mm256_loadu_ps(x + i * ldx + p);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < R; r++)
                 acc[i][r] = _mm256_fmadd_ps(xv, wv[r], acc[i][r]);
         }
     }
-    float tail[4][4] = {{0}};
+    float tail[4][8] = {{0}};
     for (; p < k; p++)
         for (int r = 0; r < R; r++) {
             float wv = scalar_to_f32(w, (j + r) * ldw + p, dt);
@@ -240,59 +241,56 @@ TARGET INLINE void gemv_rows(int mv, int R, int64_t j, int64_t k, const float *x
         }
 #pragma GCC unroll 4
     for (int i = 0; i < mv; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++)
             y[i * ldy + j + r] = (hsum8(acc[i][r]) + tail[i][r]) + (bias ? bias[j + r] : 0.0f);
 }
 
-/* Rows [j0, j1) of w against all m rows of x, 4 weight rows at a time: the first group of
- * (up to) 4 rows of x streams them from memory, the other groups find them in L1/L2. */
+/* Weight rows [j, j + R) against all m rows of x, in groups of up to 4 rows of x: the first
+ * group streams the weight rows from memory, the others find them in L1/L2. */
+TARGET INLINE void gemv_block(int R, int64_t m, int64_t j, int64_t j1, int64_t k, const float *x,
+                              int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
+                              int64_t ldy, vlm_dtype dt) {
+    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
+    const char *pf = R > 1 && j + 2 * R <= j1 ? (const char *)w + (j + R) * ldw * es : NULL;
+    for (int64_t i0 = 0; i0 < m; i0 += 4) {
+        const float *xi = x + i0 * ldx;
+        float *yi = y + i0 * ldy;
+        const char *pfi = i0 == 0 ? pf : NULL;
+        if (R == 8) {
+            gemv_rows(1, 8, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            continue;
+        }
+        switch (m - i0) {
+        case 1:
+            gemv_rows(1, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        case 2:
+            gemv_rows(2, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        case 3:
+            gemv_rows(3, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        default:
+            gemv_rows(4, R, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
+            break;
+        }
+    }
+}
+
+/* Rows [j0, j1) of w against all m rows of x: 8 rows when m == 1, else 4 (16 ymm registers) weight
+ * rows at a time, then single rows. */
 TARGET INLINE void gemv_dt(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
                            int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                            int64_t ldy, vlm_dtype dt) {
-    const int64_t es = dt == VLM_DTYPE_F32 ? 4 : 2;
     int64_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const char *pf = j + 8 <= j1 ? (const char *)w + (j + 4) * ldw * es : NULL;
-        for (int64_t i0 = 0; i0 < m; i0 += 4) {
-            const float *xi = x + i0 * ldx;
-            float *yi = y + i0 * ldy;
-            const char *pfi = i0 == 0 ? pf : NULL;
-            switch (m - i0) {
-            case 1:
-                gemv_rows(1, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
-                break;
-            case 2:
-                gemv_rows(2, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
-                break;
-            case 3:
-                gemv_rows(3, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
-                break;
-            default:
-                gemv_rows(4, 4, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, pfi);
-                break;
-            }
-        }
-    }
+    if (m == 1)
+        for (; j + 8 <= j1; j += 8)
+            gemv_block(8, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
+    for (; j + 4 <= j1; j += 4)
+        gemv_block(4, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
     for (; j < j1; j++)
-        for (int64_t i0 = 0; i0 < m; i0 += 4) {
-            const float *xi = x + i0 * ldx;
-            float *yi = y + i0 * ldy;
-            switch (m - i0) {
-            case 1:
-                gemv_rows(1, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
-                break;
-            case 2:
-                gemv_rows(2, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
-                break;
-            case 3:
-                gemv_rows(3, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
-                break;
-            default:
-                gemv_rows(4, 1, j, k, xi, ldx, w, ldw, bias, yi, ldy, dt, NULL);
-                break;
-            }
-        }
+        gemv_block(1, m, j, j1, k, x, ldx, w, ldw, bias, y, ldy, dt);
 }
 
 TARGET static void gemv_f32(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -311,6 +309,75 @@ TARGET static void gemv_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const
     gemv_dt(m, j0, j1, k, x, ldx, w, ldw, bias, y, ldy, VLM_DTYPE_BF16);
 }
 
+/* ------------------------------------------------------------------ NN, few rows */
+
+/* Columns [j, j + 32) (lanes past j1 masked off) of mv (1..4) rows: b is read in place, one
+ * row of 4 vectors per k step, against a broadcast of each row of a. */
+TARGET INLINE void nn_chunk(int mv, int64_t j, int64_t j1, int64_t k, float alpha, const float *a,
+                            int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy,
+                            int accumulate) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mk[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        int64_t left = j1 - j - 8 * c;
+        int l = left >= 8 ? 8 : left <= 0 ? 0 : (int)left;
+        mk[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(l), lane);
+    }
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            acc[i][c] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m256 bv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            bv[c] = _mm256_maskload_ps(b + p * ldb + j + 8 * c, mk[c]);
+#pragma GCC unroll 4
+        for (int i = 0; i < mv; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * lda + p);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++)
+                acc[i][c] = _mm256_fmadd_ps(av, bv[c], acc[i][c]);
+        }
+    }
+    __m256 va = _mm256_set1_ps(alpha);
+#pragma GCC unroll 4
+    for (int i = 0; i < mv; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            float *yc = y + i * ldy + j + 8 * c;
+            __m256 base = accumulate ? _mm256_maskload_ps(yc, mk[c]) : _mm256_setzero_ps();
+            _mm256_maskstore_ps(yc, mk[c], _mm256_fmadd_ps(va, acc[i][c], base));
+        }
+}
+
+TARGET static void nn_small(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                            const float *a, int64_t lda, const float *b, int64_t ldb, float *y,
+                            int64_t ldy, int accumulate) {
+    for (int64_t j = j0; j < j1; j += 32)
+        for (int64_t i0 = 0; i0 < m; i0 += 4) {
+            const float *ai = a + i0 * lda;
+            float *yi = y + i0 * ldy;
+            switch (m - i0) {
+            case 1:
+                nn_chunk(1, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 2:
+                nn_chunk(2, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            case 3:
+                nn_chunk(3, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            default:
+                nn_chunk(4, j, j1, k, alpha, ai, lda, b, ldb, yi, ldy, accumulate);
+                break;
+            }
+        }
+}
+
 const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .mr = MR,
     .nr = NR,
@@ -322,6 +389,8 @@ const vlm_gemm_kernels vlm_gemm_kernels_avx2 = {
     .pack_w = {pack_w_f32, pack_w_f16, pack_w_bf16},
     .pack_b = pack_b,
     .gemv = {gemv_f32, gemv_f16, gemv_bf16},
+    .nn_small = nn_small,
+    .nn_cols = 32,
 };
 
 #else

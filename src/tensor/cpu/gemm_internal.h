@@ -12,6 +12,12 @@
 
 #include "tensor/cpu/gemm.h"
 
+/* Prefetch (for reading) the cache line at byte offset `off` from `base`. The address may lie
+ * past the end of the array (a prefetch never faults); it is computed on integers so that no
+ * out-of-bounds pointer is formed. locality: 3 = all cache levels (T0), 2 = L2 (T1). */
+#define VLM_PREFETCH_AT(base, off, locality)                                                       \
+    __builtin_prefetch((const void *)((uintptr_t)(base) + (uintptr_t)(off)), 0, locality)
+
 enum {
     VLM_GEMM_MAX_MR = 16,
     VLM_GEMM_MAX_NR = 32,
@@ -42,6 +48,12 @@ typedef void (*vlm_gemv_fn)(int64_t m, int64_t j0, int64_t j1, int64_t k, const 
                             int64_t ldx, const void *w, int64_t ldw, const float *bias, float *y,
                             int64_t ldy);
 
+/* NN with few rows: y[i, j] = alpha * sum_p a[i, p] * b[p, j] (+ y[i, j] when accumulate)
+ * for i < m and j in [j0, j1), reading b in place (no packing). */
+typedef void (*vlm_gemm_nn_small_fn)(int64_t m, int64_t j0, int64_t j1, int64_t k, float alpha,
+                                     const float *a, int64_t lda, const float *b, int64_t ldb,
+                                     float *y, int64_t ldy, int accumulate);
+
 typedef struct vlm_gemm_kernels {
     int mr, nr; /* micro-tile */
     int kc;     /* depth of a packed block (panels of kc x NR stay in L1 while used) */
@@ -51,6 +63,8 @@ typedef struct vlm_gemm_kernels {
     vlm_gemm_pack_w_fn pack_w[3]; /* by weight dtype: F32, F16, BF16 */
     vlm_gemm_pack_b_fn pack_b;
     vlm_gemv_fn gemv[3]; /* by weight dtype */
+    vlm_gemm_nn_small_fn nn_small;
+    int nn_cols; /* columns per nn_small chunk */
 } vlm_gemm_kernels;
 
 extern const vlm_gemm_kernels vlm_gemm_kernels_avx2;

@@ -80,7 +80,8 @@ static vlm_status axis_init(vlm_ctx *ctx, interp_axis *ax, int64_t in, int64_t o
                 total += w[j];
             }
             if (total != 0.0f)
-                for (int64_t j = 0; j < xsize; j++) w[j] /= total;
+                for (int64_t j = 0; j < xsize; j++)
+                    w[j] /= total;
             ax->n[i] = (int)xsize;
         } else if (mode == VLM_INTERP_BILINEAR) {
             if (in == out) {
@@ -135,7 +136,8 @@ vlm_status cpu_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode mo
     int64_t h = x->shape[nd - 2], w = x->shape[nd - 1];
     int64_t oh = out->shape[nd - 2], ow = out->shape[nd - 1];
     int64_t planes = 1;
-    for (int i = 0; i < nd - 2; i++) planes *= x->shape[i];
+    for (int i = 0; i < nd - 2; i++)
+        planes *= x->shape[i];
     int64_t xsh = x->stride[nd - 2], xsw = x->stride[nd - 1] / 4;
     int64_t osh = out->stride[nd - 2], osw = out->stride[nd - 1] / 4;
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
@@ -159,7 +161,8 @@ vlm_status cpu_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode mo
         const float *src = (const float *)(const void *)(xb + plane_offset(x, l) + y * xsh);
         float *dst = tmp + r * ow;
         if (w == ow) {
-            for (int64_t i = 0; i < ow; i++) dst[i] = src[i * xsw];
+            for (int64_t i = 0; i < ow; i++)
+                dst[i] = src[i * xsw];
             continue;
         }
         for (int64_t i = 0; i < ow; i++) {
@@ -167,7 +170,8 @@ vlm_status cpu_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode mo
             const float *wt = axw.w + i * axw.taps;
             int n = axw.n[i];
             float acc = n > 0 ? src[id[0] * xsw] * wt[0] : 0.0f;
-            for (int j = 1; j < n; j++) acc += src[id[j] * xsw] * wt[j];
+            for (int j = 1; j < n; j++)
+                acc += src[id[j] * xsw] * wt[j];
             dst[i] = acc;
         }
     }
@@ -178,16 +182,19 @@ vlm_status cpu_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode mo
         float *dst = (float *)(void *)(ob + plane_offset(out, l) + y * osh);
         const float *pl = tmp + l * h * ow;
         if (h == oh) {
-            for (int64_t i = 0; i < ow; i++) dst[i * osw] = pl[y * ow + i];
+            for (int64_t i = 0; i < ow; i++)
+                dst[i * osw] = pl[y * ow + i];
             continue;
         }
         const int64_t *id = axh.idx + y * axh.taps;
         const float *wt = axh.w + y * axh.taps;
         int n = axh.n[y];
-        for (int64_t i = 0; i < ow; i++) dst[i * osw] = n > 0 ? pl[id[0] * ow + i] * wt[0] : 0.0f;
+        for (int64_t i = 0; i < ow; i++)
+            dst[i * osw] = n > 0 ? pl[id[0] * ow + i] * wt[0] : 0.0f;
         for (int j = 1; j < n; j++) {
             const float *row = pl + id[j] * ow;
-            for (int64_t i = 0; i < ow; i++) dst[i * osw] += row[i] * wt[j];
+            for (int64_t i = 0; i < ow; i++)
+                dst[i * osw] += row[i] * wt[j];
         }
     }
     vlm_arena_release(ctx->arena, mark);

@@ -104,7 +104,8 @@ vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const
     int nd = out->ndim;
     int64_t m = out->shape[nd - 2], n = out->shape[nd - 1], k = a->shape[nd - 1];
     int64_t batches = 1;
-    for (int i = 0; i < nd - 2; i++) batches *= out->shape[i];
+    for (int i = 0; i < nd - 2; i++)
+        batches *= out->shape[i];
     vlm_tensor as = *a, bs = *b, ys = *out;
     /* a: rows over k contiguous, row stride >= k. */
     if (!mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k)) {
@@ -140,8 +141,10 @@ vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const
     int nt_inner = per_batch ? 1 : ctx->n_threads;
 #pragma omp parallel for num_threads(nt_outer) schedule(dynamic)
     for (int64_t bi = 0; bi < batches; bi++) {
-        const float *ap = (const float *)(const void *)(cpu_ptr(&as) + batch_offset(&as, out->shape, nd, bi));
-        const float *bp = (const float *)(const void *)(cpu_ptr(&bs) + batch_offset(&bs, out->shape, nd, bi));
+        const float *ap =
+            (const float *)(const void *)(cpu_ptr(&as) + batch_offset(&as, out->shape, nd, bi));
+        const float *bp =
+            (const float *)(const void *)(cpu_ptr(&bs) + batch_offset(&bs, out->shape, nd, bi));
         float *yp = (float *)(void *)(cpu_ptr(&ys) + batch_offset(&ys, out->shape, nd, bi));
         if (nt)
             vlm_cpu_gemm_nt(m, n, k, ap, lda, bp, VLM_DTYPE_F32, ldb, NULL, yp, ldy, nt_inner);

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "tensor/cpu/cpu.h"
+#include "tensor/cpu/simd.h"
 
 typedef struct row_view {
     const char *x;
@@ -26,26 +27,40 @@ static vlm_status weight_factor(vlm_ctx *ctx, const char *op, const vlm_tensor *
     vlm_status st = cpu_scratch(ctx, op, (size_t)w->shape[0], &f);
     if (st != VLM_OK) return st;
     const char *base = cpu_ptr(w);
-    for (int64_t i = 0; i < w->shape[0]; i++) f[i] = cpu_load(base + i * w->stride[0], w->dtype) + w_offset;
+    for (int64_t i = 0; i < w->shape[0]; i++)
+        f[i] = cpu_load(base + i * w->stride[0], w->dtype) + w_offset;
     *out = f;
     return VLM_OK;
 }
 
-static void rms_row(row_view v, int64_t d, const float *w, float eps) {
+CPU_CLONES static void rms_row(row_view v, int64_t d, const float *w, float eps) {
     const float *x = (const float *)(const void *)v.x;
     float *o = (float *)(void *)v.o;
     double ss = 0.0;
-    for (int64_t i = 0; i < d; i++) {
-        double xi = x[i * v.xs];
-        ss += xi * xi;
+    if (v.xs == 1) {
+#pragma omp simd reduction(+ : ss)
+        for (int64_t i = 0; i < d; i++)
+            ss += (double)x[i] * (double)x[i];
+    } else {
+        for (int64_t i = 0; i < d; i++)
+            ss += (double)x[i * v.xs] * (double)x[i * v.xs];
     }
     float var = (float)(ss / (double)d);
     float r = 1.0f / sqrtf(var + eps);
-    if (w) {
-        for (int64_t i = 0; i < d; i++) o[i * v.os] = (x[i * v.xs] * r) * w[i];
-    } else {
-        for (int64_t i = 0; i < d; i++) o[i * v.os] = x[i * v.xs] * r;
+    if (v.xs == 1 && v.os == 1) {
+        if (w) {
+#pragma omp simd
+            for (int64_t i = 0; i < d; i++)
+                o[i] = (x[i] * r) * w[i];
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < d; i++)
+                o[i] = x[i] * r;
+        }
+        return;
     }
+    for (int64_t i = 0; i < d; i++)
+        o[i * v.os] = (x[i * v.xs] * r) * (w ? w[i] : 1.0f);
 }
 
 vlm_status cpu_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w, float eps,
@@ -59,34 +74,37 @@ vlm_status cpu_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w, 
     }
     int64_t rows = cpu_rows(x), d = cpu_cols(x);
     int nt = rows * d >= CPU_PAR_MIN ? ctx->n_threads : 1;
-    bool unit = cpu_col_stride(x) == 1 && cpu_col_stride(out) == 1;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        row_view v = row_at(x, out, r);
-        if (unit) { /* same function, constant strides: lets the compiler vectorize */
-            v.xs = 1;
-            v.os = 1;
-        }
-        rms_row(v, d, wf, eps);
-    }
+    for (int64_t r = 0; r < rows; r++)
+        rms_row(row_at(x, out, r), d, wf, eps);
     vlm_arena_release(ctx->arena, mark);
     return VLM_OK;
 }
 
-static void ln_row(row_view v, int64_t d, const float *w, const float *b, float eps) {
+CPU_CLONES static void ln_row(row_view v, int64_t d, const float *w, const float *b, float eps) {
     const float *x = (const float *)(const void *)v.x;
     float *o = (float *)(void *)v.o;
-    double s = 0.0;
-    for (int64_t i = 0; i < d; i++) s += x[i * v.xs];
-    double mean = s / (double)d, ss = 0.0;
+    int64_t xs = v.xs;
+    double s = 0.0, ss = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < d; i++)
+        s += x[i * xs];
+    double mean = s / (double)d;
+#pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < d; i++) {
-        double c = x[i * v.xs] - mean;
+        double c = x[i * xs] - mean;
         ss += c * c;
     }
     float rstd = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
     float m = (float)mean;
+    if (xs == 1 && v.os == 1 && w && b) {
+#pragma omp simd
+        for (int64_t i = 0; i < d; i++)
+            o[i] = (x[i] - m) * rstd * w[i] + b[i];
+        return;
+    }
     for (int64_t i = 0; i < d; i++) {
-        float y = (x[i * v.xs] - m) * rstd;
+        float y = (x[i * xs] - m) * rstd;
         if (w) y *= w[i];
         if (b) y += b[i];
         o[i * v.os] = y;
@@ -106,7 +124,8 @@ vlm_status cpu_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w
     int64_t rows = cpu_rows(x), d = cpu_cols(x);
     int nt = rows * d >= CPU_PAR_MIN ? ctx->n_threads : 1;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t r = 0; r < rows; r++) ln_row(row_at(x, out, r), d, wf, bf, eps);
+    for (int64_t r = 0; r < rows; r++)
+        ln_row(row_at(x, out, r), d, wf, bf, eps);
     vlm_arena_release(ctx->arena, mark);
     return VLM_OK;
 }

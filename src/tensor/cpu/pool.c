@@ -15,15 +15,18 @@ vlm_status cpu_avg_pool2d(vlm_ctx *ctx, const vlm_tensor *x, int kh, int kw, int
     for (int64_t cell = 0; cell < oh * ow; cell++) {
         int64_t y = cell / ow, xx = cell % ow;
         float *o = (float *)(void *)(ob + y * out->stride[0] + xx * out->stride[1]);
-        for (int64_t ch = 0; ch < c; ch++) o[ch * oc] = 0.0f;
+        for (int64_t ch = 0; ch < c; ch++)
+            o[ch * oc] = 0.0f;
         for (int ky = 0; ky < kh; ky++) {
             for (int kx = 0; kx < kw; kx++) {
                 const float *in = (const float *)(const void *)(xb + (y * sh + ky) * x->stride[0] +
                                                                 (xx * sw + kx) * x->stride[1]);
-                for (int64_t ch = 0; ch < c; ch++) o[ch * oc] += in[ch * xc];
+                for (int64_t ch = 0; ch < c; ch++)
+                    o[ch * oc] += in[ch * xc];
             }
         }
-        for (int64_t ch = 0; ch < c; ch++) o[ch * oc] /= div;
+        for (int64_t ch = 0; ch < c; ch++)
+            o[ch * oc] /= div;
     }
     return VLM_OK;
 }

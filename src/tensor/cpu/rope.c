@@ -48,8 +48,8 @@ vlm_status cpu_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor 
     return VLM_OK;
 }
 
-vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
-                    const vlm_tensor *sin, vlm_rope_mode mode, const vlm_tensor *out) {
+vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos, const vlm_tensor *sin,
+                    vlm_rope_mode mode, const vlm_tensor *out) {
     int64_t s_len = x->shape[0], heads = x->shape[1], d = x->shape[2], half = cos->shape[1];
     int64_t xs = x->stride[2] / 4, os = out->stride[2] / 4;
     int64_t cs = cos->stride[1] / 4, ss = sin->stride[1] / 4;
@@ -59,7 +59,8 @@ vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t w = 0; w < work; w++) {
         int64_t s = w / heads, h = w % heads;
-        const float *xr = (const float *)(const void *)(cpu_ptr(x) + s * x->stride[0] + h * x->stride[1]);
+        const float *xr =
+            (const float *)(const void *)(cpu_ptr(x) + s * x->stride[0] + h * x->stride[1]);
         float *o = (float *)(void *)(cpu_ptr(out) + s * out->stride[0] + h * out->stride[1]);
         const float *c = (const float *)(const void *)(cpu_ptr(cos) + s * cos->stride[0]);
         const float *sn = (const float *)(const void *)(cpu_ptr(sin) + s * sin->stride[0]);
@@ -72,7 +73,8 @@ vlm_status cpu_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *cos,
             o[i1 * os] = b * ci + a * si;
         }
         if (!in_place)
-            for (int64_t i = 2 * half; i < d; i++) o[i * os] = xr[i * xs];
+            for (int64_t i = 2 * half; i < d; i++)
+                o[i * os] = xr[i * xs];
     }
     return VLM_OK;
 }

@@ -1,0 +1,260 @@
+/* CPU speed of the Qwen2-VL model code on a random-weight model of a real shape (bf16
+ * weights, f32 activations): the vision tower on one image, text prefill, and decode.
+ *
+ *   bench_qwen2_vl [--shape 2b|7b|tiny] [--image-patches N] [--prompt N] [--decode N]
+ *                  [--threads N] [--repeat R]
+ *
+ * Prints ms and tokens/s for each phase (best of R) and the decode's effective weight
+ * bandwidth (bytes of weights read per token / time). Weights are made in memory (no
+ * checkpoint file), so the figures are the model code's, not the loader's. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "models/qwen2_vl/text.h"
+#include "models/qwen2_vl/vision.h"
+#include "tensor/ops.h"
+
+#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+
+typedef struct wpool {
+    vlm_buffer *buf;
+    size_t used, size;
+    uint64_t rng;
+} wpool;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, const vlm_error *e) {
+    fprintf(stderr, "bench_qwen2_vl: %s: %s\n", what, e->message);
+    exit(1);
+}
+
+/* A bf16 tensor of random values ~ U(-a, a) (norm weights around 1). */
+static vlm_tensor wt(wpool *p, int ndim, const int64_t *shape, float center, float a) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    size_t bytes = (size_t)n * 2, off = p->used;
+    if (off + bytes > p->size) {
+        fprintf(stderr, "bench_qwen2_vl: weight pool too small\n");
+        exit(1);
+    }
+    uint16_t *d = (uint16_t *)((char *)p->buf->data + off);
+    for (int64_t i = 0; i < n; i++) {
+        p->rng ^= p->rng << 13;
+        p->rng ^= p->rng >> 7;
+        p->rng ^= p->rng << 17;
+        float u = (float)(p->rng >> 40) / (float)(1 << 24) * 2 - 1;
+        d[i] = vlm_f32_to_bf16(center + a * u);
+    }
+    p->used = (off + bytes + 63) & ~(size_t)63;
+    vlm_tensor t;
+    vlm_error e;
+    if (vlm_tensor_init(&t, p->buf, (int64_t)off, VLM_DTYPE_BF16, ndim, shape, &e) != VLM_OK) die("tensor", &e);
+    return t;
+}
+
+static void make_config(const char *shape, qwen2_vl_config *c) {
+    memset(c, 0, sizeof *c);
+    c->family = QWEN2_VL;
+    qwen2_vl_text_config *t = &c->text;
+    qwen2_vl_vision_config *v = &c->vision;
+    if (!strcmp(shape, "7b")) {
+        *t = (qwen2_vl_text_config){.vocab_size = 152064, .hidden_size = 3584, .intermediate_size = 18944,
+                                    .n_layers = 28, .n_heads = 28, .n_kv_heads = 4, .head_dim = 128};
+    } else if (!strcmp(shape, "tiny")) {
+        *t = (qwen2_vl_text_config){.vocab_size = 1024, .hidden_size = 64, .intermediate_size = 128,
+                                    .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 16};
+    } else { /* Qwen2-VL-2B */
+        *t = (qwen2_vl_text_config){.vocab_size = 151936, .hidden_size = 1536, .intermediate_size = 8960,
+                                    .n_layers = 28, .n_heads = 12, .n_kv_heads = 2, .head_dim = 128};
+    }
+    t->rms_norm_eps = 1e-6;
+    t->rope_theta = 1e6;
+    int64_t half = t->head_dim / 2;
+    t->mrope_section[0] = half / 4;
+    t->mrope_section[1] = (half - half / 4) / 2;
+    t->mrope_section[2] = half - t->mrope_section[0] - t->mrope_section[1];
+    t->max_position_embeddings = 32768;
+    *v = (qwen2_vl_vision_config){.depth = strcmp(shape, "tiny") ? 32 : 2,
+                                  .embed_dim = strcmp(shape, "tiny") ? 1280 : 32,
+                                  .n_heads = strcmp(shape, "tiny") ? 16 : 2,
+                                  .patch_size = 14, .merge_size = 2, .temporal_patch_size = 2,
+                                  .in_channels = 3};
+    v->intermediate_size = v->embed_dim * 4;
+    v->out_hidden_size = t->hidden_size;
+    c->image_token_id = 5;
+    c->video_token_id = 6;
+}
+
+int main(int argc, char **argv) {
+    const char *shape = "2b";
+    int64_t patches = 1024, prompt = 256, ndecode = 32;
+    int threads = 0, repeat = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
+        else if (!strcmp(argv[i], "--image-patches")) patches = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--prompt")) prompt = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--decode")) ndecode = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--repeat")) repeat = atoi(argv[i + 1]);
+    }
+    if (threads <= 0) threads = omp_get_max_threads();
+    qwen2_vl_config cfg;
+    make_config(shape, &cfg);
+    const qwen2_vl_text_config *t = &cfg.text;
+    const qwen2_vl_vision_config *v = &cfg.vision;
+    int64_t H = t->hidden_size, F = t->intermediate_size, Q = t->n_heads * t->head_dim;
+    int64_t KV = t->n_kv_heads * t->head_dim, E = v->embed_dim, I = v->intermediate_size;
+    int64_t M = E * 4, K = 3 * 2 * 14 * 14;
+    /* parameters, to size the pool */
+    int64_t text_params = t->vocab_size * H * 2 +
+                          t->n_layers * (2 * H + Q * H + Q + 2 * (KV * H + KV) + H * Q + 3 * F * H) + H;
+    int64_t vis_params = E * K + v->depth * (4 * E + 3 * E * E + 3 * E + E * E + E + 2 * I * E + I + E) +
+                         E + M * M + M + H * M + H;
+    size_t pool = (size_t)(text_params + vis_params) * 2 + 64 * 4096;
+    vlm_error err;
+    wpool p = {.size = pool, .rng = 88172645463325252ull};
+    if (vlm_buffer_alloc(vlm_backend_cpu(), pool, &p.buf, &err) != VLM_OK) die("weights", &err);
+
+    qwen2_vl_weights w;
+    memset(&w, 0, sizeof w);
+    w.patch_w = wt(&p, 2, SHAPE(E, K), 0, 0.03f);
+    w.blocks = calloc((size_t)v->depth, sizeof *w.blocks);
+    for (int64_t i = 0; i < v->depth; i++) {
+        qwen2_vl_vision_block *b = &w.blocks[i];
+        b->norm1_w = wt(&p, 1, SHAPE(E), 1, 0.1f);
+        b->norm1_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
+        b->norm2_w = wt(&p, 1, SHAPE(E), 1, 0.1f);
+        b->norm2_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
+        b->qkv_w = wt(&p, 2, SHAPE(3 * E, E), 0, 0.03f);
+        b->qkv_b = wt(&p, 1, SHAPE(3 * E), 0, 0.03f);
+        b->proj_w = wt(&p, 2, SHAPE(E, E), 0, 0.03f);
+        b->proj_b = wt(&p, 1, SHAPE(E), 0, 0.03f);
+        b->fc1_w = wt(&p, 2, SHAPE(I, E), 0, 0.03f);
+        b->fc1_b = wt(&p, 1, SHAPE(I), 0, 0.03f);
+        b->fc2_w = wt(&p, 2, SHAPE(E, I), 0, 0.03f);
+        b->fc2_b = wt(&p, 1, SHAPE(E), 0, 0.03f);
+    }
+    w.merger_ln_w = wt(&p, 1, SHAPE(E), 1, 0.1f);
+    w.merger_ln_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
+    w.merger_fc1_w = wt(&p, 2, SHAPE(M, M), 0, 0.02f);
+    w.merger_fc1_b = wt(&p, 1, SHAPE(M), 0, 0.02f);
+    w.merger_fc2_w = wt(&p, 2, SHAPE(H, M), 0, 0.02f);
+    w.merger_fc2_b = wt(&p, 1, SHAPE(H), 0, 0.02f);
+    w.embed = wt(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+    w.layers = calloc((size_t)t->n_layers, sizeof *w.layers);
+    for (int64_t l = 0; l < t->n_layers; l++) {
+        qwen2_vl_text_layer *L = &w.layers[l];
+        L->in_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
+        L->q_w = wt(&p, 2, SHAPE(Q, H), 0, 0.03f);
+        L->q_b = wt(&p, 1, SHAPE(Q), 0, 0.03f);
+        L->k_w = wt(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->k_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
+        L->v_w = wt(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->v_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
+        L->o_w = wt(&p, 2, SHAPE(H, Q), 0, 0.03f);
+        L->post_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
+        L->gate_w = wt(&p, 2, SHAPE(F, H), 0, 0.03f);
+        L->up_w = wt(&p, 2, SHAPE(F, H), 0, 0.03f);
+        L->down_w = wt(&p, 2, SHAPE(H, F), 0, 0.03f);
+    }
+    w.norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
+    w.lm_head = wt(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+
+    vlm_arena *arena;
+    if (vlm_arena_create(vlm_backend_cpu(), 0, &arena, &err) != VLM_OK) die("arena", &err);
+    vlm_ctx ctx;
+    vlm_ctx_init(&ctx, arena, threads);
+    qwen2_vl_kv kv;
+    if (qwen2_vl_kv_init(&kv, &cfg, vlm_backend_cpu(), prompt + ndecode + 8, &err) != VLM_OK) die("kv", &err);
+
+    /* a square image grid with `patches` patches */
+    int64_t side = (int64_t)sqrt((double)patches);
+    side -= side % 2;
+    int64_t grid[3] = {1, side, side}, rows = side * side;
+    float *px = malloc((size_t)(rows * K) * sizeof *px);
+    for (int64_t i = 0; i < rows * K; i++) px[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    int64_t *pos = malloc((size_t)(3 * prompt) * sizeof *pos);
+    int64_t *ids = malloc((size_t)prompt * sizeof *ids);
+    for (int64_t i = 0; i < prompt; i++) {
+        pos[i] = pos[prompt + i] = pos[2 * prompt + i] = i;
+        ids[i] = (i * 7919) % t->vocab_size;
+    }
+    float *logits = malloc((size_t)t->vocab_size * sizeof *logits);
+
+    double best_vis = 1e30, best_pre = 1e30, best_dec = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        vlm_tensor tpx, out, tok, x, tpos, lg;
+        /* vision */
+        vlm_arena_reset(arena, &err);
+        vlm_ctx_clear(&ctx);
+        double t0 = now();
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(rows, K), &tpx);
+        vlm_tensor_upload(&tpx, px, (size_t)(rows * K) * sizeof *px, &err);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(rows / 4, H), &out);
+        if (qwen2_vl_vision_forward(&ctx, &cfg, &w, &tpx, grid, 1, &out) != VLM_OK) die("vision", &ctx.err);
+        double t1 = now();
+        /* prefill */
+        vlm_arena_reset(arena, &err);
+        vlm_ctx_clear(&ctx);
+        kv.len = 0;
+        double t2 = now();
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 1, SHAPE(prompt), &tok);
+        vlm_tensor_upload(&tok, ids, (size_t)prompt * 8, &err);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 2, SHAPE(3, prompt), &tpos);
+        vlm_tensor_upload(&tpos, pos, (size_t)(3 * prompt) * 8, &err);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(prompt, H), &x);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 1, SHAPE(t->vocab_size), &lg);
+        vlm_op_embedding(&ctx, &w.embed, &tok, &x);
+        if (qwen2_vl_text_forward(&ctx, &cfg, &w, &kv, &x, &tpos, 0, &lg) != VLM_OK) die("prefill", &ctx.err);
+        double t3 = now();
+        /* decode */
+        double t4 = now();
+        for (int64_t d = 0; d < ndecode; d++) {
+            vlm_arena_reset(arena, &err);
+            vlm_ctx_clear(&ctx);
+            int64_t id = d % t->vocab_size, p3[3] = {prompt + d, prompt + d, prompt + d};
+            vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 1, SHAPE(1), &tok);
+            vlm_tensor_upload(&tok, &id, 8, &err);
+            vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 2, SHAPE(3, 1), &tpos);
+            vlm_tensor_upload(&tpos, p3, 24, &err);
+            vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(1, H), &x);
+            vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 1, SHAPE(t->vocab_size), &lg);
+            vlm_op_embedding(&ctx, &w.embed, &tok, &x);
+            if (qwen2_vl_text_forward(&ctx, &cfg, &w, &kv, &x, &tpos, 0, &lg) != VLM_OK) die("decode", &ctx.err);
+            vlm_tensor_download(&lg, logits, (size_t)t->vocab_size * 4, &err);
+        }
+        double t5 = now();
+        if (t1 - t0 < best_vis) best_vis = t1 - t0;
+        if (t3 - t2 < best_pre) best_pre = t3 - t2;
+        if (t5 - t4 < best_dec) best_dec = t5 - t4;
+    }
+    double dec_bytes = (double)(text_params - t->vocab_size * H) * 2; /* embedding rows: 1 */
+    printf("shape %s, %d threads, bf16 weights (%.2f GB text, %.2f GB vision)\n", shape, threads,
+           (double)text_params * 2 / 1e9, (double)vis_params * 2 / 1e9);
+    printf("vision   %lld patches: %.1f ms (%.1f patches/s)\n", (long long)rows, best_vis * 1e3,
+           (double)rows / best_vis);
+    printf("prefill  %lld tokens:  %.1f ms (%.1f tokens/s)\n", (long long)prompt, best_pre * 1e3,
+           (double)prompt / best_pre);
+    printf("decode   %lld tokens:  %.1f ms/token (%.2f tokens/s, %.1f GB/s of weights)\n",
+           (long long)ndecode, best_dec * 1e3 / (double)ndecode, (double)ndecode / best_dec,
+           dec_bytes * (double)ndecode / best_dec / 1e9);
+    free(logits);
+    free(ids);
+    free(pos);
+    free(px);
+    qwen2_vl_kv_free(&kv);
+    vlm_arena_free(arena);
+    free(w.blocks);
+    free(w.layers);
+    vlm_buffer_free(p.buf);
+    return 0;
+}
