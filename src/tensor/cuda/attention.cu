@@ -20,6 +20,7 @@
  * query's base and span intervals (the same rules) and uploads them. Scores: (q . k) *
  * scale, then softcap * tanh(score / softcap) when softcap > 0. A row that sees no key
  * gets zeros. Head dims up to 256. */
+#include <cuda_pipeline.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -46,7 +47,7 @@ typedef struct att_args {
     float *part_o;  /* [n_split][sq * hq][dv] when n_split > 1 */
     float *part_ml; /* [n_split][sq * hq][2] */
     int ldq;        /* shared-memory row stride of Q and K tiles (floats) */
-    int vk, vv;     /* 16-byte loads allowed for k, v rows */
+    int vq, vk, vv; /* 16-byte loads allowed for q, k, v rows */
 } att_args;
 
 /* Query index and head of row r of work item `item`; false for padding rows. */
@@ -92,25 +93,34 @@ __device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j
            (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
 }
 
-/* Loads `n` rows of `cols` floats (row r at base + r * stride bytes) into shared rows of
- * `ld` floats; columns cols..pad-1 become zeros. The warps of the block share the rows. */
+/* Queues the copy of `n` rows of `cols` floats (row r at base + r * stride bytes) into
+ * shared rows of `ld` floats with cp.async, so every load of the tile is in flight at once
+ * (a warp never waits for one load before issuing the next); columns cols..pad-1 become
+ * zeros. The caller commits, waits and synchronizes the block. */
 template <int WARPS>
 __device__ __forceinline__ void load_rows(float *dst, int ld, const char *base, int64_t stride,
                                           int n, int cols, int pad, bool vec) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int r = warp; r < n; r += WARPS) {
-        const float *src = (const float *)(base + r * stride);
-        float *row = dst + r * ld;
-        if (vec) { /* cols % 4 == 0, 16-byte aligned rows */
-            for (int c = lane; c < cols / 4; c += 32)
-                ((float4 *)row)[c] = __ldg((const float4 *)src + c);
-            for (int c = cols + lane; c < pad; c += 32)
-                row[c] = 0.0f;
-        } else {
-            for (int c = lane; c < pad; c += 32)
-                row[c] = c < cols ? __ldg(src + c) : 0.0f;
+    const int nt = WARPS * 32;
+    int tid = threadIdx.x;
+    if (vec) { /* cols % 4 == 0, 16-byte aligned rows */
+        int c4 = cols / 4, total = n * c4;
+        for (int e = tid; e < total; e += nt) {
+            int r = e / c4, c = e - r * c4;
+            __pipeline_memcpy_async(dst + r * ld + 4 * c, base + r * stride + 16 * (int64_t)c, 16);
+        }
+    } else {
+        int total = n * cols;
+        for (int e = tid; e < total; e += nt) {
+            int r = e / cols, c = e - r * cols;
+            __pipeline_memcpy_async(dst + r * ld + c, base + r * stride + 4 * (int64_t)c, 4);
         }
     }
+    int padw = pad - cols;
+    if (padw > 0)
+        for (int e = tid; e < n * padw; e += nt) {
+            int r = e / padw;
+            dst[r * ld + cols + (e - r * padw)] = 0.0f;
+        }
 }
 
 template <int WARPS, int DVC>
@@ -126,19 +136,26 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
     int64_t item = blockIdx.x;
     int d4 = (int)((a.d + 3) / 4) * 4;
 
-    /* Query rows and their intervals; the block's key range. */
-    for (int r = warp; r < BR; r += WARPS) {
-        int64_t i, h;
-        bool ok = row_coords(a, item, BR, r, &i, &h);
-        float *row = sQ + r * a.ldq;
-        if (ok) {
-            const float *src = (const float *)(a.q + i * a.qs0 + h * a.qs1);
-            for (int c = lane; c < a.ldq; c += 32)
-                row[c] = c < a.d ? src[c] : 0.0f;
-        } else {
-            for (int c = lane; c < a.ldq; c += 32)
-                row[c] = 0.0f;
+    /* Query rows (a prefix of the item's rows is valid; rows are evenly strided) and their
+     * intervals; the block's key range. */
+    {
+        int valid = 0;
+        int64_t i0, h0, i1, h1;
+        row_coords(a, item, BR, 0, &i0, &h0);
+        for (int r = 0; r < BR; r++) {
+            int64_t i, h;
+            if (row_coords(a, item, BR, r, &i, &h)) valid = r + 1;
         }
+        int64_t rstride = 0;
+        if (valid > 1) {
+            row_coords(a, item, BR, 1, &i1, &h1);
+            rstride = (i1 - i0) * a.qs0 + (h1 - h0) * a.qs1;
+        }
+        load_rows<WARPS>(sQ, a.ldq, a.q + i0 * a.qs0 + h0 * a.qs1, rstride, valid, (int)a.d, a.ldq,
+                         a.vq);
+        for (int e = threadIdx.x; e < (BR - valid) * a.ldq; e += WARPS * 32)
+            sQ[valid * a.ldq + e] = 0.0f;
+        __pipeline_commit();
     }
     if (warp == 0) {
         int64_t iv[4] = {0, 0, 0, 0}, i, h;
@@ -165,6 +182,7 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
             sRange[1] = min(min(hi, s1), a.sk);
         }
     }
+    __pipeline_wait_prior(0);
     __syncthreads();
     int64_t kbeg = sRange[0], kend = sRange[1];
 
@@ -193,6 +211,8 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
         if (!__syncthreads_or(hit)) continue;
         load_rows<WARPS>(sK, a.ldq, kbase + kt * a.ks0, a.ks0, n, (int)a.d, d4, a.vk);
         load_rows<WARPS>(sV, VW, vbase + kt * a.vs0, a.vs0, n, (int)a.dv, (int)a.dv, a.vv);
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
         __syncthreads();
 
         /* Scores of key kt + lane against the warp's rows. */
@@ -275,36 +295,43 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
     }
 }
 
-/* Merges the splits of every (query, head) row: one warp per row. */
+/* Merges the splits of every (query, head) row: one warp per row. The lanes share the
+ * splits for the max and the sum, the weights exp(m_s - max) go to shared memory, then each
+ * lane sums its output columns over the splits (independent loads, several in flight). */
 __global__ void att_combine_kernel(att_args a) {
+    extern __shared__ float wsh[]; /* [warps per block][n_split] */
     int lane = threadIdx.x & 31;
-    int64_t rows = a.sq * a.hq, per_split = rows;
+    float *w = wsh + (threadIdx.x >> 5) * a.n_split;
+    int64_t rows = a.sq * a.hq;
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t rg = warp; rg < rows; rg += n_warps) {
+        const float *ml = a.part_ml + rg * 2;
         float mx = -INFINITY;
-        for (int s = 0; s < a.n_split; s++)
-            mx = fmaxf(mx, a.part_ml[(s * per_split + rg) * 2]);
+        for (int s = lane; s < a.n_split; s += 32)
+            mx = fmaxf(mx, ml[s * rows * 2]);
+        mx = cu_warp_max(mx);
         float lsum = 0.0f;
-        if (mx != -INFINITY)
-            for (int s = 0; s < a.n_split; s++) {
-                float ms = a.part_ml[(s * per_split + rg) * 2];
-                if (ms != -INFINITY)
-                    lsum += a.part_ml[(s * per_split + rg) * 2 + 1] * expf(ms - mx);
-            }
+        for (int s = lane; s < a.n_split; s += 32) {
+            float ms = ml[s * rows * 2];
+            float ws = (ms == -INFINITY || mx == -INFINITY) ? 0.0f : expf(ms - mx);
+            w[s] = ws;
+            lsum += ml[s * rows * 2 + 1] * ws;
+        }
+        lsum = cu_warp_sum(lsum);
+        __syncwarp();
         float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
         int64_t i = rg / a.hq, h = rg % a.hq;
         float *dst = (float *)(a.out + i * a.os0 + h * a.os1);
+        const float *po = a.part_o + rg * a.dv;
         for (int64_t c = lane; c < a.dv; c += 32) {
             float acc = 0.0f;
-            if (mx != -INFINITY)
-                for (int s = 0; s < a.n_split; s++) {
-                    float ms = a.part_ml[(s * per_split + rg) * 2];
-                    if (ms != -INFINITY)
-                        acc += a.part_o[(s * per_split + rg) * a.dv + c] * expf(ms - mx);
-                }
+#pragma unroll 4
+            for (int s = 0; s < a.n_split; s++)
+                acc += po[s * rows * a.dv + c] * w[s];
             dst[c] = acc * inv;
         }
+        __syncwarp(); /* w is rewritten for the next row */
     }
 }
 
@@ -430,6 +457,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     a.causal = p->causal;
     a.q_pos0 = p->q_pos0;
     a.window = p->window;
+    a.vq = rows_vec(q);
     a.vk = rows_vec(k);
     a.vv = rows_vec(v);
     /* Q/K rows padded to an odd number of float4 words (conflict-free lane reads). */
@@ -503,7 +531,8 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         if (a.n_split > 1) {
             int64_t warps_needed = sq * hq;
-            att_combine_kernel<<<cuda_blocks(warps_needed * 32, 256, dev), 256, 0, dev->stream>>>(
+            size_t csm = (size_t)(256 / 32) * (size_t)a.n_split * sizeof(float);
+            att_combine_kernel<<<cuda_blocks(warps_needed * 32, 256, dev), 256, csm, dev->stream>>>(
                 a);
             st = cuda_check_launch(ctx, op);
         }

@@ -154,14 +154,17 @@ template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
         if (a.vec) {
             const uint4 *wv = (const uint4 *)wr;
             int64_t chunks = a.k / W::E, c = lane;
-            /* Four 16-byte loads in flight per lane before the arithmetic. */
-            for (; c + 96 < chunks; c += 128) {
-                uint4 w0 = __ldg(wv + c), w1 = __ldg(wv + c + 32), w2 = __ldg(wv + c + 64),
-                      w3 = __ldg(wv + c + 96);
-                gemv_chunk<WDT, M>(a, w0, c, acc);
-                gemv_chunk<WDT, M>(a, w1, c + 32, acc);
-                gemv_chunk<WDT, M>(a, w2, c + 64, acc);
-                gemv_chunk<WDT, M>(a, w3, c + 96, acc);
+            /* U 16-byte loads in flight per lane before the arithmetic (fewer when many
+             * rows of x need registers). */
+            const int U = M <= 4 ? 8 : 4;
+            for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
+                uint4 wq[U];
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    wq[u] = __ldg(wv + c + 32 * u);
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
             }
             for (; c < chunks; c += 32)
                 gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
