@@ -28,6 +28,7 @@
 
 #ifndef VLM_HAVE_CUDA
 int main(void) {
+    (void)vlm_test_failures;
     SKIP("built without the CUDA backend");
 }
 #else
