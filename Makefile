@@ -32,7 +32,7 @@ test-asan: deps fetch-test-data
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
 demo: deps build
-	$(BUILD)/vlm inspect tests/fixtures/checkpoints/qwen2_vl_hub
+	$(BUILD)/vlm inspect tests/fixtures/qwen2_vl_model/qwen2_vl/hub
 
 bench: deps build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b || exit 1; done

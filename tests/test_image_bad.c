@@ -235,6 +235,40 @@ static void test_damage(void) {
     vlm_json_free(doc);
 }
 
+/* A progressive JPEG whose first scan is repeated 1100 times (libjpeg only warns about the
+ * bogus progression): refused by the scan limit instead of decoding for a long time. */
+static void test_scan_bomb(void) {
+    size_t len;
+    uint8_t *j = (uint8_t *)read_fixture("jpeg_progressive.jpg", &len);
+    if (!j) return;
+    size_t sos = 0, end = 0;
+    for (size_t i = 2; i + 1 < len; i++)
+        if (j[i] == 0xFF && j[i + 1] == 0xDA) {
+            sos = i;
+            break;
+        }
+    for (size_t i = sos + 2; sos && i + 1 < len; i++)
+        if (j[i] == 0xFF && j[i + 1] != 0 && !(j[i + 1] >= 0xD0 && j[i + 1] <= 0xD7)) {
+            end = i;
+            break;
+        }
+    CHECK(sos && end > sos);
+    if (!(sos && end > sos)) {
+        free(j);
+        return;
+    }
+    const size_t scan = end - sos, copies = 1100;
+    size_t n = len + scan * copies;
+    uint8_t *bomb = malloc(n);
+    memcpy(bomb, j, end);
+    for (size_t c = 0; c < copies; c++)
+        memcpy(bomb + end + c * scan, j + sos, scan);
+    memcpy(bomb + end + copies * scan, j + end, len - end);
+    expect_error(bomb, n, "scans.jpg", VLM_ERR_FORMAT, "progressive scans", NULL);
+    free(bomb);
+    free(j);
+}
+
 static void test_paths(void) {
     vlm_image img;
     vlm_error err;
@@ -336,6 +370,7 @@ int main(void) {
     test_small_limits();
     test_zero_size();
     test_damage();
+    test_scan_bomb();
     test_paths();
     test_raw_rgb();
     test_exif_parser();

@@ -85,6 +85,15 @@ static int cmp_desc(const void *a, const void *b, void *keys) {
     return (i > j) - (i < j);
 }
 
+/* Ascending by value; ties by ascending index (torch.sort's stable order). */
+static int cmp_asc(const void *a, const void *b, void *keys) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    float x = ((const float *)keys)[i], y = ((const float *)keys)[j];
+    if (x < y) return -1;
+    if (x > y) return 1;
+    return (i > j) - (i < j);
+}
+
 static void apply(vlm_sampler *s, float *logits) {
     const int64_t V = s->vocab;
     if (s->repetition_penalty != 1.0f)
@@ -110,12 +119,13 @@ static void apply(vlm_sampler *s, float *logits) {
         for (int64_t i = 0; i < V; i++) sum += (s->probs[i] = expf(logits[i] - mx));
         for (int64_t i = 0; i < V; i++) s->probs[i] = (float)(s->probs[i] / sum);
         if (s->top_p < 1.0f) {
-            /* HF: sort ascending, remove tokens whose cumulative probability <= 1 - top_p,
-             * always keeping the most probable one */
+            /* HF: sort ascending (stable: equal values by ascending index), remove tokens
+             * while the cumulative probability stays <= 1 - top_p, always keeping the most
+             * probable one */
             for (int64_t i = 0; i < V; i++) s->order[i] = (int32_t)i;
-            qsort_r(s->order, (size_t)V, sizeof *s->order, cmp_desc, s->probs);
+            qsort_r(s->order, (size_t)V, sizeof *s->order, cmp_asc, s->probs);
             float cum = 0;
-            for (int64_t r = V - 1; r >= 1; r--) { /* ascending = reverse of descending */
+            for (int64_t r = 0; r < V - 1; r++) {
                 cum += s->probs[s->order[r]];
                 if (cum <= 1.0f - s->top_p) logits[s->order[r]] = -INFINITY;
                 else break;

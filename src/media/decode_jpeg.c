@@ -24,9 +24,15 @@ typedef struct jpeg_err_mgr {
     char message[JMSG_LENGTH_MAX];
 } jpeg_err_mgr;
 
+/* Progressive files may hold any number of scans, each a full pass over the coefficients;
+ * a few KB of crafted scans can keep a decoder busy for minutes. Real encoders write
+ * about 10; Pillow has no limit, we stop at this many (a documented difference). */
+#define JPEG_MAX_SCANS 1000
+
 typedef struct jpeg_ctx {
     struct jpeg_decompress_struct cinfo;
     jpeg_err_mgr jerr;
+    struct jpeg_progress_mgr progress;
     int created;
     uint8_t *row; /* one scanline for gray/CMYK conversion */
     vlm_decode_job *job;
@@ -43,6 +49,16 @@ static void on_emit_message(j_common_ptr cinfo, int level) {
     if (level < 0) {
         if (cinfo->err->msg_code == JWRN_JPEG_EOF) e->hit_eof = 1;
         cinfo->err->num_warnings++;
+    }
+}
+
+static void on_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (cinfo->is_decompressor && d->input_scan_number > JPEG_MAX_SCANS) {
+        jpeg_err_mgr *e = (jpeg_err_mgr *)cinfo->err;
+        snprintf(e->message, sizeof e->message, "more than %d progressive scans (refused)",
+                 JPEG_MAX_SCANS);
+        longjmp(e->jmp, 1);
     }
 }
 
@@ -75,6 +91,8 @@ static vlm_status jpeg_run(jpeg_ctx *ctx) {
         return vlm_err(job->err, VLM_ERR_FORMAT, "%s: JPEG: %s", job->name, ctx->jerr.message);
     jpeg_create_decompress(ci);
     ctx->created = 1;
+    ctx->progress.progress_monitor = on_progress;
+    ci->progress = &ctx->progress;
     jpeg_mem_src(ci, job->data, (unsigned long)job->size);
     jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
     if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK)

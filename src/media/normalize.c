@@ -4,6 +4,9 @@
 #include "media/normalize.h"
 
 #include <float.h>
+#include <string.h>
+
+#include "core/error.h"
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "normalize.c needs float expressions evaluated in float (FLT_EVAL_METHOD 0)"
@@ -43,4 +46,24 @@ void vlm_image_to_chw(const vlm_image *img, const vlm_pixel_norm *n, float *out)
             o[2 * plane + x] = lut[2][row[3 * x + 2]];
         }
     }
+}
+
+vlm_status vlm_chw_pad(const float *in, int channels, int height, int width, int out_height,
+                       int out_width, float fill, float *out, vlm_error *err) {
+    if (channels < 1 || height < 1 || width < 1 || out_height < height || out_width < width)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "pad: a %dx%d image does not fit %dx%d (%d channels)", width, height,
+                       out_width, out_height, channels);
+    for (int c = 0; c < channels; c++)
+        for (int y = 0; y < out_height; y++) {
+            float *o = out + ((size_t)c * out_height + y) * out_width;
+            int x = 0;
+            if (y < height) {
+                memcpy(o, in + ((size_t)c * height + y) * width, (size_t)width * sizeof(float));
+                x = width;
+            }
+            for (; x < out_width; x++)
+                o[x] = fill;
+        }
+    return VLM_OK;
 }

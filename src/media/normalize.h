@@ -37,4 +37,11 @@ void vlm_pixel_norm_lut(const vlm_pixel_norm *n, float lut[3][256]);
  * first as the PIL backend keeps them). Thread-safe. */
 void vlm_image_to_chw(const vlm_image *img, const vlm_pixel_norm *n, float *out);
 
+/* Pads float planes [channels][height][width] to [channels][out_height][out_width] with the
+ * image at the top-left and `fill` elsewhere: numpy's constant pad of ((0,0), (0, dh),
+ * (0, dw)) that transformers applies to normalized pixel values (e.g. Idefics3). out must
+ * not overlap in. Returns VLM_ERR_INVALID_ARGUMENT when the image does not fit. */
+vlm_status vlm_chw_pad(const float *in, int channels, int height, int width, int out_height,
+                       int out_width, float fill, float *out, vlm_error *err);
+
 #endif

@@ -13,6 +13,11 @@
 #include "core/checked.h"
 #include "core/error.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VLM_RESAMPLE_X86 1
+#endif
+
 /* Pillow computes filters in double; contracting a*b+c into an FMA would change last bits.
  * The build's ISO C mode (-std=c17) makes GCC keep them separate (-ffp-contract=off). */
 
@@ -154,6 +159,14 @@ static inline uint8_t clip8(int32_t acc) {
 
 /* ---------------------------------------------------------------- kernels */
 
+static int cpu_has_avx2(void) {
+#ifdef VLM_RESAMPLE_X86
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 /* Makes every output use exactly ksize taps (when the input has that many): a window that
  * would run past the end starts earlier and gets leading zero weights. Adding zero
  * products changes no sum, and a constant trip count lets the compiler unroll. */
@@ -200,9 +213,8 @@ static inline __attribute__((always_inline)) void horizontal_row_k(uint8_t *rest
     }
 }
 
-__attribute__((target_clones("avx2", "default"))) static void
-horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w, const axis_coeffs *a,
-               int fixed) {
+static void horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w,
+                           const axis_coeffs *a, int fixed) {
     switch (fixed ? a->ksize : 0) {
     case 3:
         horizontal_row_k(out, in, out_w, a, 3);
@@ -222,6 +234,72 @@ horizontal_row(uint8_t *restrict out, const uint8_t *restrict in, int out_w, con
     }
 }
 
+#ifdef VLM_RESAMPLE_X86
+/* Coefficients of output pairs laid out for horizontal_row_avx2: for pair j and tap t, eight
+ * int32 = k[2j][t] x4, k[2j+1][t] x4 (one 256-bit multiplier per tap and pair). */
+static int32_t *pair_coeffs(const axis_coeffs *a, int out_w) {
+    const int K = a->ksize, pairs = out_w / 2;
+    int32_t *kx = malloc(((size_t)pairs * K * 8 + 1) * sizeof(int32_t));
+    if (!kx) return NULL;
+    for (int j = 0; j < pairs; j++)
+        for (int t = 0; t < K; t++)
+            for (int l = 0; l < 8; l++)
+                kx[((size_t)j * K + t) * 8 + l] = a->k[(size_t)(2 * j + l / 4) * K + t];
+    return kx;
+}
+
+/* AVX2 horizontal pass (fixed taps only): the row is widened to RGBX, and each tap adds
+ * pixel * weight for two output pixels at once, one per 128-bit lane, channels in the
+ * four int32 slots. Products and sums are the exact int32 ones of the scalar kernel. */
+__attribute__((target("avx2"))) static void
+horizontal_row_avx2(uint8_t *restrict out, const uint8_t *restrict in, int in_w, int out_w,
+                    const axis_coeffs *a, const int32_t *kx, uint8_t *restrict rgbx) {
+    for (int x = 0; x < in_w; x++) {
+        rgbx[4 * x + 0] = in[3 * x + 0];
+        rgbx[4 * x + 1] = in[3 * x + 1];
+        rgbx[4 * x + 2] = in[3 * x + 2];
+        rgbx[4 * x + 3] = 0;
+    }
+    const int K = a->ksize;
+    const __m256i half = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+    const __m128i pick = _mm_setr_epi8(0, 1, 2, 4, 5, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    int xx = 0;
+    for (; xx + 2 <= out_w; xx += 2) {
+        const uint8_t *p0 = rgbx + 4 * (size_t)a->bounds[2 * xx];
+        const uint8_t *p1 = rgbx + 4 * (size_t)a->bounds[2 * xx + 2];
+        const int32_t *kk = kx + (size_t)(xx / 2) * K * 8;
+        __m256i acc = half;
+        for (int t = 0; t < K; t++) {
+            int32_t v0, v1;
+            memcpy(&v0, p0 + 4 * t, 4);
+            memcpy(&v1, p1 + 4 * t, 4);
+            const __m256i px = _mm256_cvtepu8_epi32(_mm_setr_epi32(v0, v1, 0, 0));
+            const __m256i k = _mm256_loadu_si256((const __m256i *)(kk + 8 * t));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, k));
+        }
+        acc = _mm256_srai_epi32(acc, PRECISION_BITS);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        __m128i b = _mm_shuffle_epi8(_mm_packus_epi16(w, w), pick);
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, b);
+        memcpy(out + 3 * (size_t)xx, tmp, 6);
+    }
+    for (; xx < out_w; xx++) { /* the odd last pixel */
+        const uint8_t *p = rgbx + 4 * (size_t)a->bounds[2 * xx];
+        const int32_t *k = a->k + (size_t)xx * K;
+        int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+        for (int t = 0; t < K; t++) {
+            s0 += p[4 * t + 0] * k[t];
+            s1 += p[4 * t + 1] * k[t];
+            s2 += p[4 * t + 2] * k[t];
+        }
+        out[3 * xx + 0] = clip8(s0);
+        out[3 * xx + 1] = clip8(s1);
+        out[3 * xx + 2] = clip8(s2);
+    }
+}
+#endif
+
 /* Vertical pass for one output row: every byte of the row is one lane (channels do not
  * mix), taps over input rows. Portable version; `acc` is scratch of `n` int32. */
 static void vertical_row_scalar(uint8_t *restrict out, const uint8_t *in, size_t in_stride,
@@ -239,9 +317,7 @@ static void vertical_row_scalar(uint8_t *restrict out, const uint8_t *in, size_t
         out[i] = clip8(acc[i]);
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
+#ifdef VLM_RESAMPLE_X86
 /* AVX2: 32 bytes at a time, accumulators in registers, exact int32 products (vpmulld);
  * the saturating packs of (acc >> 22) clamp to 0..255 exactly as clip8. */
 __attribute__((target("avx2"))) static void
@@ -281,7 +357,7 @@ vertical_row_avx2(uint8_t *restrict out, const uint8_t *in, size_t in_stride, si
 static void vertical_row(uint8_t *restrict out, const uint8_t *in, size_t in_stride, size_t n,
                          int ymin, int taps, const int32_t *k, int32_t *restrict acc,
                          int use_avx2) {
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef VLM_RESAMPLE_X86
     if (use_avx2) {
         vertical_row_avx2(out, in, in_stride, n, ymin, taps, k, acc);
         return;
@@ -289,14 +365,6 @@ static void vertical_row(uint8_t *restrict out, const uint8_t *in, size_t in_str
 #endif
     (void)use_avx2;
     vertical_row_scalar(out, in, in_stride, n, ymin, taps, k, acc);
-}
-
-static int cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    return __builtin_cpu_supports("avx2");
-#else
-    return 0;
-#endif
 }
 
 /* The OpenMP team size for a request (0 = OpenMP's default). */
@@ -308,7 +376,8 @@ static int thread_count(int requested) {
 /* Resamples the region box of `in` (whole rows/cols when a pass is skipped) to out_w x
  * out_h with a convolution filter, Pillow's ImagingResampleInner. */
 static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const float box[4],
-                                const filter_def *f, int nthreads, vlm_image *out, vlm_error *err) {
+                                const filter_def *f, int nthreads, int simd, vlm_image *out,
+                                vlm_error *err) {
     memset(out, 0, sizeof *out);
     int need_h = out_w != in->width || box[0] != 0 || box[2] != out_w;
     int need_v = out_h != in->height || box[1] != 0 || box[3] != out_h;
@@ -331,10 +400,34 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
         s = vlm_image_alloc(&tmp, out_w, last - first, err);
         if (s != VLM_OK) goto done;
         const int rows = last - first;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (rows > 16 && nthreads > 1)
-        for (int y = 0; y < rows; y++)
-            horizontal_row(tmp.data + (size_t)y * tmp.stride,
-                           in->data + (size_t)(y + first) * in->stride, out_w, &ah, fixed);
+        int32_t *kx = NULL;
+#ifdef VLM_RESAMPLE_X86
+        if (fixed && simd && cpu_has_avx2()) kx = pair_coeffs(&ah, out_w);
+#endif
+        int failed = 0;
+#pragma omp parallel num_threads(nthreads) if (rows > 16 && nthreads > 1)
+        {
+            uint8_t *rgbx = kx ? malloc((size_t)in->width * 4) : NULL;
+            if (kx && !rgbx) {
+#pragma omp atomic write
+                failed = 1;
+            }
+#pragma omp for schedule(static)
+            for (int y = 0; y < rows; y++) {
+                uint8_t *dst = tmp.data + (size_t)y * tmp.stride;
+                const uint8_t *row = in->data + (size_t)(y + first) * in->stride;
+#ifdef VLM_RESAMPLE_X86
+                if (rgbx) {
+                    horizontal_row_avx2(dst, row, in->width, out_w, &ah, kx, rgbx);
+                    continue;
+                }
+#endif
+                horizontal_row(dst, row, out_w, &ah, fixed);
+            }
+            free(rgbx);
+        }
+        free(kx);
+        if (failed) goto oom;
         for (int y = 0; y < out_h; y++)
             av.bounds[2 * y] -= first;
         src = &tmp;
@@ -343,7 +436,7 @@ static vlm_status resample_conv(const vlm_image *in, int out_w, int out_h, const
         s = vlm_image_alloc(out, src->width, out_h, err);
         if (s != VLM_OK) goto done;
         const size_t n = (size_t)src->width * 3;
-        const int use_avx2 = cpu_has_avx2();
+        const int use_avx2 = simd && cpu_has_avx2();
         int failed = 0;
 #pragma omp parallel num_threads(nthreads) if (out_h > 16 && nthreads > 1)
         {
@@ -429,13 +522,14 @@ static vlm_status resample_nearest(const vlm_image *in, int out_w, int out_h, co
 
 /* One C-level Image.im.resize(size, filter, box) call (_imaging.c's _resize). */
 static vlm_status resize_core(const vlm_image *in, int out_w, int out_h, vlm_resample_filter f,
-                              const float box[4], int nthreads, vlm_image *out, vlm_error *err) {
+                              const float box[4], int nthreads, int simd, vlm_image *out,
+                              vlm_error *err) {
     /* An integral box of exactly the output size is a crop. */
     if (box[0] - (int)box[0] == 0 && box[2] - box[0] == out_w && box[1] - (int)box[1] == 0 &&
         box[3] - box[1] == out_h)
         return vlm_image_crop(in, (int)box[0], (int)box[1], out_w, out_h, out, err);
     if (f == VLM_RESAMPLE_NEAREST) return resample_nearest(in, out_w, out_h, box, out, err);
-    return resample_conv(in, out_w, out_h, box, filter_for(f), nthreads, out, err);
+    return resample_conv(in, out_w, out_h, box, filter_for(f), nthreads, simd, out, err);
 }
 
 vlm_resize_params vlm_resize_params_default(vlm_resample_filter filter) {
@@ -473,6 +567,7 @@ vlm_status vlm_image_resize(const vlm_image *in, int out_width, int out_height,
     if (!(box[2] - box[0] >= 0 && box[3] - box[1] >= 0))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "image resize: box can't be empty");
     const int nt = thread_count(p->n_threads);
+    const int simd = !p->portable;
     /* Image.resize: same size and whole box is a copy. */
     if (out_width == in->width && out_height == in->height && box[0] == 0 && box[1] == 0 &&
         box[2] == in->width && box[3] == in->height)
@@ -483,14 +578,14 @@ vlm_status vlm_image_resize(const vlm_image *in, int out_width, int out_height,
         out_height < in->height) {
         vlm_image mid;
         float box1[4] = {0, box[1], (float)in->width, box[3]};
-        vlm_status s = resize_core(in, in->width, out_height, p->filter, box1, nt, &mid, err);
+        vlm_status s = resize_core(in, in->width, out_height, p->filter, box1, nt, simd, &mid, err);
         if (s != VLM_OK) return s;
         float box2[4] = {box[0], 0, box[2], (float)out_height};
-        s = resize_core(&mid, out_width, out_height, p->filter, box2, nt, out, err);
+        s = resize_core(&mid, out_width, out_height, p->filter, box2, nt, simd, out, err);
         vlm_image_free(&mid);
         return s;
     }
-    return resize_core(in, out_width, out_height, p->filter, box, nt, out, err);
+    return resize_core(in, out_width, out_height, p->filter, box, nt, simd, out, err);
 }
 
 const char *vlm_resample_filter_name(vlm_resample_filter filter) {

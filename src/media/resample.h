@@ -37,6 +37,7 @@ typedef struct vlm_resize_params {
     float box[4];
     vlm_pillow_compat compat;
     int n_threads; /* 0: OpenMP's default; 1: this thread only; n: at most n threads */
+    int portable;  /* 1: portable C kernels only, no AVX2 (same results; for tests) */
 } vlm_resize_params;
 
 /* filter as given, whole image, current Pillow, default threads. */
