@@ -61,6 +61,12 @@ static vlm_tensor wt(wpool *p, int ndim, const int64_t *shape, float center, flo
     return t;
 }
 
+/* A Linear weight: a bf16 matrix as a vlm_qweight. */
+static vlm_qweight lin(wpool *p, int ndim, const int64_t *shape, float center, float a) {
+    vlm_tensor t = wt(p, ndim, shape, center, a);
+    return vlm_qweight_float(&t);
+}
+
 static void make_config(const char *shape, qwen2_vl_config *c) {
     memset(c, 0, sizeof *c);
     c->family = QWEN2_VL;
@@ -134,40 +140,40 @@ int main(int argc, char **argv) {
         b->norm1_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
         b->norm2_w = wt(&p, 1, SHAPE(E), 1, 0.1f);
         b->norm2_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
-        b->qkv_w = wt(&p, 2, SHAPE(3 * E, E), 0, 0.03f);
+        b->qkv_w = lin(&p, 2, SHAPE(3 * E, E), 0, 0.03f);
         b->qkv_b = wt(&p, 1, SHAPE(3 * E), 0, 0.03f);
-        b->proj_w = wt(&p, 2, SHAPE(E, E), 0, 0.03f);
+        b->proj_w = lin(&p, 2, SHAPE(E, E), 0, 0.03f);
         b->proj_b = wt(&p, 1, SHAPE(E), 0, 0.03f);
-        b->fc1_w = wt(&p, 2, SHAPE(I, E), 0, 0.03f);
+        b->fc1_w = lin(&p, 2, SHAPE(I, E), 0, 0.03f);
         b->fc1_b = wt(&p, 1, SHAPE(I), 0, 0.03f);
-        b->fc2_w = wt(&p, 2, SHAPE(E, I), 0, 0.03f);
+        b->fc2_w = lin(&p, 2, SHAPE(E, I), 0, 0.03f);
         b->fc2_b = wt(&p, 1, SHAPE(E), 0, 0.03f);
     }
     w.merger_ln_w = wt(&p, 1, SHAPE(E), 1, 0.1f);
     w.merger_ln_b = wt(&p, 1, SHAPE(E), 0, 0.1f);
-    w.merger_fc1_w = wt(&p, 2, SHAPE(M, M), 0, 0.02f);
+    w.merger_fc1_w = lin(&p, 2, SHAPE(M, M), 0, 0.02f);
     w.merger_fc1_b = wt(&p, 1, SHAPE(M), 0, 0.02f);
-    w.merger_fc2_w = wt(&p, 2, SHAPE(H, M), 0, 0.02f);
+    w.merger_fc2_w = lin(&p, 2, SHAPE(H, M), 0, 0.02f);
     w.merger_fc2_b = wt(&p, 1, SHAPE(H), 0, 0.02f);
-    w.embed = wt(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+    w.embed = lin(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
     w.layers = calloc((size_t)t->n_layers, sizeof *w.layers);
     for (int64_t l = 0; l < t->n_layers; l++) {
         qwen2_vl_text_layer *L = &w.layers[l];
         L->in_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-        L->q_w = wt(&p, 2, SHAPE(Q, H), 0, 0.03f);
+        L->q_w = lin(&p, 2, SHAPE(Q, H), 0, 0.03f);
         L->q_b = wt(&p, 1, SHAPE(Q), 0, 0.03f);
-        L->k_w = wt(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->k_w = lin(&p, 2, SHAPE(KV, H), 0, 0.03f);
         L->k_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
-        L->v_w = wt(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->v_w = lin(&p, 2, SHAPE(KV, H), 0, 0.03f);
         L->v_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
-        L->o_w = wt(&p, 2, SHAPE(H, Q), 0, 0.03f);
+        L->o_w = lin(&p, 2, SHAPE(H, Q), 0, 0.03f);
         L->post_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-        L->gate_w = wt(&p, 2, SHAPE(F, H), 0, 0.03f);
-        L->up_w = wt(&p, 2, SHAPE(F, H), 0, 0.03f);
-        L->down_w = wt(&p, 2, SHAPE(H, F), 0, 0.03f);
+        L->gate_w = lin(&p, 2, SHAPE(F, H), 0, 0.03f);
+        L->up_w = lin(&p, 2, SHAPE(F, H), 0, 0.03f);
+        L->down_w = lin(&p, 2, SHAPE(H, F), 0, 0.03f);
     }
     w.norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-    w.lm_head = wt(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+    w.lm_head = lin(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
 
     vlm_arena *arena;
     if (vlm_arena_create(vlm_backend_cpu(), 0, &arena, &err) != VLM_OK) die("arena", &err);
@@ -213,7 +219,7 @@ int main(int argc, char **argv) {
         vlm_tensor_upload(&tpos, pos, (size_t)(3 * prompt) * 8, &err);
         vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(prompt, H), &x);
         vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 1, SHAPE(t->vocab_size), &lg);
-        vlm_op_embedding(&ctx, &w.embed, &tok, &x);
+        vlm_op_embedding_q(&ctx, &w.embed, &tok, &x);
         if (qwen2_vl_text_forward(&ctx, &cfg, &w, &kv, &x, &tpos, 0, &lg) != VLM_OK) die("prefill", &ctx.err);
         double t3 = now();
         /* decode */
@@ -228,7 +234,7 @@ int main(int argc, char **argv) {
             vlm_tensor_upload(&tpos, p3, 24, &err);
             vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(1, H), &x);
             vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 1, SHAPE(t->vocab_size), &lg);
-            vlm_op_embedding(&ctx, &w.embed, &tok, &x);
+            vlm_op_embedding_q(&ctx, &w.embed, &tok, &x);
             if (qwen2_vl_text_forward(&ctx, &cfg, &w, &kv, &x, &tpos, 0, &lg) != VLM_OK) die("decode", &ctx.err);
             vlm_tensor_download(&lg, logits, (size_t)t->vocab_size * 4, &err);
         }

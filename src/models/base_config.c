@@ -99,7 +99,8 @@ static vlm_status parse_quantization(const vlm_json *q, const char *path, vlm_qu
         } else if (vlm_json_is_object(v)) {
             char where[300];
             snprintf(where, sizeof where, "quantization.%s", key);
-            o->quantized = true;
+            o->quantized = vlm_json_object_size(v) > 0; /* {} is falsy in mlx-vlm */
+            o->object = true;
             if ((s = quant_int(v, "bits", path, where, &o->bits, err)) != VLM_OK) return s;
             if ((s = quant_int(v, "group_size", path, where, &o->group_size, err)) != VLM_OK)
                 return s;
@@ -116,6 +117,29 @@ static vlm_status parse_quantization(const vlm_json *q, const char *path, vlm_qu
         return vlm_err(err, VLM_ERR_FORMAT,
                        "%s: field 'quantization' needs both 'bits' and 'group_size'", path);
     return VLM_OK;
+}
+
+static const vlm_quant_override *find_override(const vlm_quant_config *q, const char *key) {
+    for (size_t i = 0; i < q->n_overrides; i++)
+        if (!strcmp(q->overrides[i].module, key)) return &q->overrides[i];
+    return NULL;
+}
+
+void vlm_quant_config_lookup(const vlm_quant_config *q, const char *module, int *bits,
+                             int *group_size) {
+    *bits = *group_size = 0;
+    if (!q->present) return;
+    static const char lm[] = "language_model.";
+    const vlm_quant_override *o = find_override(q, module);
+    if (!o && !strncmp(module, lm, sizeof lm - 1)) o = find_override(q, module + sizeof lm - 1);
+    if (o && !o->quantized) return;
+    if (o && o->object) {
+        *bits = o->bits ? o->bits : 4;
+        *group_size = o->group_size ? o->group_size : 64;
+        return;
+    }
+    *bits = q->bits;
+    *group_size = q->group_size;
 }
 
 vlm_status vlm_base_config_parse(const vlm_json *config, const char *path, vlm_base_config *out,

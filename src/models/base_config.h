@@ -18,6 +18,7 @@ typedef struct vlm_quant_override {
     bool quantized; /* false for an explicit `false` */
     int bits;       /* 0 when inherited from the global setting */
     int group_size; /* 0 when inherited */
+    bool object;    /* given as an object (else a boolean) */
 } vlm_quant_override;
 
 typedef struct vlm_quant_config {
@@ -37,6 +38,17 @@ typedef struct vlm_base_config {
                                "config.json:text_config", "config.json:llm_config" or NULL */
     vlm_quant_config quant;
 } vlm_base_config;
+
+/* How the module at mlx path `module` (e.g. "language_model.model.layers.0.mlp.down_proj")
+ * is quantized, as mlx-vlm decides it: its per-module entry, looked up under the path itself
+ * and then under the path without a leading "language_model.", else the global setting.
+ * *bits and *group_size are 0 when the entry is `false` or an empty object (mlx-vlm's
+ * predicate then returns a falsy value) or the config has no quantization; `true` means the
+ * global setting. A field missing from a non-empty object takes MLX's affine default (bits
+ * 4, group size 64: mlx passes the object to to_quantized, not the global setting). Whether a module really is quantized is
+ * decided by the checkpoint ("<module>.scales" exists); this gives its parameters. */
+void vlm_quant_config_lookup(const vlm_quant_config *q, const char *module, int *bits,
+                             int *group_size);
 
 /* Parses config.json's base fields. `path` names the file in errors. */
 vlm_status vlm_base_config_parse(const vlm_json *config, const char *path, vlm_base_config *out,

@@ -23,6 +23,7 @@
 #define VLM_TENSOR_OPS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "tensor/arena.h"
 #include "tensor/tensor.h"
@@ -150,7 +151,8 @@ typedef struct vlm_qweight {
 
 /* A plain float weight as a vlm_qweight (bits 0). */
 static inline vlm_qweight vlm_qweight_float(const vlm_tensor *w) {
-    vlm_qweight q = {0};
+    vlm_qweight q;
+    memset(&q, 0, sizeof q);
     q.w = *w;
     return q;
 }

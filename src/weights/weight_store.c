@@ -76,14 +76,16 @@ static vlm_status float_dtype(const vlm_st_tensor *t, vlm_dtype *dt) {
     }
 }
 
-vlm_status vlm_weight_store_get(vlm_weight_store *ws, const char *name, int ndim,
-                                const int64_t *shape, vlm_tensor *out, vlm_error *err) {
+/* The tensor `name`, of dtype U32 when want_u32, else any float dtype, with the shape. */
+static vlm_status get_tensor(vlm_weight_store *ws, const char *name, bool want_u32, int ndim,
+                             const int64_t *shape, vlm_tensor *out, vlm_error *err) {
     const vlm_st_tensor *t = vlm_st_find(ws->set, name);
     if (!t) return vlm_err(err, VLM_ERR_NOT_FOUND, "weights: tensor '%s' is missing", name);
-    vlm_dtype dt;
-    if (float_dtype(t, &dt) != VLM_OK)
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
-                       file_of(ws, t), name, vlm_st_dtype_name(t->dtype));
+    vlm_dtype dt = VLM_DTYPE_U32;
+    if (want_u32 ? t->dtype != VLM_ST_U32 : float_dtype(t, &dt) != VLM_OK)
+        return vlm_err(err, VLM_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s",
+                       file_of(ws, t), name, vlm_st_dtype_name(t->dtype),
+                       want_u32 ? "U32 (packed quantized weights)" : "F32, F16 or BF16");
     bool ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = shape[i] < 0 || shape[i] == t->shape[i];
     if (!ok) {
@@ -109,6 +111,58 @@ vlm_status vlm_weight_store_get(vlm_weight_store *ws, const char *name, int ndim
     if (s != VLM_OK) return s;
     if ((s = keep(ws, b, err)) != VLM_OK) return s;
     return vlm_tensor_init(out, b, 0, dt, t->ndim, t->shape, err);
+}
+
+vlm_status vlm_weight_store_get(vlm_weight_store *ws, const char *name, int ndim,
+                                const int64_t *shape, vlm_tensor *out, vlm_error *err) {
+    return get_tensor(ws, name, false, ndim, shape, out, err);
+}
+
+vlm_status vlm_weight_store_get_linear(vlm_weight_store *ws, const char *module, int bits,
+                                       int group_size, int64_t n, int64_t k, vlm_qweight *out,
+                                       vlm_error *err) {
+    char wname[512], sname[512], bname[512];
+    memset(out, 0, sizeof *out);
+    snprintf(wname, sizeof wname, "%s.weight", module);
+    snprintf(sname, sizeof sname, "%s.scales", module);
+    snprintf(bname, sizeof bname, "%s.biases", module);
+    const vlm_st_tensor *st = vlm_st_find(ws->set, sname);
+    if (!st) return get_tensor(ws, wname, false, 2, (const int64_t[]){n, k}, &out->w, err);
+    if (bits == 0)
+        return vlm_err(err, VLM_ERR_FORMAT,
+                       "%s: '%s' exists but config.json's \"quantization\" does not quantize "
+                       "module '%s'",
+                       file_of(ws, st), sname, module);
+    bool ok_bits = bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8;
+    bool ok_group = group_size == 32 || group_size == 64 || group_size == 128;
+    if (!ok_bits || !ok_group)
+        return vlm_err(err, VLM_ERR_UNSUPPORTED,
+                       "%s: module '%s' is quantized with %d bits and group size %d; supported: "
+                       "bits 2, 3, 4, 5, 6, 8 and group sizes 32, 64, 128",
+                       file_of(ws, st), module, bits, group_size);
+    if (k % group_size != 0)
+        return vlm_err(err, VLM_ERR_FORMAT,
+                       "%s: module '%s' has %lld input features, not a multiple of the group "
+                       "size %d",
+                       file_of(ws, st), module, (long long)k, group_size);
+    const int64_t wshape[2] = {n, k * bits / 32}, sshape[2] = {n, k / group_size};
+    vlm_status s = get_tensor(ws, wname, true, 2, wshape, &out->w, err);
+    if (s == VLM_OK) s = get_tensor(ws, sname, false, 2, sshape, &out->scales, err);
+    if (s == VLM_OK) s = get_tensor(ws, bname, false, 2, sshape, &out->biases, err);
+    if (s != VLM_OK && err) {
+        /* name the quantization: a shape mismatch usually means other bits / group size */
+        size_t len = strlen(err->message);
+        snprintf(err->message + len, sizeof err->message - len, " (%d-bit, group size %d)", bits,
+                 group_size);
+    }
+    if (s != VLM_OK) return s;
+    if (out->biases.dtype != out->scales.dtype)
+        return vlm_err(err, VLM_ERR_FORMAT, "%s: '%s' is %s but '%s' is %s", file_of(ws, st),
+                       sname, vlm_dtype_name(out->scales.dtype), bname,
+                       vlm_dtype_name(out->biases.dtype));
+    out->bits = bits;
+    out->group_size = group_size;
+    return VLM_OK;
 }
 
 vlm_status vlm_weight_store_getf(vlm_weight_store *ws, vlm_tensor *out, vlm_error *err, int ndim,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "tensor/ops.h"
 #include "tensor/tensor.h"
 #include "weights/safetensors.h"
 
@@ -27,6 +28,17 @@ bool vlm_weight_store_has(const vlm_weight_store *ws, const char *name);
  * wrong dtype or shape: VLM_ERR_FORMAT; both messages name the tensor and its file. */
 vlm_status vlm_weight_store_get(vlm_weight_store *ws, const char *name, int ndim,
                                 const int64_t *shape, vlm_tensor *out, vlm_error *err);
+
+/* A Linear or Embedding weight [n, k] of module `module` (its checkpoint name without
+ * ".weight"), MLX-quantized when "<module>.scales" exists: then "<module>.weight" is u32
+ * [n, k * bits / 32] and "<module>.scales", "<module>.biases" are [n, k / group_size] of one
+ * float dtype (bits and group_size from the config: vlm_quant_config_lookup). Otherwise the
+ * float "<module>.weight" [n, k] (bits 0 in *out). Scales with bits == 0 (the config does
+ * not quantize the module), unsupported bits / group sizes and shapes that do not fit are
+ * VLM_ERR_FORMAT naming the module, its file and the quantization. */
+vlm_status vlm_weight_store_get_linear(vlm_weight_store *ws, const char *module, int bits,
+                                       int group_size, int64_t n, int64_t k, vlm_qweight *out,
+                                       vlm_error *err);
 
 /* printf-style name, then as vlm_weight_store_get. */
 vlm_status vlm_weight_store_getf(vlm_weight_store *ws, vlm_tensor *out, vlm_error *err, int ndim,

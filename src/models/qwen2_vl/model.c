@@ -36,7 +36,8 @@ vlm_status qwen2_vl_model_construct(vlm_model *m, void *user, vlm_error *err) {
     if (s != VLM_OK) return s;
     const qwen2_vl_vision_config *v = &qm->cfg.vision;
     qm->patch_dim = v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
-    s = qwen2_vl_weights_load(&qm->cfg, m->weights, vlm_backend_cpu(), &qm->w, err);
+    s = qwen2_vl_weights_load(&qm->cfg, &m->ckpt.base.quant, m->weights, vlm_backend_cpu(),
+                              &qm->w, err);
     if (s != VLM_OK) return s;
     m->family = &qwen2_vl_ops;
     return VLM_OK;
@@ -207,7 +208,7 @@ static vlm_status prefill(const vlm_model *m, void *state, const vlm_prompt *p, 
         free(pbuf);
         free(ibuf);
         if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &x);
-        if (s == VLM_OK) s = vlm_op_embedding(ctx, &qm->w.embed, &tok, &x);
+        if (s == VLM_OK) s = vlm_op_embedding_q(ctx, &qm->w.embed, &tok, &x);
         if (s == VLM_OK && need_img) s = splice(ctx, p, (int32_t)cfg->image_token_id, &img, &img_next, a, b, &x);
         if (s == VLM_OK && need_vid) s = splice(ctx, p, (int32_t)cfg->video_token_id, &vid, &vid_next, a, b, &x);
         if (s == VLM_OK) s = qwen2_vl_text_forward(ctx, cfg, &qm->w, &st->kv, &x, &pos, 0, &lg);
@@ -231,7 +232,7 @@ static vlm_status decode(const vlm_model *m, void *state, int32_t token, int64_t
     if (s == VLM_OK) s = upload_i64(ctx, pos3, 2, SHAPE(3, 1), &pos);
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(1, H), &x);
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 1, SHAPE(V), &lg);
-    if (s == VLM_OK) s = vlm_op_embedding(ctx, &qm->w.embed, &tok, &x);
+    if (s == VLM_OK) s = vlm_op_embedding_q(ctx, &qm->w.embed, &tok, &x);
     if (s == VLM_OK) s = qwen2_vl_text_forward(ctx, &qm->cfg, &qm->w, &st->kv, &x, &pos, 0, &lg);
     if (s == VLM_OK) s = vlm_tensor_download(&lg, logits, (size_t)V * sizeof *logits, &ctx->err);
     return finish(st, s, err);

@@ -107,9 +107,9 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_tensor_reshape(&vn, 2, SHAPE(S, nkv * hd), &vn2, &ctx->err));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->in_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul(ctx, &h, &L->q_w, &L->q_b, &q2));
-        TRY(vlm_op_matmul(ctx, &h, &L->k_w, &L->k_b, &kn2));
-        TRY(vlm_op_matmul(ctx, &h, &L->v_w, &L->v_b, &vn2));
+        TRY(vlm_op_matmul_q(ctx, &h, &L->q_w, &L->q_b, &q2));
+        TRY(vlm_op_matmul_q(ctx, &h, &L->k_w, &L->k_b, &kn2));
+        TRY(vlm_op_matmul_q(ctx, &h, &L->v_w, &L->v_b, &vn2));
         TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
         TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
 
@@ -117,14 +117,14 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_tensor_narrow(&kv->v[l], 0, 0, p0 + S, &vc, &ctx->err));
         ap.window = (t->sliding_window && l >= t->max_window_layers) ? t->sliding_window : 0;
         TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
-        TRY(vlm_op_matmul(ctx, &attn2, &L->o_w, NULL, &o));
+        TRY(vlm_op_matmul_q(ctx, &attn2, &L->o_w, NULL, &o));
         TRY(vlm_op_add(ctx, x, &o, x));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul(ctx, &h, &L->gate_w, NULL, &gate));
-        TRY(vlm_op_matmul(ctx, &h, &L->up_w, NULL, &up));
+        TRY(vlm_op_matmul_q(ctx, &h, &L->gate_w, NULL, &gate));
+        TRY(vlm_op_matmul_q(ctx, &h, &L->up_w, NULL, &up));
         TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &gate, &up, &gate));
-        TRY(vlm_op_matmul(ctx, &gate, &L->down_w, NULL, &o));
+        TRY(vlm_op_matmul_q(ctx, &gate, &L->down_w, NULL, &o));
         TRY(vlm_op_add(ctx, x, &o, x));
     }
     kv->len = p0 + S;
@@ -140,7 +140,7 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_rms_norm(ctx, &last, &w->norm_w, (float)t->rms_norm_eps, 0.0f, &hn));
     vlm_tensor lg;
     TRY(vlm_tensor_reshape(logits, 2, SHAPE(last.shape[0], t->vocab_size), &lg, &ctx->err));
-    TRY(vlm_op_matmul(ctx, &hn, &w->lm_head, NULL, &lg));
+    TRY(vlm_op_matmul_q(ctx, &hn, &w->lm_head, NULL, &lg));
     vlm_arena_release(ctx->arena, mark);
     return vlm_ctx_status(ctx);
 }

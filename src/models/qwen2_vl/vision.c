@@ -154,7 +154,7 @@ static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm1_w, 1e-6f, 0.0f, &h));
     else TRY(vlm_op_layer_norm(ctx, x, &b->norm1_w, &b->norm1_b, 1e-6f, &h));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, 3 * E), &qkv));
-    TRY(vlm_op_matmul(ctx, &h, &b->qkv_w, &b->qkv_b, &qkv));
+    TRY(vlm_op_matmul_q(ctx, &h, &b->qkv_w, &b->qkv_b, &qkv));
     /* [n, 3E] -> [n, 3, nh, hd]; q, k, v are strided views */
     vlm_tensor qkv4;
     TRY(vlm_tensor_reshape(&qkv, 4, SHAPE(n, 3, nh, hd), &qkv4, &ctx->err));
@@ -170,24 +170,24 @@ static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_attention(ctx, &q, &k, &v, &ap, &attn));
     vlm_tensor attn2;
     TRY(vlm_tensor_reshape(&attn, 2, SHAPE(n, E), &attn2, &ctx->err));
-    TRY(vlm_op_matmul(ctx, &attn2, &b->proj_w, &b->proj_b, &h));
+    TRY(vlm_op_matmul_q(ctx, &attn2, &b->proj_w, &b->proj_b, &h));
     TRY(vlm_op_add(ctx, x, &h, x));
 
     if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm2_w, 1e-6f, 0.0f, &h));
     else TRY(vlm_op_layer_norm(ctx, x, &b->norm2_w, &b->norm2_b, 1e-6f, &h));
     vlm_tensor mid;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, I), &mid));
-    TRY(vlm_op_matmul(ctx, &h, &b->fc1_w, &b->fc1_b, &mid));
+    TRY(vlm_op_matmul_q(ctx, &h, &b->fc1_w, &b->fc1_b, &mid));
     if (rms) {
         vlm_tensor up;
         TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, I), &up));
-        TRY(vlm_op_matmul(ctx, &h, &b->up_w, &b->up_b, &up));
+        TRY(vlm_op_matmul_q(ctx, &h, &b->up_w, &b->up_b, &up));
         TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &mid, &up, &mid));
     } else {
         TRY(vlm_op_act(ctx, VLM_ACT_QUICK_GELU, &mid, &mid));
     }
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, E), &o));
-    TRY(vlm_op_matmul(ctx, &mid, &b->fc2_w, &b->fc2_b, &o));
+    TRY(vlm_op_matmul_q(ctx, &mid, &b->fc2_w, &b->fc2_b, &o));
     TRY(vlm_op_add(ctx, x, &o, x));
     vlm_arena_release(ctx->arena, mark);
     return vlm_ctx_status(ctx);
@@ -277,17 +277,17 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                 : vlm_op_layer_norm(ctx, &x, &w->merger_ln_w, &w->merger_ln_b, 1e-6f, &h);
     if (s == VLM_OK) s = vlm_tensor_reshape(&h, 2, SHAPE(units, unit * E), &h4, &ctx->err);
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(units, unit * E), &mid);
-    if (s == VLM_OK) s = vlm_op_matmul(ctx, &h4, &w->merger_fc1_w, &w->merger_fc1_b, &mid);
+    if (s == VLM_OK) s = vlm_op_matmul_q(ctx, &h4, &w->merger_fc1_w, &w->merger_fc1_b, &mid);
     if (s == VLM_OK) s = vlm_op_act(ctx, VLM_ACT_GELU, &mid, &mid);
     if (s == VLM_OK && win) {
         s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(units, vc->out_hidden_size), &merged);
-        if (s == VLM_OK) s = vlm_op_matmul(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, &merged);
+        if (s == VLM_OK) s = vlm_op_matmul_q(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, &merged);
         /* undo the window order */
         vlm_tensor ids;
         if (s == VLM_OK) s = host_i64(ctx, plan.win_inverse, 1, SHAPE(units), &ids);
         if (s == VLM_OK) s = vlm_op_gather_rows(ctx, &merged, &ids, out);
     } else if (s == VLM_OK) {
-        s = vlm_op_matmul(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, out);
+        s = vlm_op_matmul_q(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, out);
     }
     plan_free(&plan);
     return s;

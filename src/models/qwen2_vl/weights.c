@@ -3,6 +3,7 @@
  * the same prefix table. */
 #include "models/qwen2_vl/weights.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,14 @@ typedef struct layout {
     const char *name;
     const char *vision; /* prefix of vision tower tensors */
     const char *text;   /* prefix of decoder tensors (embed_tokens, layers, norm) */
-    const char *head;   /* the LM head tensor */
+    const char *head;   /* the LM head module (its tensor is "<head>.weight") */
     int channels_last;  /* Conv3d kernel stored [E, T, P, P, C] */
 } layout;
 
 static const layout layouts[] = {
-    {"hub", "visual.", "model.", "lm_head.weight", 0},
-    {"transformers-5", "model.visual.", "model.language_model.", "lm_head.weight", 0},
-    {"mlx", "vision_tower.", "language_model.model.", "language_model.lm_head.weight", 1},
+    {"hub", "visual.", "model.", "lm_head", 0},
+    {"transformers-5", "model.visual.", "model.language_model.", "lm_head", 0},
+    {"mlx", "vision_tower.", "language_model.model.", "language_model.lm_head", 1},
 };
 
 #define TRY(x)                                                                                     \
@@ -31,6 +32,24 @@ static const layout layouts[] = {
     } while (0)
 
 #define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+
+/* A Linear / Embedding weight [n, k] of the module named printf-style (the checkpoint name
+ * without ".weight"): MLX-quantized where "<module>.scales" exists, with the bits and group
+ * size config.json gives that module. */
+static vlm_status linear(vlm_weight_store *ws, const vlm_quant_config *qc, vlm_qweight *out,
+                         vlm_error *err, int64_t n, int64_t k, const char *fmt, ...)
+    VLM_PRINTF(7, 8);
+static vlm_status linear(vlm_weight_store *ws, const vlm_quant_config *qc, vlm_qweight *out,
+                         vlm_error *err, int64_t n, int64_t k, const char *fmt, ...) {
+    char module[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(module, sizeof module, fmt, ap);
+    va_end(ap);
+    int bits, group;
+    vlm_quant_config_lookup(qc, module, &bits, &group);
+    return vlm_weight_store_get_linear(ws, module, bits, group, n, k, out, err);
+}
 
 static const layout *detect(const vlm_weight_store *ws) {
     char name[256];
@@ -76,8 +95,8 @@ static vlm_status load_patch(vlm_weight_store *ws, const layout *L, const qwen2_
     return s;
 }
 
-static vlm_status load_vision(vlm_weight_store *ws, const layout *L, const qwen2_vl_config *cfg,
-                              qwen2_vl_weights *w, vlm_error *err) {
+static vlm_status load_vision(vlm_weight_store *ws, const vlm_quant_config *qc, const layout *L,
+                              const qwen2_vl_config *cfg, qwen2_vl_weights *w, vlm_error *err) {
     const qwen2_vl_vision_config *v = &cfg->vision;
     int64_t E = v->embed_dim, I = v->intermediate_size, M = E * v->merge_size * v->merge_size;
     int layer_norm = cfg->family == QWEN2_VL;
@@ -93,70 +112,72 @@ static vlm_status load_vision(vlm_weight_store *ws, const layout *L, const qwen2
             TRY(vlm_weight_store_getf(ws, &b->norm1_b, err, 1, SHAPE(E), "%sblocks.%lld.norm1.bias", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->norm2_b, err, 1, SHAPE(E), "%sblocks.%lld.norm2.bias", p, (long long)i));
         }
-        TRY(vlm_weight_store_getf(ws, &b->qkv_w, err, 2, SHAPE(3 * E, E), "%sblocks.%lld.attn.qkv.weight", p, (long long)i));
+        TRY(linear(ws, qc, &b->qkv_w, err, 3 * E, E, "%sblocks.%lld.attn.qkv", p, (long long)i));
         TRY(vlm_weight_store_getf(ws, &b->qkv_b, err, 1, SHAPE(3 * E), "%sblocks.%lld.attn.qkv.bias", p, (long long)i));
-        TRY(vlm_weight_store_getf(ws, &b->proj_w, err, 2, SHAPE(E, E), "%sblocks.%lld.attn.proj.weight", p, (long long)i));
+        TRY(linear(ws, qc, &b->proj_w, err, E, E, "%sblocks.%lld.attn.proj", p, (long long)i));
         TRY(vlm_weight_store_getf(ws, &b->proj_b, err, 1, SHAPE(E), "%sblocks.%lld.attn.proj.bias", p, (long long)i));
         if (layer_norm) {
-            TRY(vlm_weight_store_getf(ws, &b->fc1_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.fc1.weight", p, (long long)i));
+            TRY(linear(ws, qc, &b->fc1_w, err, I, E, "%sblocks.%lld.mlp.fc1", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->fc1_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.fc1.bias", p, (long long)i));
-            TRY(vlm_weight_store_getf(ws, &b->fc2_w, err, 2, SHAPE(E, I), "%sblocks.%lld.mlp.fc2.weight", p, (long long)i));
+            TRY(linear(ws, qc, &b->fc2_w, err, E, I, "%sblocks.%lld.mlp.fc2", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->fc2_b, err, 1, SHAPE(E), "%sblocks.%lld.mlp.fc2.bias", p, (long long)i));
         } else {
-            TRY(vlm_weight_store_getf(ws, &b->fc1_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.gate_proj.weight", p, (long long)i));
+            TRY(linear(ws, qc, &b->fc1_w, err, I, E, "%sblocks.%lld.mlp.gate_proj", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->fc1_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.gate_proj.bias", p, (long long)i));
-            TRY(vlm_weight_store_getf(ws, &b->up_w, err, 2, SHAPE(I, E), "%sblocks.%lld.mlp.up_proj.weight", p, (long long)i));
+            TRY(linear(ws, qc, &b->up_w, err, I, E, "%sblocks.%lld.mlp.up_proj", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->up_b, err, 1, SHAPE(I), "%sblocks.%lld.mlp.up_proj.bias", p, (long long)i));
-            TRY(vlm_weight_store_getf(ws, &b->fc2_w, err, 2, SHAPE(E, I), "%sblocks.%lld.mlp.down_proj.weight", p, (long long)i));
+            TRY(linear(ws, qc, &b->fc2_w, err, E, I, "%sblocks.%lld.mlp.down_proj", p, (long long)i));
             TRY(vlm_weight_store_getf(ws, &b->fc2_b, err, 1, SHAPE(E), "%sblocks.%lld.mlp.down_proj.bias", p, (long long)i));
         }
     }
     TRY(vlm_weight_store_getf(ws, &w->merger_ln_w, err, 1, SHAPE(E), "%smerger.ln_q.weight", p));
     if (layer_norm)
         TRY(vlm_weight_store_getf(ws, &w->merger_ln_b, err, 1, SHAPE(E), "%smerger.ln_q.bias", p));
-    TRY(vlm_weight_store_getf(ws, &w->merger_fc1_w, err, 2, SHAPE(M, M), "%smerger.mlp.0.weight", p));
+    TRY(linear(ws, qc, &w->merger_fc1_w, err, M, M, "%smerger.mlp.0", p));
     TRY(vlm_weight_store_getf(ws, &w->merger_fc1_b, err, 1, SHAPE(M), "%smerger.mlp.0.bias", p));
-    TRY(vlm_weight_store_getf(ws, &w->merger_fc2_w, err, 2, SHAPE(v->out_hidden_size, M), "%smerger.mlp.2.weight", p));
+    TRY(linear(ws, qc, &w->merger_fc2_w, err, v->out_hidden_size, M, "%smerger.mlp.2", p));
     TRY(vlm_weight_store_getf(ws, &w->merger_fc2_b, err, 1, SHAPE(v->out_hidden_size), "%smerger.mlp.2.bias", p));
     return VLM_OK;
 }
 
-static vlm_status load_text(vlm_weight_store *ws, const layout *L, const qwen2_vl_text_config *t,
-                            qwen2_vl_weights *w, vlm_error *err) {
+static vlm_status load_text(vlm_weight_store *ws, const vlm_quant_config *qc, const layout *L,
+                            const qwen2_vl_text_config *t, qwen2_vl_weights *w, vlm_error *err) {
     int64_t H = t->hidden_size, V = t->vocab_size, F = t->intermediate_size;
     int64_t Q = t->n_heads * t->head_dim, KV = t->n_kv_heads * t->head_dim;
     const char *p = L->text;
-    TRY(vlm_weight_store_getf(ws, &w->embed, err, 2, SHAPE(V, H), "%sembed_tokens.weight", p));
+    TRY(linear(ws, qc, &w->embed, err, V, H, "%sembed_tokens", p));
     w->layers = vlm_calloc_array((size_t)t->n_layers, sizeof *w->layers);
     if (!w->layers) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "weights: out of memory");
     for (int64_t i = 0; i < t->n_layers; i++) {
         qwen2_vl_text_layer *l = &w->layers[i];
         long long li = (long long)i;
         TRY(vlm_weight_store_getf(ws, &l->in_norm_w, err, 1, SHAPE(H), "%slayers.%lld.input_layernorm.weight", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->q_w, err, 2, SHAPE(Q, H), "%slayers.%lld.self_attn.q_proj.weight", p, li));
+        TRY(linear(ws, qc, &l->q_w, err, Q, H, "%slayers.%lld.self_attn.q_proj", p, li));
         TRY(vlm_weight_store_getf(ws, &l->q_b, err, 1, SHAPE(Q), "%slayers.%lld.self_attn.q_proj.bias", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->k_w, err, 2, SHAPE(KV, H), "%slayers.%lld.self_attn.k_proj.weight", p, li));
+        TRY(linear(ws, qc, &l->k_w, err, KV, H, "%slayers.%lld.self_attn.k_proj", p, li));
         TRY(vlm_weight_store_getf(ws, &l->k_b, err, 1, SHAPE(KV), "%slayers.%lld.self_attn.k_proj.bias", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->v_w, err, 2, SHAPE(KV, H), "%slayers.%lld.self_attn.v_proj.weight", p, li));
+        TRY(linear(ws, qc, &l->v_w, err, KV, H, "%slayers.%lld.self_attn.v_proj", p, li));
         TRY(vlm_weight_store_getf(ws, &l->v_b, err, 1, SHAPE(KV), "%slayers.%lld.self_attn.v_proj.bias", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->o_w, err, 2, SHAPE(H, Q), "%slayers.%lld.self_attn.o_proj.weight", p, li));
+        TRY(linear(ws, qc, &l->o_w, err, H, Q, "%slayers.%lld.self_attn.o_proj", p, li));
         TRY(vlm_weight_store_getf(ws, &l->post_norm_w, err, 1, SHAPE(H), "%slayers.%lld.post_attention_layernorm.weight", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->gate_w, err, 2, SHAPE(F, H), "%slayers.%lld.mlp.gate_proj.weight", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->up_w, err, 2, SHAPE(F, H), "%slayers.%lld.mlp.up_proj.weight", p, li));
-        TRY(vlm_weight_store_getf(ws, &l->down_w, err, 2, SHAPE(H, F), "%slayers.%lld.mlp.down_proj.weight", p, li));
+        TRY(linear(ws, qc, &l->gate_w, err, F, H, "%slayers.%lld.mlp.gate_proj", p, li));
+        TRY(linear(ws, qc, &l->up_w, err, F, H, "%slayers.%lld.mlp.up_proj", p, li));
+        TRY(linear(ws, qc, &l->down_w, err, H, F, "%slayers.%lld.mlp.down_proj", p, li));
     }
     TRY(vlm_weight_store_getf(ws, &w->norm_w, err, 1, SHAPE(H), "%snorm.weight", p));
-    if (vlm_weight_store_has(ws, L->head))
-        return vlm_weight_store_get(ws, L->head, 2, SHAPE(V, H), &w->lm_head, err);
+    char head[128];
+    snprintf(head, sizeof head, "%s.weight", L->head);
+    if (vlm_weight_store_has(ws, head)) return linear(ws, qc, &w->lm_head, err, V, H, "%s", L->head);
     if (!t->tie_word_embeddings)
         return vlm_err(err, VLM_ERR_NOT_FOUND,
-                       "weights: tensor '%s' is missing and tie_word_embeddings is false", L->head);
+                       "weights: tensor '%s' is missing and tie_word_embeddings is false", head);
     w->lm_head = w->embed;
     return VLM_OK;
 }
 
-vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_st_set *set,
-                                 const vlm_backend *backend, qwen2_vl_weights *w, vlm_error *err) {
+vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_quant_config *quant,
+                                 const vlm_st_set *set, const vlm_backend *backend,
+                                 qwen2_vl_weights *w, vlm_error *err) {
     memset(w, 0, sizeof *w);
     TRY(vlm_weight_store_create(set, backend, &w->store, err));
     const layout *L = detect(w->store);
@@ -165,13 +186,12 @@ vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_st_set *s
                        "weights: no token embedding found (looked for model.embed_tokens.weight, "
                        "model.language_model.embed_tokens.weight, "
                        "language_model.model.embed_tokens.weight)");
-    char probe[256];
-    snprintf(probe, sizeof probe, "%sembed_tokens.scales", L->text);
-    if (vlm_weight_store_has(w->store, probe))
+    if (quant->present && quant->mode && strcmp(quant->mode, "affine") != 0)
         return vlm_err(err, VLM_ERR_UNSUPPORTED,
-                       "weights: MLX-quantized checkpoints are not supported yet ('%s' exists)", probe);
-    TRY(load_vision(w->store, L, cfg, w, err));
-    return load_text(w->store, L, &cfg->text, w, err);
+                       "weights: quantization mode '%s' is not supported (MLX affine only)",
+                       quant->mode);
+    TRY(load_vision(w->store, quant, L, cfg, w, err));
+    return load_text(w->store, quant, L, &cfg->text, w, err);
 }
 
 void qwen2_vl_weights_free(qwen2_vl_weights *w) {
