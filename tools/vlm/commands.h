@@ -15,5 +15,6 @@ int vlm_cmd_preprocess(int argc, char **argv);
 int vlm_cmd_template(int argc, char **argv);
 int vlm_cmd_generate(int argc, char **argv);
 int vlm_cmd_chat(int argc, char **argv);
+int vlm_cmd_convert(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const vlm_command commands[] = {
     {"template", "render a checkpoint's chat template for a messages file", vlm_cmd_template},
     {"generate", "answer one prompt about images or a video", vlm_cmd_generate},
     {"chat", "an interactive conversation", vlm_cmd_chat},
+    {"convert", "write a checkpoint in mlx-vlm's layout, optionally MLX-quantized", vlm_cmd_convert},
 };
 
 static void usage(FILE *f) {
