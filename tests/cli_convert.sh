@@ -7,8 +7,8 @@
 # Also: --dtype f32 widens exactly; sharding splits and still loads to the same greedy
 # tokens; a quantized conversion loads and its config carries "quantization"; bad input
 # exits 1 (bad usage 2) with one line naming the problem. Comparisons are done by Python
-# reading the files itself. (Quantized tensors are compared with tools/refgen's independent
-# numpy quantizer in test_mlx_quant_model.)
+# reading the files itself. --quantize is compared, for every bits x group size, with
+# tools/refgen/mlx_quant_refs.py's independent numpy implementation of MLX's quantization.
 set -u
 VLM=${1:?usage: cli_convert.sh path/to/vlm}
 PY=/usr/bin/python3
@@ -124,6 +124,48 @@ vis = [k for k in want if k.startswith("vision_tower.")]
 assert vis and all(got[k] == want[k] for k in vis)
 assert not any(k.startswith("vision_tower.") and k.endswith(".scales") for k in got)
 assert got["language_model.lm_head.weight"][0] == "U32"
+PYEOF
+
+# --quantize against tools/refgen's independent numpy quantizer (mlx_quant_refs.quantize):
+# every bits x group size, every quantized module's words, scales and biases byte for byte;
+# and the 4-bit fixture it wrote (tests/fixtures/mlx_quant/qwen2_vl_4bit/q) file by file
+"$VLM" convert --model "$FIX/qwen2_vl/mlx" --out "$tmp/a4" --quantize --skip-vision 2>"$tmp/err" ||
+  { echo "FAIL: convert 4-bit: $(cat "$tmp/err")"; fail=1; }
+"$PY" "$tmp/cmp.py" "$tmp/a4/model.safetensors" tests/fixtures/mlx_quant/qwen2_vl_4bit/q/model.safetensors ||
+  { echo "FAIL: 4-bit conversion differs from the numpy fixture"; fail=1; }
+for f in config.json model.safetensors.index.json; do
+  cmp -s "$tmp/a4/$f" "tests/fixtures/mlx_quant/qwen2_vl_4bit/q/$f" || { echo "FAIL: 4-bit $f differs"; fail=1; }
+done
+for bits in 2 3 4 5 6 8; do
+  for g in 32 64 128; do
+    "$VLM" convert --model "$FIX/qwen2_5_vl/mlx" --out "$tmp/b$bits-$g" --quantize --bits $bits --group-size $g 2>"$tmp/err" ||
+      { echo "FAIL: convert $bits-bit group $g: $(cat "$tmp/err")"; fail=1; }
+  done
+done
+"$PY" - "$FIX/qwen2_5_vl/mlx/model.safetensors" "$tmp" <<'PYEOF' || fail=1
+import os, sys
+import numpy as np
+sys.path.insert(0, "tools/refgen")
+import mlx_quant_refs as R
+src, _ = R.st_read(sys.argv[1])
+checked = 0
+for bits in (2, 3, 4, 5, 6, 8):
+    for g in (32, 64, 128):
+        got, meta = R.st_read(os.path.join(sys.argv[2], f"b{bits}-{g}", "model.safetensors"))
+        for name, (dt, shape, raw) in src.items():
+            quantized = (len(shape) == 2 and name.endswith(".weight") and shape[1] % g == 0
+                         and shape[0] * shape[1] % 64 == 0)
+            m = name[:-7]
+            if not quantized:
+                assert got[name] == (dt, shape, raw), (bits, g, name)
+                assert m + ".scales" not in got, (bits, g, name)
+                continue
+            words, s, b, _ = R.quantize(R.bf16_to_f32(raw, shape), bits, g)
+            assert got[name] == ("U32", words.shape, words.astype("<u4").tobytes()), (bits, g, name)
+            assert got[m + ".scales"][2] == R.f32_to_bf16(s).astype("<u2").tobytes(), (bits, g, m)
+            assert got[m + ".biases"][2] == R.f32_to_bf16(b).astype("<u2").tobytes(), (bits, g, m)
+            checked += 1
+assert checked > 300, checked
 PYEOF
 
 # bad input: one line on stderr, exit 1 (usage: 2)
