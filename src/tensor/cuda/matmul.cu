@@ -1,0 +1,470 @@
+/* CUDA Linear layers (x @ w^T + bias, w f32/f16/bf16) and batched products, f32 arithmetic
+ * throughout (products of exactly widened weights, f32 sums; no TF32).
+ * - m <= GEMV_MAX_M rows (decode): a GEMV kernel that streams each weight row once in its
+ *   own dtype with 16-byte loads (one warp per output column, all m rows of x at once), so a
+ *   decode step reads the weights once at close to memory bandwidth.
+ * - larger m: cuBLAS SGEMM. f16/bf16 weights are first widened into f32 scratch, a bounded
+ *   block of rows at a time (the products then match the CPU's exact widening).
+ * Operands whose rows cannot be addressed with one leading stride are copied into
+ * contiguous scratch first, as the CPU backend does; a transposed right-hand side of bmm
+ * goes to cuBLAS as a transposed operand with no copy. */
+#include <cuda_fp16.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "tensor/cuda/cuda_internal.cuh"
+
+#define GEMV_MAX_M 8
+#define GEMV_WARPS 8
+#define WIDEN_MAX_ELEMS ((int64_t)1 << 24) /* f32 scratch for widened weights: 64 MiB */
+
+/* Whether all dimensions but the last collapse into one with a uniform stride and the last
+ * is contiguous: then row r starts at r * *ld elements (same rule as the CPU backend). */
+static bool flat_rows(const vlm_tensor *t, int64_t *ld) {
+    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
+    int nd = t->ndim;
+    if (nd == 0) {
+        *ld = 1;
+        return true;
+    }
+    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
+    int64_t row_stride = -1, expect = -1;
+    for (int i = nd - 2; i >= 0; i--) {
+        if (t->shape[i] == 1) continue;
+        if (row_stride < 0)
+            row_stride = t->stride[i];
+        else if (t->stride[i] != expect)
+            return false;
+        expect = t->stride[i] * t->shape[i];
+    }
+    int64_t cols = t->shape[nd - 1];
+    if (row_stride >= 0 && row_stride / es < cols) return false; /* overlapping rows */
+    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
+    return true;
+}
+
+/* A contiguous copy of t (same dtype unless `dt` says otherwise) in arena scratch. */
+static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
+                             vlm_tensor *out) {
+    vlm_tensor c;
+    vlm_error e;
+    vlm_status st = vlm_arena_tensor(ctx->arena, dt, t->ndim, t->shape, &c, &e);
+    if (st != VLM_OK) return vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
+    if ((st = cuda_copy_tensor(ctx, op, t, &c)) != VLM_OK) return st;
+    *out = c;
+    return VLM_OK;
+}
+
+/* ------------------------------------------------------------ GEMV (small m) */
+
+typedef struct gemv_args {
+    int64_t n, k;
+    const float *x;
+    int64_t ldx;
+    const char *w;
+    int64_t ldw; /* elements */
+    const char *bias;
+    int64_t bias_stride;
+    int bias_dt;
+    float *y;
+    int64_t ldy;
+    int vec; /* 16-byte loads of w and x are aligned */
+} gemv_args;
+
+template <int WDT> struct wtraits;
+template <> struct wtraits<VLM_DTYPE_F32> {
+    enum { E = 4, SIZE = 4 };
+    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
+        f[0] = __uint_as_float(v.x);
+        f[1] = __uint_as_float(v.y);
+        f[2] = __uint_as_float(v.z);
+        f[3] = __uint_as_float(v.w);
+    }
+    static __device__ __forceinline__ float one(const char *p, int64_t i) {
+        return ((const float *)p)[i];
+    }
+};
+template <> struct wtraits<VLM_DTYPE_BF16> {
+    enum { E = 8, SIZE = 2 };
+    static __device__ __forceinline__ void pair(uint32_t u, float *f) {
+        f[0] = __uint_as_float(u << 16);
+        f[1] = __uint_as_float(u & 0xffff0000u);
+    }
+    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
+        pair(v.x, f);
+        pair(v.y, f + 2);
+        pair(v.z, f + 4);
+        pair(v.w, f + 6);
+    }
+    static __device__ __forceinline__ float one(const char *p, int64_t i) {
+        return cu_bf16_to_f32(((const uint16_t *)p)[i]);
+    }
+};
+template <> struct wtraits<VLM_DTYPE_F16> {
+    enum { E = 8, SIZE = 2 };
+    static __device__ __forceinline__ void pair(uint32_t u, float *f) {
+        __half2 h = *(const __half2 *)&u; /* hardware widening is exact */
+        float2 t = __half22float2(h);
+        f[0] = t.x;
+        f[1] = t.y;
+    }
+    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
+        pair(v.x, f);
+        pair(v.y, f + 2);
+        pair(v.z, f + 4);
+        pair(v.w, f + 6);
+    }
+    static __device__ __forceinline__ float one(const char *p, int64_t i) {
+        return __half2float(((const __half *)p)[i]);
+    }
+};
+
+/* acc[r] += w chunk . x[r] chunk for the E elements of chunk c. */
+template <int WDT, int M>
+__device__ __forceinline__ void gemv_chunk(const gemv_args &a, uint4 wv, int64_t c, float *acc) {
+    typedef wtraits<WDT> W;
+    float wf[W::E];
+    W::unpack(wv, wf);
+#pragma unroll
+    for (int r = 0; r < M; r++) {
+        const float4 *xp = (const float4 *)(a.x + r * a.ldx + c * W::E);
+#pragma unroll
+        for (int q = 0; q < W::E / 4; q++) {
+            float4 xv = __ldg(xp + q);
+            acc[r] += wf[4 * q] * xv.x;
+            acc[r] += wf[4 * q + 1] * xv.y;
+            acc[r] += wf[4 * q + 2] * xv.z;
+            acc[r] += wf[4 * q + 3] * xv.w;
+        }
+    }
+}
+
+template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
+    typedef wtraits<WDT> W;
+    int lane = threadIdx.x & 31;
+    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t j = warp; j < a.n; j += n_warps) {
+        const char *wr = a.w + j * a.ldw * W::SIZE;
+        float acc[M];
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            acc[r] = 0.0f;
+        int64_t done = 0;
+        if (a.vec) {
+            const uint4 *wv = (const uint4 *)wr;
+            int64_t chunks = a.k / W::E, c = lane;
+            /* U 16-byte loads in flight per lane before the arithmetic (fewer when many
+             * rows of x need registers). */
+            const int U = M <= 4 ? 8 : 4;
+            for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
+                uint4 wq[U];
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    wq[u] = __ldg(wv + c + 32 * u);
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
+            }
+            for (; c < chunks; c += 32)
+                gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
+            done = chunks * W::E;
+        }
+        for (int64_t i = done + lane; i < a.k; i += 32) {
+            float wf = W::one(wr, i);
+#pragma unroll
+            for (int r = 0; r < M; r++)
+                acc[r] += wf * a.x[r * a.ldx + i];
+        }
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            acc[r] = cu_warp_sum(acc[r]);
+        if (lane == 0) {
+            float b = a.bias ? cu_load_f(a.bias + j * a.bias_stride, a.bias_dt) : 0.0f;
+#pragma unroll
+            for (int r = 0; r < M; r++)
+                a.y[r * a.ldy + j] = a.bias ? acc[r] + b : acc[r];
+        }
+    }
+}
+
+template <int WDT> static void gemv_launch(int m, unsigned blocks, cudaStream_t s, gemv_args a) {
+    int t = GEMV_WARPS * 32;
+    switch (m) {
+    case 1:
+        gemv_kernel<WDT, 1><<<blocks, t, 0, s>>>(a);
+        break;
+    case 2:
+        gemv_kernel<WDT, 2><<<blocks, t, 0, s>>>(a);
+        break;
+    case 3:
+        gemv_kernel<WDT, 3><<<blocks, t, 0, s>>>(a);
+        break;
+    case 4:
+        gemv_kernel<WDT, 4><<<blocks, t, 0, s>>>(a);
+        break;
+    case 5:
+        gemv_kernel<WDT, 5><<<blocks, t, 0, s>>>(a);
+        break;
+    case 6:
+        gemv_kernel<WDT, 6><<<blocks, t, 0, s>>>(a);
+        break;
+    case 7:
+        gemv_kernel<WDT, 7><<<blocks, t, 0, s>>>(a);
+        break;
+    default:
+        gemv_kernel<WDT, 8><<<blocks, t, 0, s>>>(a);
+        break;
+    }
+}
+
+static bool aligned16(const void *p) {
+    return ((uintptr_t)p & 15u) == 0;
+}
+
+/* ------------------------------------------------------------ bias / zero rows */
+
+/* y[r, j] = (set ? 0 : y[r, j]) + bias[j] (bias may be absent when set). */
+__global__ void bias_rows_kernel(float *y, int64_t ldy, int64_t m, int64_t n, const char *bias,
+                                 int64_t bstride, int bdt, int set) {
+    int64_t total = m * n;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = e / n, j = e % n;
+        float b = bias ? cu_load_f(bias + j * bstride, bdt) : 0.0f;
+        float *p = y + r * ldy + j;
+        *p = set ? b : *p + b;
+    }
+}
+
+/* ------------------------------------------------------------ matmul */
+
+extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                                  const vlm_tensor *bias, const vlm_tensor *out) {
+    const char *op = "matmul";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    int64_t m = cuda_nrows(x), n = w->shape[0], k = w->shape[1];
+    int64_t ldx, ldy;
+    vlm_tensor xs = *x, ys = *out;
+    bool y_direct = flat_rows(out, &ldy);
+    if (!flat_rows(x, &ldx)) {
+        if ((st = to_scratch(ctx, op, x, VLM_DTYPE_F32, &xs)) != VLM_OK) goto done;
+        ldx = k > 0 ? k : 1;
+    }
+    if (!y_direct) {
+        vlm_error e;
+        if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, out->ndim, out->shape, &ys, &e)) !=
+            VLM_OK) {
+            vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
+            goto done;
+        }
+        ldy = n;
+    }
+    {
+        const float *xp = (const float *)cuda_ptr(&xs);
+        float *yp = (float *)cuda_ptr(&ys);
+        int64_t esz = (int64_t)vlm_dtype_size(w->dtype);
+        int64_t ldw = w->stride[0] / esz;
+        const char *bp = bias ? cuda_ptr(bias) : NULL;
+        int64_t bstride = bias ? bias->stride[0] : 0;
+        int bdt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
+        if (m <= GEMV_MAX_M) {
+            gemv_args a = {n, k, xp, ldx, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy, 0};
+            a.vec = aligned16(a.w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
+            int64_t want = (n + GEMV_WARPS - 1) / GEMV_WARPS;
+            unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
+            if (w->dtype == VLM_DTYPE_BF16)
+                gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, dev->stream, a);
+            else if (w->dtype == VLM_DTYPE_F16)
+                gemv_launch<VLM_DTYPE_F16>((int)m, blocks, dev->stream, a);
+            else
+                gemv_launch<VLM_DTYPE_F32>((int)m, blocks, dev->stream, a);
+            if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+        } else if (k == 0) {
+            bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, dev->stream>>>(
+                yp, ldy, m, n, bp, bstride, bdt, 1);
+            if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+        } else {
+            if (m > INT_MAX || n > INT_MAX || k > INT_MAX || ldx > INT_MAX || ldy > INT_MAX) {
+                st = vlm_ctx_fail(ctx, VLM_ERR_LIMIT,
+                                  "%s: %lld x %lld x %lld exceeds cuBLAS's int sizes", op,
+                                  (long long)m, (long long)n, (long long)k);
+                goto done;
+            }
+            const float one = 1.0f, zero = 0.0f;
+            bool direct = w->dtype == VLM_DTYPE_F32 && (n == 1 || ldw >= k);
+            if (direct) {
+                if (ldw < k) ldw = k; /* one row: its stride is irrelevant */
+                st = cuda_check_blas(ctx, op,
+                                     cublasSgemm(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n,
+                                                 (int)m, (int)k, &one, (const float *)cuda_ptr(w),
+                                                 (int)ldw, xp, (int)ldx, &zero, yp, (int)ldy));
+                if (st != VLM_OK) goto done;
+            } else {
+                /* Widen a block of weight rows to f32, multiply, next block. */
+                int64_t nb = WIDEN_MAX_ELEMS / k;
+                if (nb < 1) nb = 1;
+                if (nb > n) nb = n;
+                float *wf;
+                if ((st = cuda_scratch(ctx, op, (size_t)(nb * k) * 4, (void **)&wf)) != VLM_OK)
+                    goto done;
+                for (int64_t n0 = 0; n0 < n; n0 += nb) {
+                    int64_t rows = n - n0 < nb ? n - n0 : nb;
+                    vlm_tensor src = *w, dst;
+                    src.offset += n0 * w->stride[0];
+                    src.shape[0] = rows;
+                    vlm_error e;
+                    int64_t shp[2] = {rows, k};
+                    if (vlm_tensor_init(&dst, NULL, 0, VLM_DTYPE_F32, 2, shp, &e) != VLM_OK) {
+                        st = vlm_ctx_fail(ctx, VLM_ERR_INTERNAL, "%s: %s", op, e.message);
+                        goto done;
+                    }
+                    vlm_buffer fake = {ctx->backend, wf, (size_t)(nb * k) * 4, 0};
+                    dst.buf = &fake; /* only the pointer is used, during this call */
+                    if ((st = cuda_copy_tensor(ctx, op, &src, &dst)) != VLM_OK) goto done;
+                    st = cuda_check_blas(ctx, op,
+                                         cublasSgemm(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows,
+                                                     (int)m, (int)k, &one, wf, (int)k, xp, (int)ldx,
+                                                     &zero, yp + n0, (int)ldy));
+                    if (st != VLM_OK) goto done;
+                }
+            }
+            if (bp) {
+                bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, dev->stream>>>(
+                    yp, ldy, m, n, bp, bstride, bdt, 0);
+                if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+            }
+        }
+    }
+    if (!y_direct) st = cuda_copy_tensor(ctx, op, &ys, out);
+done:
+    vlm_arena_release(ctx->arena, mark);
+    return st;
+}
+
+/* ------------------------------------------------------------ bmm */
+
+/* Byte offset of batch b (row-major over the leading nd - 2 dims of `shape`) in t, with
+ * broadcast (extent-1) dimensions of t contributing nothing. */
+static int64_t batch_offset(const vlm_tensor *t, const int64_t *shape, int nd, int64_t b) {
+    int64_t off = 0;
+    for (int i = nd - 3; i >= 0; i--) {
+        int64_t idx = b % shape[i];
+        b /= shape[i];
+        if (t->shape[i] != 1) off += idx * t->stride[i];
+    }
+    return off;
+}
+
+/* [rows, cols] f32 with these byte strides is a cuBLAS matrix: contiguous, non-overlapping
+ * rows. */
+static bool mat_ok(int64_t col_stride, int64_t row_stride, int64_t rows, int64_t cols) {
+    return (cols <= 1 || col_stride == 4) && (rows <= 1 || row_stride >= 4 * cols);
+}
+
+/* Whether offsets off(b) of every batch are b * *stride (>= 0) for one stride. */
+static bool uniform_batches(const vlm_tensor *t, const int64_t *shape, int nd, int64_t batches,
+                            int64_t *stride) {
+    int64_t s = batches > 1 ? batch_offset(t, shape, nd, 1) : 0;
+    for (int64_t b = 2; b < batches; b++)
+        if (batch_offset(t, shape, nd, b) != b * s) return false;
+    *stride = s;
+    return true;
+}
+
+extern "C" vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
+                               const vlm_tensor *out) {
+    const char *op = "bmm";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    int nd = out->ndim;
+    int64_t m = out->shape[nd - 2], n = out->shape[nd - 1], k = a->shape[nd - 1];
+    int64_t batches = 1;
+    for (int i = 0; i < nd - 2; i++)
+        batches *= out->shape[i];
+    vlm_tensor as = *a, bs = *b, ys = *out;
+    bool nt = false, y_direct;
+    int64_t lda, ldb, ldy, sa, sb, sy;
+    if (k == 0) { /* empty sums */
+        st = cuda_fill(ctx, out, 0.0f);
+        goto done;
+    }
+    if (!mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k) &&
+        (st = to_scratch(ctx, op, a, VLM_DTYPE_F32, &as)) != VLM_OK)
+        goto done;
+    if (!mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
+        if (mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k))
+            nt = true;
+        else if ((st = to_scratch(ctx, op, b, VLM_DTYPE_F32, &bs)) != VLM_OK)
+            goto done;
+    }
+    y_direct = mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);
+    if (!y_direct) {
+        vlm_error e;
+        if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, nd, out->shape, &ys, &e)) != VLM_OK) {
+            vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
+            goto done;
+        }
+    }
+    lda = as.stride[nd - 2] / 4;
+    ldy = ys.stride[nd - 2] / 4;
+    ldb = nt ? bs.stride[nd - 1] / 4 : bs.stride[nd - 2] / 4;
+    if (lda < k) lda = k;
+    if (ldy < n) ldy = n;
+    if (nt ? ldb < k : ldb < n) ldb = nt ? k : n;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
+        ldy > INT_MAX || batches > INT_MAX) {
+        st = vlm_ctx_fail(ctx, VLM_ERR_LIMIT, "%s: sizes exceed cuBLAS's int range", op);
+        goto done;
+    }
+    {
+        /* Column-major view: out^T [n, m] = op(b^T) [n, k] @ a^T [k, m]. */
+        const float one = 1.0f, zero = 0.0f;
+        cublasOperation_t opb = nt ? CUBLAS_OP_T : CUBLAS_OP_N;
+        const char *ap = cuda_ptr(&as), *bp = cuda_ptr(&bs);
+        char *yp = cuda_ptr(&ys);
+        if (uniform_batches(&as, out->shape, nd, batches, &sa) &&
+            uniform_batches(&bs, out->shape, nd, batches, &sb) &&
+            uniform_batches(&ys, out->shape, nd, batches, &sy)) {
+            st = cuda_check_blas(ctx, op,
+                                 cublasSgemmStridedBatched(dev->blas, opb, CUBLAS_OP_N, (int)n,
+                                                           (int)m, (int)k, &one, (const float *)bp,
+                                                           (int)ldb, sb / 4, (const float *)ap,
+                                                           (int)lda, sa / 4, &zero, (float *)yp,
+                                                           (int)ldy, sy / 4, (int)batches));
+        } else {
+            /* Irregular batch strides: arrays of matrix pointers. */
+            size_t bytes = (size_t)batches * 3 * sizeof(void *);
+            const void **host = (const void **)malloc(bytes);
+            void *dptr;
+            if (!host) {
+                st = vlm_ctx_fail(ctx, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+                goto done;
+            }
+            for (int64_t i = 0; i < batches; i++) {
+                host[i] = bp + batch_offset(&bs, out->shape, nd, i);
+                host[batches + i] = ap + batch_offset(&as, out->shape, nd, i);
+                host[2 * batches + i] = yp + batch_offset(&ys, out->shape, nd, i);
+            }
+            st = cuda_scratch_upload(ctx, op, host, bytes, &dptr);
+            free(host);
+            if (st != VLM_OK) goto done;
+            const float **pb = (const float **)dptr, **pa = pb + batches;
+            float **py = (float **)(pb + 2 * batches);
+            st = cuda_check_blas(ctx, op,
+                                 cublasSgemmBatched(dev->blas, opb, CUBLAS_OP_N, (int)n, (int)m,
+                                                    (int)k, &one, pb, (int)ldb, pa, (int)lda, &zero,
+                                                    py, (int)ldy, (int)batches));
+        }
+        if (st != VLM_OK) goto done;
+    }
+    if (!y_direct) st = cuda_copy_tensor(ctx, op, &ys, out);
+done:
+    vlm_arena_release(ctx->arena, mark);
+    return st;
+}

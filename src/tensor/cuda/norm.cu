@@ -1,0 +1,161 @@
+/* CUDA RMSNorm, LayerNorm and softmax over the last dimension: one block per row (any
+ * leading strides, any column stride), row statistics reduced in double as the CPU backend
+ * does, the per-element arithmetic in f32 in HF's order:
+ *   rms:     (x * (1 / sqrtf(f32(mean(x^2)) + eps))) * (w + w_offset)
+ *   layer:   (x - mean) * f32(1 / sqrt(var + eps)) * w + b
+ *   softmax: expf(x - max) * f32(1 / sum). */
+#include "tensor/cuda/cuda_internal.cuh"
+
+typedef struct row_args {
+    cu_rows xr, orow;
+    const char *x;
+    char *out;
+    int64_t rows, d, xs, os; /* xs, os: element strides of the last dimension */
+} row_args;
+
+static row_args row_args_of(const vlm_tensor *x, const vlm_tensor *out) {
+    row_args a;
+    a.xr = cuda_rows_of(x);
+    a.orow = cuda_rows_of(out);
+    a.x = cuda_ptr(x);
+    a.out = cuda_ptr(out);
+    a.rows = cuda_nrows(x);
+    a.d = cuda_ncols(x);
+    a.xs = cuda_col_stride(x);
+    a.os = cuda_col_stride(out);
+    return a;
+}
+
+/* A 1-D parameter (weight, bias) on the device: base, byte stride, dtype; NULL when absent. */
+typedef struct param {
+    const char *p;
+    int64_t stride;
+    int dt;
+} param;
+
+static param param_of(const vlm_tensor *t) {
+    param p = {NULL, 0, VLM_DTYPE_F32};
+    if (t) {
+        p.p = cuda_ptr(t);
+        p.stride = t->stride[0];
+        p.dt = t->dtype;
+    }
+    return p;
+}
+
+__device__ __forceinline__ float param_at(const param &p, int64_t i) {
+    return cu_load_f(p.p + i * p.stride, p.dt);
+}
+
+static int row_threads(int64_t d) {
+    int64_t t = (d + 31) / 32 * 32;
+    return t > 256 ? 256 : (int)t;
+}
+
+static unsigned row_blocks(int64_t rows) {
+    return (unsigned)(rows < 65535 * 32 ? rows : 65535 * 32);
+}
+
+__global__ void rms_kernel(row_args a, param w, float eps, float w_offset) {
+    __shared__ double sh[32];
+    for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+        const float *x = (const float *)(a.x + cu_row_offset(a.xr, r));
+        float *o = (float *)(a.out + cu_row_offset(a.orow, r));
+        double ss = 0.0;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x) {
+            double v = x[i * a.xs];
+            ss += v * v;
+        }
+        ss = cu_block_sum_d(ss, sh);
+        float var = (float)(ss / (double)a.d);
+        float rr = 1.0f / sqrtf(var + eps);
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x) {
+            float y = x[i * a.xs] * rr;
+            if (w.p) {
+                float f = param_at(w, i);
+                if (w_offset != 0.0f) f += w_offset;
+                y = y * f;
+            }
+            o[i * a.os] = y;
+        }
+    }
+}
+
+extern "C" vlm_status cuda_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                                    float eps, float w_offset, const vlm_tensor *out) {
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, "rms_norm", &dev);
+    if (st != VLM_OK) return st;
+    row_args a = row_args_of(x, out);
+    rms_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a, param_of(w), eps,
+                                                                         w_offset);
+    return cuda_check_launch(ctx, "rms_norm");
+}
+
+__global__ void ln_kernel(row_args a, param w, param b, float eps) {
+    __shared__ double sh[32];
+    for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+        const float *x = (const float *)(a.x + cu_row_offset(a.xr, r));
+        float *o = (float *)(a.out + cu_row_offset(a.orow, r));
+        double s = 0.0;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x)
+            s += x[i * a.xs];
+        double mean = cu_block_sum_d(s, sh) / (double)a.d, ss = 0.0;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x) {
+            double c = x[i * a.xs] - mean;
+            ss += c * c;
+        }
+        ss = cu_block_sum_d(ss, sh);
+        float rstd = (float)(1.0 / sqrt(ss / (double)a.d + (double)eps));
+        float m = (float)mean;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x) {
+            float y = (x[i * a.xs] - m) * rstd;
+            if (w.p) y *= param_at(w, i);
+            if (b.p) y += param_at(b, i);
+            o[i * a.os] = y;
+        }
+    }
+}
+
+extern "C" vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                                      const vlm_tensor *b, float eps, const vlm_tensor *out) {
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, "layer_norm", &dev);
+    if (st != VLM_OK) return st;
+    row_args a = row_args_of(x, out);
+    ln_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a, param_of(w), param_of(b),
+                                                                        eps);
+    return cuda_check_launch(ctx, "layer_norm");
+}
+
+__global__ void softmax_kernel(row_args a) {
+    __shared__ double sh[32];
+    __shared__ float shf[32];
+    for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
+        const float *x = (const float *)(a.x + cu_row_offset(a.xr, r));
+        float *o = (float *)(a.out + cu_row_offset(a.orow, r));
+        float m = -INFINITY;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x)
+            m = fmaxf(m, x[i * a.xs]);
+        m = cu_block_max(m, shf);
+        double sum = 0.0;
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x)
+            sum += expf(x[i * a.xs] - m);
+        sum = cu_block_sum_d(sum, sh);
+        float inv = (float)(1.0 / sum);
+        /* x and out may be the same row (in place): each element is read, then written, by
+         * the same thread, and every read of the row is above this loop's barrier. */
+        for (int64_t i = threadIdx.x; i < a.d; i += blockDim.x)
+            o[i * a.os] = expf(x[i * a.xs] - m) * inv;
+        __syncthreads(); /* the next row's reads must not pass this row's writes */
+    }
+}
+
+extern "C" vlm_status cuda_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out) {
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, "softmax", &dev);
+    if (st != VLM_OK) return st;
+    row_args a = row_args_of(x, out);
+    softmax_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a);
+    return cuda_check_launch(ctx, "softmax");
+}
