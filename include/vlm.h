@@ -247,6 +247,10 @@ typedef struct vlm_generate_params {
     int64_t min_pixels;        /* image/video pixel budget overrides; 0: the processor's */
     int64_t max_pixels;
     double fps;                /* video sampling rate; 0: the processor's default */
+    int64_t num_frames;        /* videos to decode (file, buffer): sample this many frames,
+                                  rounded to a multiple of the temporal patch size as the
+                                  processor does; -1: every frame; 0 (default): by fps.
+                                  Setting both this and fps is an error. */
     const char *system_prompt; /* NULL: the template's default */
 } vlm_generate_params;
 

@@ -152,6 +152,15 @@ int main(void) {
     vlm_request_add_text(r, "Hi", &err);
     gp.top_p = 2;
     CHECK_EQ_INT(vlm_session_generate(s, r, &gp, NULL, NULL, NULL, &err), VLM_ERR_INVALID_ARGUMENT);
+    gp.top_p = 1;
+    gp.fps = 2; /* fps and num_frames both set */
+    gp.num_frames = 4;
+    CHECK_EQ_INT(vlm_session_generate(s, r, &gp, NULL, NULL, NULL, &err), VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "exclude");
+    gp.fps = 0;
+    gp.num_frames = -2;
+    CHECK_EQ_INT(vlm_session_generate(s, r, &gp, NULL, NULL, NULL, &err), VLM_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "num_frames");
     vlm_request_free(r);
     CHECK_EQ_INT(vlm_request_add_image_rgb(NULL, NULL, 0, 0, 0, &err), VLM_ERR_INVALID_ARGUMENT);
 

@@ -1,9 +1,9 @@
 /* Sessions and generation (vlm_session_* in vlm.h): the conversation so far, the family's
- * per-session state (KV cache), and the generation loop — render the whole chat with the
- * template, tokenize, let the family build the prompt, reuse the cached prefix, prefill
- * the rest, then sample token by token with EOS and stop-string rules, streaming UTF-8-safe
- * pieces. Multi-turn: the next turn's prompt shares its prefix with what the cache holds,
- * so only the new part is computed and the result equals a fresh run. */
+ * per-session state (KV cache), and the generation loop — build the prompt of the whole
+ * chat (engine/prompt.h: template, tokenizer, the family's media step), reuse the cached
+ * prefix, prefill the rest, then sample token by token with EOS and stop-string rules,
+ * streaming UTF-8-safe pieces. Multi-turn: the next turn's prompt shares its prefix with
+ * what the cache holds, so only the new part is computed and the result equals a fresh run. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -12,11 +12,11 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/strbuf.h"
+#include "engine/prompt.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "models/family.h"
 #include "models/model.h"
-#include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 struct vlm_session {
@@ -111,30 +111,6 @@ static uint64_t peak_rss(void) {
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024u : 0;
 }
 
-/* Renders and tokenizes the whole chat (add_generation_prompt on). */
-static vlm_status tokenize_chat(const vlm_model *m, const vlm_request *chat,
-                                const vlm_generate_params *gp, int32_t **ids, size_t *n,
-                                vlm_error *err) {
-    *ids = NULL;
-    *n = 0;
-    if (!m->chat_template)
-        return vlm_err(err, VLM_ERR_NOT_FOUND, "%s: the checkpoint has no chat template",
-                       m->tokenizer_dir);
-    vlm_json *messages = NULL, *extra = NULL;
-    char *text = NULL;
-    vlm_status s = vlm_request_to_json(chat, gp->system_prompt, &messages, err);
-    if (s == VLM_OK) {
-        static const char kw[] = "{\"add_generation_prompt\": true}";
-        s = vlm_json_parse(kw, sizeof kw - 1, "generation kwargs", 0, &extra, err);
-    }
-    if (s == VLM_OK) s = vlm_chat_template_render(m->chat_template, messages, extra, &text, err);
-    if (s == VLM_OK) s = vlm_tokenizer_encode(m->tokenizer, text, strlen(text), false, ids, n, err);
-    free(text);
-    vlm_json_free(messages);
-    vlm_json_free(extra);
-    return s;
-}
-
 /* Where the text stops: the earliest stop string in text[from..len), or -1. */
 static int64_t find_stop(const char *text, size_t len, size_t from,
                          const char *const *stop) {
@@ -209,8 +185,7 @@ vlm_status vlm_session_generate(vlm_session *s, const vlm_request *request,
 
     /* the conversation with this request appended; it replaces the history on success */
     vlm_request chat = {0};
-    int32_t *ids = NULL, *gen = NULL;
-    size_t n_ids = 0;
+    int32_t *gen = NULL;
     vlm_prompt prompt = {0};
     vlm_sampler sampler = {0};
     vlm_detok *detok = NULL;
@@ -224,8 +199,7 @@ vlm_status vlm_session_generate(vlm_session *s, const vlm_request *request,
 
     vlm_status st = vlm_request_append(&chat, &s->history, err);
     if (st == VLM_OK) st = vlm_request_append(&chat, request, err);
-    if (st == VLM_OK) st = tokenize_chat(m, &chat, gp, &ids, &n_ids, err);
-    if (st == VLM_OK) st = fam->prompt_build(m, ids, (int64_t)n_ids, &chat, gp, &prompt, err);
+    if (st == VLM_OK) st = vlm_engine_build_prompt(m, &chat, gp, &prompt, err);
     if (st == VLM_OK && prompt.n < 1) st = vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "the prompt is empty");
     if (st == VLM_OK) st = vlm_sampler_init(&sampler, gp, vocab, err);
     if (st == VLM_OK) st = vlm_detok_init(m->tokenizer, true, &detok, err);
@@ -330,7 +304,6 @@ vlm_status vlm_session_generate(vlm_session *s, const vlm_request *request,
     vlm_detok_free(detok);
     vlm_sampler_free(&sampler);
     vlm_prompt_free(&prompt);
-    free(ids);
     free(gen);
     return st;
 }

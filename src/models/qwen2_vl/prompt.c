@@ -97,7 +97,12 @@ static vlm_status add_video(const qwen2_vl_model *qm, const vlm_part *part,
     } else {
         vlm_video_params p = vlm_video_params_default();
         p.sampling = qm->proc.sampling;
-        if (gp->fps > 0) {
+        if (gp->num_frames > 0) {
+            p.sampling.mode = VLM_VIDEO_SAMPLE_COUNT;
+            p.sampling.num_frames = gp->num_frames;
+        } else if (gp->num_frames < 0) {
+            p.sampling.mode = VLM_VIDEO_SAMPLE_ALL;
+        } else if (gp->fps > 0) {
             p.sampling.mode = VLM_VIDEO_SAMPLE_FPS;
             p.sampling.fps = gp->fps;
         } else if (p.sampling.mode == VLM_VIDEO_SAMPLE_ALL) {
