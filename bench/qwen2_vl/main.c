@@ -2,7 +2,11 @@
  * weights, f32 activations): the vision tower on one image, text prefill, and decode.
  *
  *   bench_qwen2_vl [--shape 2b|7b|tiny] [--image-patches N] [--prompt N] [--decode N]
- *                  [--threads N] [--repeat R]
+ *                  [--threads N] [--repeat R] [--bits B [--group-size G]]
+ *
+ * --bits: the text model's Linear and Embedding weights MLX-affine-quantized (B bits, groups
+ * of G, bf16 scales and biases; vision stays bf16, as mlx-vlm converts), computed from the
+ * packed words by vlm_op_matmul_q.
  *
  * Prints ms and tokens/s for each phase (best of R) and the decode's effective weight
  * bandwidth (bytes of weights read per token / time). Weights are made in memory (no
@@ -24,6 +28,8 @@ typedef struct wpool {
     vlm_buffer *buf;
     size_t used, size;
     uint64_t rng;
+    int bits, group;       /* text Linear / Embedding weights MLX-quantized when bits > 0 */
+    double decode_bytes;   /* weight bytes one decode step reads */
 } wpool;
 
 static double now(void) {
@@ -67,6 +73,55 @@ static vlm_qweight lin(wpool *p, int ndim, const int64_t *shape, float center, f
     return vlm_qweight_float(&t);
 }
 
+/* `bytes` of pool memory at a 64-byte boundary. */
+static size_t take(wpool *p, size_t bytes) {
+    size_t off = p->used;
+    if (off + bytes > p->size) {
+        fprintf(stderr, "bench_qwen2_vl: weight pool too small\n");
+        exit(1);
+    }
+    p->used = (off + bytes + 63) & ~(size_t)63;
+    return off;
+}
+
+/* A text Linear / Embedding weight [n, k]: bf16, or with --bits MLX-quantized (random
+ * packed codes, bf16 scales ~ a / 2^bits and biases ~ -a: the kernels' speed does not
+ * depend on the values). `streamed`: read whole by every decode step (not the embedding). */
+static vlm_qweight tlin(wpool *p, int64_t n, int64_t k, float a, int streamed) {
+    if (!p->bits || k % p->group) {
+        if (streamed) p->decode_bytes += (double)(n * k * 2);
+        return lin(p, 2, SHAPE(n, k), 0, a);
+    }
+    int64_t words = k * p->bits / 32, groups = k / p->group;
+    vlm_qweight q;
+    memset(&q, 0, sizeof q);
+    size_t wo = take(p, (size_t)(n * words) * 4), so = take(p, (size_t)(n * groups) * 2);
+    size_t bo = take(p, (size_t)(n * groups) * 2);
+    uint32_t *w = (uint32_t *)(void *)((char *)p->buf->data + wo);
+    uint16_t *sc = (uint16_t *)(void *)((char *)p->buf->data + so);
+    uint16_t *bi = (uint16_t *)(void *)((char *)p->buf->data + bo);
+    for (int64_t i = 0; i < n * words; i++) {
+        p->rng ^= p->rng << 13;
+        p->rng ^= p->rng >> 7;
+        p->rng ^= p->rng << 17;
+        w[i] = (uint32_t)(p->rng >> 16);
+    }
+    float step = 2 * a / (float)((1 << p->bits) - 1);
+    for (int64_t i = 0; i < n * groups; i++) {
+        sc[i] = vlm_f32_to_bf16(step);
+        bi[i] = vlm_f32_to_bf16(-a);
+    }
+    vlm_error e;
+    if (vlm_tensor_init(&q.w, p->buf, (int64_t)wo, VLM_DTYPE_U32, 2, SHAPE(n, words), &e) != VLM_OK ||
+        vlm_tensor_init(&q.scales, p->buf, (int64_t)so, VLM_DTYPE_BF16, 2, SHAPE(n, groups), &e) != VLM_OK ||
+        vlm_tensor_init(&q.biases, p->buf, (int64_t)bo, VLM_DTYPE_BF16, 2, SHAPE(n, groups), &e) != VLM_OK)
+        die("tensor", &e);
+    q.bits = p->bits;
+    q.group_size = p->group;
+    if (streamed) p->decode_bytes += (double)(n * words * 4 + n * groups * 4);
+    return q;
+}
+
 static void make_config(const char *shape, qwen2_vl_config *c) {
     memset(c, 0, sizeof *c);
     c->family = QWEN2_VL;
@@ -103,7 +158,7 @@ static void make_config(const char *shape, qwen2_vl_config *c) {
 int main(int argc, char **argv) {
     const char *shape = "2b";
     int64_t patches = 1024, prompt = 256, ndecode = 32;
-    int threads = 0, repeat = 2;
+    int threads = 0, repeat = 2, bits = 0, group = 64;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
         else if (!strcmp(argv[i], "--image-patches")) patches = atoll(argv[i + 1]);
@@ -111,6 +166,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--decode")) ndecode = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeat")) repeat = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bits")) bits = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--group-size")) group = atoi(argv[i + 1]);
     }
     if (threads <= 0) threads = omp_get_max_threads();
     qwen2_vl_config cfg;
@@ -127,7 +184,7 @@ int main(int argc, char **argv) {
                          E + M * M + M + H * M + H;
     size_t pool = (size_t)(text_params + vis_params) * 2 + 64 * 4096;
     vlm_error err;
-    wpool p = {.size = pool, .rng = 88172645463325252ull};
+    wpool p = {.size = pool, .rng = 88172645463325252ull, .bits = bits, .group = group};
     if (vlm_buffer_alloc(vlm_backend_cpu(), pool, &p.buf, &err) != VLM_OK) die("weights", &err);
 
     qwen2_vl_weights w;
@@ -155,25 +212,25 @@ int main(int argc, char **argv) {
     w.merger_fc1_b = wt(&p, 1, SHAPE(M), 0, 0.02f);
     w.merger_fc2_w = lin(&p, 2, SHAPE(H, M), 0, 0.02f);
     w.merger_fc2_b = wt(&p, 1, SHAPE(H), 0, 0.02f);
-    w.embed = lin(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+    w.embed = tlin(&p, t->vocab_size, H, 0.05f, 0);
     w.layers = calloc((size_t)t->n_layers, sizeof *w.layers);
     for (int64_t l = 0; l < t->n_layers; l++) {
         qwen2_vl_text_layer *L = &w.layers[l];
         L->in_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-        L->q_w = lin(&p, 2, SHAPE(Q, H), 0, 0.03f);
+        L->q_w = tlin(&p, Q, H, 0.03f, 1);
         L->q_b = wt(&p, 1, SHAPE(Q), 0, 0.03f);
-        L->k_w = lin(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->k_w = tlin(&p, KV, H, 0.03f, 1);
         L->k_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
-        L->v_w = lin(&p, 2, SHAPE(KV, H), 0, 0.03f);
+        L->v_w = tlin(&p, KV, H, 0.03f, 1);
         L->v_b = wt(&p, 1, SHAPE(KV), 0, 0.03f);
-        L->o_w = lin(&p, 2, SHAPE(H, Q), 0, 0.03f);
+        L->o_w = tlin(&p, H, Q, 0.03f, 1);
         L->post_norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-        L->gate_w = lin(&p, 2, SHAPE(F, H), 0, 0.03f);
-        L->up_w = lin(&p, 2, SHAPE(F, H), 0, 0.03f);
-        L->down_w = lin(&p, 2, SHAPE(H, F), 0, 0.03f);
+        L->gate_w = tlin(&p, F, H, 0.03f, 1);
+        L->up_w = tlin(&p, F, H, 0.03f, 1);
+        L->down_w = tlin(&p, H, F, 0.03f, 1);
     }
     w.norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
-    w.lm_head = lin(&p, 2, SHAPE(t->vocab_size, H), 0, 0.05f);
+    w.lm_head = tlin(&p, t->vocab_size, H, 0.05f, 1);
 
     vlm_arena *arena;
     if (vlm_arena_create(vlm_backend_cpu(), 0, &arena, &err) != VLM_OK) die("arena", &err);
@@ -243,9 +300,15 @@ int main(int argc, char **argv) {
         if (t3 - t2 < best_pre) best_pre = t3 - t2;
         if (t5 - t4 < best_dec) best_dec = t5 - t4;
     }
-    double dec_bytes = (double)(text_params - t->vocab_size * H) * 2; /* embedding rows: 1 */
-    printf("shape %s, %d threads, bf16 weights (%.2f GB text, %.2f GB vision)\n", shape, threads,
-           (double)text_params * 2 / 1e9, (double)vis_params * 2 / 1e9);
+    /* small vectors (norms, biases) add to the Linear weights' bytes */
+    double dec_bytes = p.decode_bytes + (double)t->n_layers * (double)(2 * H + Q + 2 * KV) * 2;
+    if (bits)
+        printf("shape %s, %d threads, text weights MLX %d-bit group %d (%.2f GB/token), vision bf16 "
+               "(%.2f GB)\n",
+               shape, threads, bits, group, dec_bytes / 1e9, (double)vis_params * 2 / 1e9);
+    else
+        printf("shape %s, %d threads, bf16 weights (%.2f GB text, %.2f GB vision)\n", shape, threads,
+               (double)text_params * 2 / 1e9, (double)vis_params * 2 / 1e9);
     printf("vision   %lld patches: %.1f ms (%.1f patches/s)\n", (long long)rows, best_vis * 1e3,
            (double)rows / best_vis);
     printf("prefill  %lld tokens:  %.1f ms (%.1f tokens/s)\n", (long long)prompt, best_pre * 1e3,

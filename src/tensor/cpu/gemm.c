@@ -57,8 +57,8 @@ typedef struct gemm_problem {
     int accumulate; /* NN only */
     float *y;
     int64_t ldy;
-    const vlm_cpu_qmat *q;         /* NT on a quantized weight (w, wdt, ldw unused) */
-    const vlm_qgemm_kernels *qk;   /* its kernels */
+    const vlm_cpu_qmat *q;       /* NT on a quantized weight (w, wdt, ldw unused) */
+    const vlm_qgemm_kernels *qk; /* its kernels */
 } gemm_problem;
 
 /* Tile rows [i, i + mr) x columns [j, j + nr) of y from one packed x panel and w panel. */
@@ -174,20 +174,42 @@ static int run_gemm(const gemm_problem *pr, int nt) {
     return 1;
 }
 
+void vlm_cpu_q4_permute_x(int64_t m, int64_t k, const float *x, int64_t ldx, float *xp) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t b = 0; b < k; b += 32)
+            for (int t = 0; t < 16; t++) {
+                xp[i * k + b + t] = x[i * ldx + b + 2 * t];
+                xp[i * k + b + 16 + t] = x[i * ldx + b + 2 * t + 1];
+            }
+}
+
 /* Decode: split the n weight rows into one contiguous range per thread (multiples of 16
- * rows), so that each thread streams its own part of w once. */
+ * rows), so that each thread streams its own part of w once. A 4-bit quantized weight
+ * takes x permuted (vlm_cpu_q4_permute_x) when the path has such a kernel. */
 static void run_gemv(const gemm_problem *pr, int nt) {
     vlm_gemv_fn fn = pr->q ? NULL : pr->kr->gemv[pr->wdt];
+    vlm_qgemv_fn qfn = pr->q ? pr->qk->gemv : NULL;
+    const float *x = pr->x;
+    int64_t ldx = pr->ldx;
+    float *xp = NULL;
+    if (pr->q && pr->q->bits == 4 && pr->qk->gemv_q4p &&
+        (xp = aligned_alloc(64, (size_t)round_up(pr->m * pr->k, 16) * sizeof(float)))) {
+        vlm_cpu_q4_permute_x(pr->m, pr->k, pr->x, pr->ldx, xp);
+        qfn = pr->qk->gemv_q4p;
+        x = xp;
+        ldx = pr->k;
+    }
     int64_t chunk = round_up((pr->n + nt - 1) / nt, 16);
     int64_t parts = (pr->n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads((int)parts) schedule(static, 1) if (parts > 1)
     for (int64_t t = 0; t < parts; t++) {
         int64_t j0 = t * chunk, j1 = min64(j0 + chunk, pr->n);
-        if (pr->q)
-            pr->qk->gemv(pr->m, j0, j1, pr->k, pr->x, pr->ldx, pr->q, pr->bias, pr->y, pr->ldy);
+        if (qfn)
+            qfn(pr->m, j0, j1, pr->k, x, ldx, pr->q, pr->bias, pr->y, pr->ldy);
         else
-            fn(pr->m, j0, j1, pr->k, pr->x, pr->ldx, pr->w, pr->ldw, pr->bias, pr->y, pr->ldy);
+            fn(pr->m, j0, j1, pr->k, x, ldx, pr->w, pr->ldw, pr->bias, pr->y, pr->ldy);
     }
+    free(xp);
 }
 
 /* NN with few rows: split the columns into one contiguous range of chunks per thread. */

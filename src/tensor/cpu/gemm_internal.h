@@ -76,8 +76,15 @@ typedef void (*vlm_qdequant_fn)(const vlm_cpu_qmat *w, int64_t row, int64_t c0, 
                                 float *dst);
 typedef struct vlm_qgemm_kernels {
     vlm_qgemv_fn gemv;
+    /* bits 4 only, x permuted by vlm_cpu_q4_permute_x (NULL: use gemv) */
+    vlm_qgemv_fn gemv_q4p;
     vlm_qdequant_fn dequant_row;
 } vlm_qgemm_kernels;
+
+/* xp[i, 32b + t] = x[i, 32b + 2t] and xp[i, 32b + 16 + t] = x[i, 32b + 2t + 1] (t < 16) for
+ * every 32-column block (k a multiple of 32; xp rows of k floats): the order in which a
+ * 4-bit GEMV meets the codes when it splits each byte into low and high nibbles. */
+void vlm_cpu_q4_permute_x(int64_t m, int64_t k, const float *x, int64_t ldx, float *xp);
 
 extern const vlm_qgemm_kernels vlm_qgemm_kernels_portable;
 extern const vlm_qgemm_kernels vlm_qgemm_kernels_avx2;
