@@ -45,13 +45,20 @@ int main(int argc, char **argv) {
     int group = 64, threads = 0, nbits = 0, bits_list[8];
     double seconds = 1.0;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
-        else if (!strcmp(argv[i], "--k")) k = atoll(argv[i + 1]);
-        else if (!strcmp(argv[i], "--m")) m = atoll(argv[i + 1]);
-        else if (!strcmp(argv[i], "--group-size")) group = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--bits") && nbits < 8) bits_list[nbits++] = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--n"))
+            n = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--k"))
+            k = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--m"))
+            m = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--group-size"))
+            group = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bits") && nbits < 8)
+            bits_list[nbits++] = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_quant: unknown option %s\n", argv[i]);
             return 2;
@@ -70,7 +77,8 @@ int main(int argc, char **argv) {
     int copies = (int)((256ull << 20) / (uint64_t)(n * k * 2)) + 1;
     if (copies > 64) copies = 64;
     float *x = must((size_t)(m * k) * 4), *y = must((size_t)(m * n) * 4);
-    for (int64_t i = 0; i < m * k; i++) x[i] = (float)(next() % 2000) / 1000.0f - 1.0f;
+    for (int64_t i = 0; i < m * k; i++)
+        x[i] = (float)(next() % 2000) / 1000.0f - 1.0f;
     printf("n %lld, k %lld, m %lld, group %d, %d threads, %d weight copies\n", (long long)n,
            (long long)k, (long long)m, group, threads, copies);
 
@@ -78,7 +86,8 @@ int main(int argc, char **argv) {
     uint16_t **wf = malloc((size_t)copies * sizeof *wf);
     for (int c = 0; c < copies; c++) {
         wf[c] = must((size_t)(n * k) * 2);
-        for (int64_t i = 0; i < n * k; i++) wf[c][i] = vlm_f32_to_bf16((float)(next() % 2000) / 50000.0f - 0.02f);
+        for (int64_t i = 0; i < n * k; i++)
+            wf[c][i] = vlm_f32_to_bf16((float)(next() % 2000) / 50000.0f - 0.02f);
     }
     int it = 0;
     double t0 = now();
@@ -89,7 +98,8 @@ int main(int argc, char **argv) {
     double tb = (now() - t0) / it;
     printf("bf16        %8.3f ms  %6.2f Gweights/s  %5.1f GB/s\n", tb * 1e3,
            (double)(n * k) / tb / 1e9, (double)(n * k * 2) / tb / 1e9);
-    for (int c = 0; c < copies; c++) free(wf[c]);
+    for (int c = 0; c < copies; c++)
+        free(wf[c]);
     free(wf);
 
     for (int b = 0; b < nbits; b++) {
@@ -99,13 +109,20 @@ int main(int argc, char **argv) {
         for (int c = 0; c < copies; c++) {
             uint32_t *w = must((size_t)(n * words) * 4);
             uint16_t *s = must((size_t)(n * groups) * 2), *bi = must((size_t)(n * groups) * 2);
-            for (int64_t i = 0; i < n * words; i++) w[i] = next();
+            for (int64_t i = 0; i < n * words; i++)
+                w[i] = next();
             for (int64_t i = 0; i < n * groups; i++) {
                 s[i] = vlm_f32_to_bf16(0.002f);
                 bi[i] = vlm_f32_to_bf16(-0.02f);
             }
-            q[c] = (vlm_cpu_qmat){.w = w, .ldw = words, .scales = s, .biases = bi, .lds = groups,
-                                  .sdt = VLM_DTYPE_BF16, .bits = bits, .group = group};
+            q[c] = (vlm_cpu_qmat){.w = w,
+                                  .ldw = words,
+                                  .scales = s,
+                                  .biases = bi,
+                                  .lds = groups,
+                                  .sdt = VLM_DTYPE_BF16,
+                                  .bits = bits,
+                                  .group = group};
         }
         it = 0;
         t0 = now();
@@ -115,8 +132,8 @@ int main(int argc, char **argv) {
         } while (now() - t0 < seconds);
         double tq = (now() - t0) / it;
         double bytes = (double)(n * words * 4 + n * groups * 4);
-        printf("%d-bit       %8.3f ms  %6.2f Gweights/s  %5.1f GB/s  (%.2fx bf16)\n", bits, tq * 1e3,
-               (double)(n * k) / tq / 1e9, bytes / tq / 1e9, tb / tq);
+        printf("%d-bit       %8.3f ms  %6.2f Gweights/s  %5.1f GB/s  (%.2fx bf16)\n", bits,
+               tq * 1e3, (double)(n * k) / tq / 1e9, bytes / tq / 1e9, tb / tq);
         for (int c = 0; c < copies; c++) {
             free((void *)q[c].w);
             free((void *)q[c].scales);

@@ -87,7 +87,8 @@ static vlm_status get_tensor(vlm_weight_store *ws, const char *name, bool want_u
                        file_of(ws, t), name, vlm_st_dtype_name(t->dtype),
                        want_u32 ? "U32 (packed quantized weights)" : "F32, F16 or BF16");
     bool ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = shape[i] < 0 || shape[i] == t->shape[i];
+    for (int i = 0; ok && i < ndim; i++)
+        ok = shape[i] < 0 || shape[i] == t->shape[i];
     if (!ok) {
         char got[128], want[128];
         shape_str(got, sizeof got, t->ndim, t->shape);
@@ -96,8 +97,8 @@ static vlm_status get_tensor(vlm_weight_store *ws, const char *name, bool want_u
                        file_of(ws, t), name, got, want);
     }
     if (!t->data)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "%s: tensor '%s': weights opened headers-only",
-                       file_of(ws, t), name);
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "%s: tensor '%s': weights opened headers-only", file_of(ws, t), name);
     vlm_buffer *b = NULL;
     vlm_status s;
     if (vlm_backend_host_memory(ws->backend)) {
@@ -157,9 +158,8 @@ vlm_status vlm_weight_store_get_linear(vlm_weight_store *ws, const char *module,
     }
     if (s != VLM_OK) return s;
     if (out->biases.dtype != out->scales.dtype)
-        return vlm_err(err, VLM_ERR_FORMAT, "%s: '%s' is %s but '%s' is %s", file_of(ws, st),
-                       sname, vlm_dtype_name(out->scales.dtype), bname,
-                       vlm_dtype_name(out->biases.dtype));
+        return vlm_err(err, VLM_ERR_FORMAT, "%s: '%s' is %s but '%s' is %s", file_of(ws, st), sname,
+                       vlm_dtype_name(out->scales.dtype), bname, vlm_dtype_name(out->biases.dtype));
     out->bits = bits;
     out->group_size = group_size;
     return VLM_OK;
