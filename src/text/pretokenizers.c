@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/tok_component.h"
 #include "text/tok_internal.h"
 #include "text/tok_unicode.h"
 
@@ -87,30 +88,9 @@ static vlm_status get_char(const vlm_json *j, const char *key, const char *where
     return VLM_OK;
 }
 
-static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps, size_t *n,
-                            int depth, vlm_error *err) {
-    if (!vlm_json_is_object(j))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
-                       vlm_json_type_name(j));
-    const char *type = vlm_json_string(vlm_json_get(j, "type"));
-    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
-    if (!strcmp(type, "Sequence")) {
-        const vlm_json *list = vlm_json_get(j, "pretokenizers");
-        if (!vlm_json_is_array(list))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.pretokenizers must be an array", where);
-        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
-        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
-            char w[256];
-            snprintf(w, sizeof w, "%s.pretokenizers[%zu]", where, i);
-            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
-            if (st != VLM_OK) return st;
-        }
-        return VLM_OK;
-    }
-    if (*n + 2 > TOK_MAX_STEPS)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d pre-tokenizer steps", where,
-                       TOK_MAX_STEPS);
-    tok_pre *s = &steps[*n];
+static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
+                             size_t *n, vlm_error *err) {
+    tok_pre *steps = steps_v, *s = &steps[*n];
     memset(s, 0, sizeof *s);
     vlm_status st = VLM_OK;
     if (!strcmp(type, "Split")) {
@@ -201,11 +181,12 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps
     return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
 }
 
+/* max_new 2: BertPreTokenizer stores two steps. */
+static const tok_component_kind PRE_TOKENIZERS = {"pretokenizers", "pre-tokenizer", 2, parse_step};
+
 vlm_status tok_pre_parse(const vlm_json *j, const char *where, tok_pre *steps, size_t *n,
                          vlm_error *err) {
-    *n = 0;
-    if (!j || vlm_json_is_null(j)) return VLM_OK;
-    return parse_one(j, where, steps, n, 0, err);
+    return tok_component_parse(j, where, &PRE_TOKENIZERS, steps, n, err);
 }
 
 /* ---------------------------------------------------------------- applying */
