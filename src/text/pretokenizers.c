@@ -292,45 +292,30 @@ static bool split_by(tok_pre_out *o, const char *base, const tok_spans *sp, tok_
         }
         break;
     case TOK_BEH_CONTIGUOUS:
-        for (size_t i = 0; i < sp->n; i++) {
-            bool m = sp->v[i].match;
-            if (m == prev_match && na) {
-                acc[2 * na - 1] = sp->v[i].end;
-            } else {
-                acc[2 * na] = sp->v[i].start;
-                acc[2 * na + 1] = sp->v[i].end;
-                na++;
-            }
-            prev_match = m;
-        }
-        break;
     case TOK_BEH_MERGED_WITH_PREVIOUS:
+    case TOK_BEH_MERGED_WITH_NEXT: {
+        /* Contiguous: a span joins the one before it when both are matches or both are
+         * not; MergedWithPrevious: a match joins the non-match before it. MergedWithNext
+         * is MergedWithPrevious built from the end (a match joins the non-match after
+         * it), then read backwards. */
+        bool back = beh == TOK_BEH_MERGED_WITH_NEXT;
         for (size_t i = 0; i < sp->n; i++) {
-            bool m = sp->v[i].match;
-            if (m && !prev_match && na) {
-                acc[2 * na - 1] = sp->v[i].end;
+            const tok_span *v = &sp->v[back ? sp->n - 1 - i : i];
+            bool join =
+                beh == TOK_BEH_CONTIGUOUS ? v->match == prev_match : v->match && !prev_match;
+            if (join && na) {
+                if (back)
+                    acc[2 * na - 2] = v->start;
+                else
+                    acc[2 * na - 1] = v->end;
             } else {
-                acc[2 * na] = sp->v[i].start;
-                acc[2 * na + 1] = sp->v[i].end;
+                acc[2 * na] = v->start;
+                acc[2 * na + 1] = v->end;
                 na++;
             }
-            prev_match = m;
+            prev_match = v->match;
         }
-        break;
-    case TOK_BEH_MERGED_WITH_NEXT:
-        /* Built from the end, then read backwards. */
-        for (size_t k = sp->n; k-- > 0;) {
-            bool m = sp->v[k].match;
-            if (m && !prev_match && na) {
-                acc[2 * na - 2] = sp->v[k].start;
-            } else {
-                acc[2 * na] = sp->v[k].start;
-                acc[2 * na + 1] = sp->v[k].end;
-                na++;
-            }
-            prev_match = m;
-        }
-        for (size_t a = 0, b = na ? na - 1 : 0; na && a < b; a++, b--) {
+        for (size_t a = 0, b = na ? na - 1 : 0; back && na && a < b; a++, b--) {
             size_t s0 = acc[2 * a], e0 = acc[2 * a + 1];
             acc[2 * a] = acc[2 * b];
             acc[2 * a + 1] = acc[2 * b + 1];
@@ -338,6 +323,7 @@ static bool split_by(tok_pre_out *o, const char *base, const tok_spans *sp, tok_
             acc[2 * b + 1] = e0;
         }
         break;
+    }
     }
     for (size_t i = 0; i < na; i++)
         if (!push_piece(o, base + acc[2 * i], acc[2 * i + 1] - acc[2 * i],
