@@ -103,11 +103,9 @@ static vlm_status parse_step(const vlm_json *j, const char *type, const char *wh
     (*n)++;
     switch (d->kind) {
     case TOK_DEC_STRIP: {
-        const char *c = vlm_json_string(vlm_json_get(j, "content"));
-        size_t cl = vlm_json_string_len(vlm_json_get(j, "content")), adv = 0;
-        if (c && cl && tok_utf8_valid_prefix(c, cl) == cl) d->ch = tok_utf8_decode(c, &adv);
         int64_t a, b;
-        if (!c || adv != cl || !cl || !vlm_json_int(vlm_json_get(j, "start"), &a) ||
+        if (!tok_json_char(vlm_json_get(j, "content"), &d->ch) ||
+            !vlm_json_int(vlm_json_get(j, "start"), &a) ||
             !vlm_json_int(vlm_json_get(j, "stop"), &b) || a < 0 || b < 0)
             return vlm_err(err, VLM_ERR_FORMAT,
                            "%s needs \"content\" (one character) and "
@@ -118,21 +116,14 @@ static vlm_status parse_step(const vlm_json *j, const char *type, const char *wh
         return VLM_OK;
     }
     case TOK_DEC_REPLACE: {
-        const vlm_json *c = vlm_json_get(j, "content");
-        if (!vlm_json_is_string(c))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.content must be a string", where);
-        d->str_len = vlm_json_string_len(c);
-        d->str = vlm_strndup(vlm_json_string(c), d->str_len);
-        if (!d->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
+        vlm_status st = tok_parse_string(j, "content", where, &d->str, &d->str_len, err);
+        if (st != VLM_OK) return st;
         char w[256];
         snprintf(w, sizeof w, "%s.pattern", where);
         return tok_parse_pattern(vlm_json_get(j, "pattern"), w, &d->pat, err);
     }
     case TOK_DEC_METASPACE: {
-        const char *c = vlm_json_string(vlm_json_get(j, "replacement"));
-        size_t cl = vlm_json_string_len(vlm_json_get(j, "replacement")), adv = 0;
-        if (c && cl && tok_utf8_valid_prefix(c, cl) == cl) d->ch = tok_utf8_decode(c, &adv);
-        if (!c || !cl || adv != cl)
+        if (!tok_json_char(vlm_json_get(j, "replacement"), &d->ch))
             return vlm_err(err, VLM_ERR_FORMAT, "%s.replacement must be one character", where);
         d->prepend = TOK_PREPEND_ALWAYS;
         const char *ps = vlm_json_string(vlm_json_get(j, "prepend_scheme"));

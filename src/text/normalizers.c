@@ -8,7 +8,6 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "core/alloc.h"
 #include "core/error.h"
 #include "text/tok_component.h"
 #include "text/tok_internal.h"
@@ -22,18 +21,6 @@ void tok_norm_free(tok_norm *steps, size_t n) {
 }
 
 /* ---------------------------------------------------------------- parsing */
-
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err) {
-    const vlm_json *s = vlm_json_get(j, "String"), *r = vlm_json_get(j, "Regex");
-    if (vlm_json_is_string(s))
-        return tok_pattern_literal(p, vlm_json_string(s), vlm_json_string_len(s), err);
-    if (vlm_json_is_string(r)) {
-        char w[300];
-        snprintf(w, sizeof w, "%s.Regex", where);
-        return tok_pattern_regex(p, vlm_json_string(r), vlm_json_string_len(r), w, err);
-    }
-    return vlm_err(err, VLM_ERR_FORMAT, "%s must be {\"String\": ...} or {\"Regex\": ...}", where);
-}
 
 static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
                              size_t *n, vlm_error *err) {
@@ -57,24 +44,16 @@ static vlm_status parse_step(const vlm_json *j, const char *type, const char *wh
             return VLM_OK;
         }
     if (!strcmp(type, "Prepend")) {
-        const vlm_json *p = vlm_json_get(j, "prepend");
-        if (!vlm_json_is_string(p))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.prepend must be a string", where);
+        vlm_status st = tok_parse_string(j, "prepend", where, &s->str, &s->str_len, err);
+        if (st != VLM_OK) return st;
         s->kind = TOK_NORM_PREPEND;
-        s->str_len = vlm_json_string_len(p);
-        s->str = vlm_strndup(vlm_json_string(p), s->str_len);
-        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
         (*n)++;
         return VLM_OK;
     }
     if (!strcmp(type, "Replace")) {
-        const vlm_json *c = vlm_json_get(j, "content");
-        if (!vlm_json_is_string(c))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.content must be a string", where);
+        vlm_status st = tok_parse_string(j, "content", where, &s->str, &s->str_len, err);
+        if (st != VLM_OK) return st;
         s->kind = TOK_NORM_REPLACE;
-        s->str_len = vlm_json_string_len(c);
-        s->str = vlm_strndup(vlm_json_string(c), s->str_len);
-        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
         (*n)++; /* counted now so tok_norm_free releases it on error */
         char w[256];
         snprintf(w, sizeof w, "%s.pattern", where);

@@ -80,10 +80,7 @@ static vlm_status get_bool(const vlm_json *j, const char *key, const char *where
 /* A JSON string holding exactly one character (serde's char). */
 static vlm_status get_char(const vlm_json *j, const char *key, const char *where, uint32_t *cp,
                            vlm_error *err) {
-    const char *s = vlm_json_string(vlm_json_get(j, key));
-    size_t n = vlm_json_string_len(vlm_json_get(j, key)), adv = 0;
-    if (s && n && tok_utf8_valid_prefix(s, n) == n) *cp = tok_utf8_decode(s, &adv);
-    if (!s || !n || adv != n)
+    if (!tok_json_char(vlm_json_get(j, key), cp))
         return vlm_err(err, VLM_ERR_FORMAT, "%s.%s must be a string of one character", where, key);
     return VLM_OK;
 }
