@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/tok_component.h"
 #include "text/tok_internal.h"
 #include "text/tok_unicode.h"
 
@@ -79,29 +80,9 @@ static inline const char *item(const tok_strlist *l, size_t i) {
 
 /* ---------------------------------------------------------------- parsing */
 
-static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps, size_t *n,
-                            int depth, vlm_error *err) {
-    if (!vlm_json_is_object(j))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
-                       vlm_json_type_name(j));
-    const char *type = vlm_json_string(vlm_json_get(j, "type"));
-    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
-    if (!strcmp(type, "Sequence")) {
-        const vlm_json *list = vlm_json_get(j, "decoders");
-        if (!vlm_json_is_array(list))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.decoders must be an array", where);
-        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
-        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
-            char w[256];
-            snprintf(w, sizeof w, "%s.decoders[%zu]", where, i);
-            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
-            if (st != VLM_OK) return st;
-        }
-        return VLM_OK;
-    }
-    if (*n >= TOK_MAX_STEPS)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d decoder steps", where, TOK_MAX_STEPS);
-    tok_dec *d = &steps[*n];
+static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
+                             size_t *n, vlm_error *err) {
+    tok_dec *d = &((tok_dec *)steps_v)[*n];
     memset(d, 0, sizeof *d);
     if (!strcmp(type, "ByteLevel"))
         d->kind = TOK_DEC_BYTE_LEVEL;
@@ -122,11 +103,9 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
     (*n)++;
     switch (d->kind) {
     case TOK_DEC_STRIP: {
-        const char *c = vlm_json_string(vlm_json_get(j, "content"));
-        size_t cl = vlm_json_string_len(vlm_json_get(j, "content")), adv = 0;
-        if (c && cl && tok_utf8_valid_prefix(c, cl) == cl) d->ch = tok_utf8_decode(c, &adv);
         int64_t a, b;
-        if (!c || adv != cl || !cl || !vlm_json_int(vlm_json_get(j, "start"), &a) ||
+        if (!tok_json_char(vlm_json_get(j, "content"), &d->ch) ||
+            !vlm_json_int(vlm_json_get(j, "start"), &a) ||
             !vlm_json_int(vlm_json_get(j, "stop"), &b) || a < 0 || b < 0)
             return vlm_err(err, VLM_ERR_FORMAT,
                            "%s needs \"content\" (one character) and "
@@ -137,21 +116,14 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
         return VLM_OK;
     }
     case TOK_DEC_REPLACE: {
-        const vlm_json *c = vlm_json_get(j, "content");
-        if (!vlm_json_is_string(c))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.content must be a string", where);
-        d->str_len = vlm_json_string_len(c);
-        d->str = vlm_strndup(vlm_json_string(c), d->str_len);
-        if (!d->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
+        vlm_status st = tok_parse_string(j, "content", where, &d->str, &d->str_len, err);
+        if (st != VLM_OK) return st;
         char w[256];
         snprintf(w, sizeof w, "%s.pattern", where);
         return tok_parse_pattern(vlm_json_get(j, "pattern"), w, &d->pat, err);
     }
     case TOK_DEC_METASPACE: {
-        const char *c = vlm_json_string(vlm_json_get(j, "replacement"));
-        size_t cl = vlm_json_string_len(vlm_json_get(j, "replacement")), adv = 0;
-        if (c && cl && tok_utf8_valid_prefix(c, cl) == cl) d->ch = tok_utf8_decode(c, &adv);
-        if (!c || !cl || adv != cl)
+        if (!tok_json_char(vlm_json_get(j, "replacement"), &d->ch))
             return vlm_err(err, VLM_ERR_FORMAT, "%s.replacement must be one character", where);
         d->prepend = TOK_PREPEND_ALWAYS;
         const char *ps = vlm_json_string(vlm_json_get(j, "prepend_scheme"));
@@ -180,11 +152,11 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_dec *steps
     }
 }
 
+static const tok_component_kind DECODERS = {"decoders", "decoder", 1, parse_step};
+
 vlm_status tok_dec_parse(const vlm_json *j, const char *where, tok_dec *steps, size_t *n,
                          vlm_error *err) {
-    *n = 0;
-    if (!j || vlm_json_is_null(j)) return VLM_OK;
-    return parse_one(j, where, steps, n, 0, err);
+    return tok_component_parse(j, where, &DECODERS, steps, n, err);
 }
 
 /* ---------------------------------------------------------------- running */

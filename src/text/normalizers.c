@@ -8,8 +8,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "core/alloc.h"
 #include "core/error.h"
+#include "text/tok_component.h"
 #include "text/tok_internal.h"
 #include "text/tok_unicode.h"
 
@@ -22,42 +22,9 @@ void tok_norm_free(tok_norm *steps, size_t n) {
 
 /* ---------------------------------------------------------------- parsing */
 
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err) {
-    const vlm_json *s = vlm_json_get(j, "String"), *r = vlm_json_get(j, "Regex");
-    if (vlm_json_is_string(s))
-        return tok_pattern_literal(p, vlm_json_string(s), vlm_json_string_len(s), err);
-    if (vlm_json_is_string(r)) {
-        char w[300];
-        snprintf(w, sizeof w, "%s.Regex", where);
-        return tok_pattern_regex(p, vlm_json_string(r), vlm_json_string_len(r), w, err);
-    }
-    return vlm_err(err, VLM_ERR_FORMAT, "%s must be {\"String\": ...} or {\"Regex\": ...}", where);
-}
-
-static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *steps, size_t *n,
-                            int depth, vlm_error *err) {
-    if (!vlm_json_is_object(j))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
-                       vlm_json_type_name(j));
-    const char *type = vlm_json_string(vlm_json_get(j, "type"));
-    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
-    if (!strcmp(type, "Sequence")) {
-        const vlm_json *list = vlm_json_get(j, "normalizers");
-        if (!vlm_json_is_array(list))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.normalizers must be an array", where);
-        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
-        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
-            char w[256];
-            snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
-            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
-            if (st != VLM_OK) return st;
-        }
-        return VLM_OK;
-    }
-    if (*n >= TOK_MAX_STEPS)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d normalizer steps", where,
-                       TOK_MAX_STEPS);
-    tok_norm *s = &steps[*n];
+static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
+                             size_t *n, vlm_error *err) {
+    tok_norm *s = &((tok_norm *)steps_v)[*n];
     memset(s, 0, sizeof *s);
     static const struct {
         const char *name;
@@ -77,24 +44,16 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *step
             return VLM_OK;
         }
     if (!strcmp(type, "Prepend")) {
-        const vlm_json *p = vlm_json_get(j, "prepend");
-        if (!vlm_json_is_string(p))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.prepend must be a string", where);
+        vlm_status st = tok_parse_string(j, "prepend", where, &s->str, &s->str_len, err);
+        if (st != VLM_OK) return st;
         s->kind = TOK_NORM_PREPEND;
-        s->str_len = vlm_json_string_len(p);
-        s->str = vlm_strndup(vlm_json_string(p), s->str_len);
-        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
         (*n)++;
         return VLM_OK;
     }
     if (!strcmp(type, "Replace")) {
-        const vlm_json *c = vlm_json_get(j, "content");
-        if (!vlm_json_is_string(c))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.content must be a string", where);
+        vlm_status st = tok_parse_string(j, "content", where, &s->str, &s->str_len, err);
+        if (st != VLM_OK) return st;
         s->kind = TOK_NORM_REPLACE;
-        s->str_len = vlm_json_string_len(c);
-        s->str = vlm_strndup(vlm_json_string(c), s->str_len);
-        if (!s->str) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "out of memory");
         (*n)++; /* counted now so tok_norm_free releases it on error */
         char w[256];
         snprintf(w, sizeof w, "%s.pattern", where);
@@ -114,11 +73,11 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_norm *step
     return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
 }
 
+static const tok_component_kind NORMALIZERS = {"normalizers", "normalizer", 1, parse_step};
+
 vlm_status tok_norm_parse(const vlm_json *j, const char *where, tok_norm *steps, size_t *n,
                           vlm_error *err) {
-    *n = 0;
-    if (!j || vlm_json_is_null(j)) return VLM_OK;
-    return parse_one(j, where, steps, n, 0, err);
+    return tok_component_parse(j, where, &NORMALIZERS, steps, n, err);
 }
 
 /* ---------------------------------------------------------------- applying */

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/tok_component.h"
 #include "text/tok_internal.h"
 
 void tok_post_free(tok_post *steps, size_t n) {
@@ -105,30 +106,9 @@ static vlm_status parse_cls_sep(const vlm_json *j, const char *where, tok_post *
     return VLM_OK;
 }
 
-static vlm_status parse_one(const vlm_json *j, const char *where, tok_post *steps, size_t *n,
-                            int depth, vlm_error *err) {
-    if (!vlm_json_is_object(j))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
-                       vlm_json_type_name(j));
-    const char *type = vlm_json_string(vlm_json_get(j, "type"));
-    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
-    if (!strcmp(type, "Sequence")) {
-        const vlm_json *list = vlm_json_get(j, "processors");
-        if (!vlm_json_is_array(list))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.processors must be an array", where);
-        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
-        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
-            char w[256];
-            snprintf(w, sizeof w, "%s.processors[%zu]", where, i);
-            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
-            if (st != VLM_OK) return st;
-        }
-        return VLM_OK;
-    }
-    if (*n >= TOK_MAX_STEPS)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d post-processor steps", where,
-                       TOK_MAX_STEPS);
-    tok_post *p = &steps[*n];
+static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
+                             size_t *n, vlm_error *err) {
+    tok_post *p = &((tok_post *)steps_v)[*n];
     memset(p, 0, sizeof *p);
     if (!strcmp(type, "ByteLevel")) {
         (*n)++;
@@ -143,12 +123,12 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_post *step
     return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
 }
 
+static const tok_component_kind POST_PROCESSORS = {"processors", "post-processor", 1, parse_step};
+
 vlm_status tok_post_parse(const vlm_json *j, const char *where, const vlm_tokenizer *t,
                           tok_post *steps, size_t *n, vlm_error *err) {
     (void)t;
-    *n = 0;
-    if (!j || vlm_json_is_null(j)) return VLM_OK;
-    return parse_one(j, where, steps, n, 0, err);
+    return tok_component_parse(j, where, &POST_PROCESSORS, steps, n, err);
 }
 
 vlm_status tok_post_apply(const tok_post *steps, size_t n, bool add_special, tok_ids *ids,

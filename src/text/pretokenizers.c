@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "text/tok_component.h"
 #include "text/tok_internal.h"
 #include "text/tok_unicode.h"
 
@@ -79,38 +80,14 @@ static vlm_status get_bool(const vlm_json *j, const char *key, const char *where
 /* A JSON string holding exactly one character (serde's char). */
 static vlm_status get_char(const vlm_json *j, const char *key, const char *where, uint32_t *cp,
                            vlm_error *err) {
-    const char *s = vlm_json_string(vlm_json_get(j, key));
-    size_t n = vlm_json_string_len(vlm_json_get(j, key)), adv = 0;
-    if (s && n && tok_utf8_valid_prefix(s, n) == n) *cp = tok_utf8_decode(s, &adv);
-    if (!s || !n || adv != n)
+    if (!tok_json_char(vlm_json_get(j, key), cp))
         return vlm_err(err, VLM_ERR_FORMAT, "%s.%s must be a string of one character", where, key);
     return VLM_OK;
 }
 
-static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps, size_t *n,
-                            int depth, vlm_error *err) {
-    if (!vlm_json_is_object(j))
-        return vlm_err(err, VLM_ERR_FORMAT, "%s must be an object, not %s", where,
-                       vlm_json_type_name(j));
-    const char *type = vlm_json_string(vlm_json_get(j, "type"));
-    if (!type) return vlm_err(err, VLM_ERR_FORMAT, "%s.type must be a string", where);
-    if (!strcmp(type, "Sequence")) {
-        const vlm_json *list = vlm_json_get(j, "pretokenizers");
-        if (!vlm_json_is_array(list))
-            return vlm_err(err, VLM_ERR_FORMAT, "%s.pretokenizers must be an array", where);
-        if (depth > 8) return vlm_err(err, VLM_ERR_LIMIT, "%s: Sequences nested too deep", where);
-        for (size_t i = 0; i < vlm_json_array_size(list); i++) {
-            char w[256];
-            snprintf(w, sizeof w, "%s.pretokenizers[%zu]", where, i);
-            vlm_status st = parse_one(vlm_json_array_at(list, i), w, steps, n, depth + 1, err);
-            if (st != VLM_OK) return st;
-        }
-        return VLM_OK;
-    }
-    if (*n + 2 > TOK_MAX_STEPS)
-        return vlm_err(err, VLM_ERR_LIMIT, "%s: more than %d pre-tokenizer steps", where,
-                       TOK_MAX_STEPS);
-    tok_pre *s = &steps[*n];
+static vlm_status parse_step(const vlm_json *j, const char *type, const char *where, void *steps_v,
+                             size_t *n, vlm_error *err) {
+    tok_pre *steps = steps_v, *s = &steps[*n];
     memset(s, 0, sizeof *s);
     vlm_status st = VLM_OK;
     if (!strcmp(type, "Split")) {
@@ -201,11 +178,12 @@ static vlm_status parse_one(const vlm_json *j, const char *where, tok_pre *steps
     return vlm_err(err, VLM_ERR_UNSUPPORTED, "%s.type '%s' is not supported", where, type);
 }
 
+/* max_new 2: BertPreTokenizer stores two steps. */
+static const tok_component_kind PRE_TOKENIZERS = {"pretokenizers", "pre-tokenizer", 2, parse_step};
+
 vlm_status tok_pre_parse(const vlm_json *j, const char *where, tok_pre *steps, size_t *n,
                          vlm_error *err) {
-    *n = 0;
-    if (!j || vlm_json_is_null(j)) return VLM_OK;
-    return parse_one(j, where, steps, n, 0, err);
+    return tok_component_parse(j, where, &PRE_TOKENIZERS, steps, n, err);
 }
 
 /* ---------------------------------------------------------------- applying */
@@ -311,45 +289,30 @@ static bool split_by(tok_pre_out *o, const char *base, const tok_spans *sp, tok_
         }
         break;
     case TOK_BEH_CONTIGUOUS:
-        for (size_t i = 0; i < sp->n; i++) {
-            bool m = sp->v[i].match;
-            if (m == prev_match && na) {
-                acc[2 * na - 1] = sp->v[i].end;
-            } else {
-                acc[2 * na] = sp->v[i].start;
-                acc[2 * na + 1] = sp->v[i].end;
-                na++;
-            }
-            prev_match = m;
-        }
-        break;
     case TOK_BEH_MERGED_WITH_PREVIOUS:
+    case TOK_BEH_MERGED_WITH_NEXT: {
+        /* Contiguous: a span joins the one before it when both are matches or both are
+         * not; MergedWithPrevious: a match joins the non-match before it. MergedWithNext
+         * is MergedWithPrevious built from the end (a match joins the non-match after
+         * it), then read backwards. */
+        bool back = beh == TOK_BEH_MERGED_WITH_NEXT;
         for (size_t i = 0; i < sp->n; i++) {
-            bool m = sp->v[i].match;
-            if (m && !prev_match && na) {
-                acc[2 * na - 1] = sp->v[i].end;
+            const tok_span *v = &sp->v[back ? sp->n - 1 - i : i];
+            bool join =
+                beh == TOK_BEH_CONTIGUOUS ? v->match == prev_match : v->match && !prev_match;
+            if (join && na) {
+                if (back)
+                    acc[2 * na - 2] = v->start;
+                else
+                    acc[2 * na - 1] = v->end;
             } else {
-                acc[2 * na] = sp->v[i].start;
-                acc[2 * na + 1] = sp->v[i].end;
+                acc[2 * na] = v->start;
+                acc[2 * na + 1] = v->end;
                 na++;
             }
-            prev_match = m;
+            prev_match = v->match;
         }
-        break;
-    case TOK_BEH_MERGED_WITH_NEXT:
-        /* Built from the end, then read backwards. */
-        for (size_t k = sp->n; k-- > 0;) {
-            bool m = sp->v[k].match;
-            if (m && !prev_match && na) {
-                acc[2 * na - 2] = sp->v[k].start;
-            } else {
-                acc[2 * na] = sp->v[k].start;
-                acc[2 * na + 1] = sp->v[k].end;
-                na++;
-            }
-            prev_match = m;
-        }
-        for (size_t a = 0, b = na ? na - 1 : 0; na && a < b; a++, b--) {
+        for (size_t a = 0, b = na ? na - 1 : 0; back && na && a < b; a++, b--) {
             size_t s0 = acc[2 * a], e0 = acc[2 * a + 1];
             acc[2 * a] = acc[2 * b];
             acc[2 * a + 1] = acc[2 * b + 1];
@@ -357,6 +320,7 @@ static bool split_by(tok_pre_out *o, const char *base, const tok_spans *sp, tok_
             acc[2 * b + 1] = e0;
         }
         break;
+    }
     }
     for (size_t i = 0; i < na; i++)
         if (!push_piece(o, base + acc[2 * i], acc[2 * i + 1] - acc[2 * i],

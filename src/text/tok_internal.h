@@ -1,8 +1,9 @@
 /* Internal layout of a loaded tokenizer, shared by the files that build and run it:
  * tokenizer_load.c (tokenizer.json -> these structs), model_bpe.c, added_tokens.c,
- * normalizers.c, pretokenizers.c, postprocessors.c, decoders.c, tokenizer_encode.c,
- * detok.c. Each component is a flat array of steps (JSON "Sequence"s are flattened at
- * load). Everything here is immutable after vlm_tokenizer_load returns. */
+ * normalizers.c, pretokenizers.c, postprocessors.c, decoders.c (those four read their
+ * JSON through tok_component.h), tokenizer_encode.c, detok.c. Each component is a flat
+ * array of steps (JSON "Sequence"s are flattened at load). Everything here is immutable
+ * after vlm_tokenizer_load returns. */
 #ifndef VLM_TEXT_TOK_INTERNAL_H
 #define VLM_TEXT_TOK_INTERNAL_H
 
@@ -101,9 +102,6 @@ vlm_status tok_bpe_encode_word(const tok_bpe *m, tok_bpe_scratch *s, const char 
                                tok_ids *out, vlm_error *err);
 int32_t tok_bpe_token_to_id(const tok_bpe *m, const char *s, size_t n);
 const char *tok_bpe_id_to_token(const tok_bpe *m, int32_t id, size_t *len);
-
-/* Reads a pattern object {"String": s} or {"Regex": r} (errors name `where`). */
-vlm_status tok_parse_pattern(const vlm_json *j, const char *where, tok_pattern *p, vlm_error *err);
 
 /* ---------------------------------------------------------------- normalizers */
 
