@@ -434,15 +434,8 @@ static bool do_split(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
                     i = j;
                 }
                 if (i >= n) break;
-                if (splits == maxsplit) {
-                    /* The rest, with trailing whitespace stripped. */
-                    size_t e = n;
-                    while (e > i) {
-                        size_t p = vlm_utf8_prev(d, e), j = p;
-                        if (!vlm_py_isspace(vlm_utf8_next(d, n, &j))) break;
-                        e = p;
-                    }
-                    ok = push_str(c, at, l, d + i, e - i);
+                if (splits == maxsplit) { /* the rest, trailing whitespace kept */
+                    ok = push_str(c, at, l, d + i, n - i);
                     break;
                 }
                 size_t start = i;
@@ -480,14 +473,8 @@ static bool do_split(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
                     e = p;
                 }
                 if (e == 0) break;
-                if (splits == maxsplit) {
-                    size_t b = 0;
-                    while (b < e) {
-                        size_t j = b;
-                        if (!vlm_py_isspace(vlm_utf8_next(d, n, &j))) break;
-                        b = j;
-                    }
-                    ok = push_str(c, at, l, d + b, e - b);
+                if (splits == maxsplit) { /* the rest, leading whitespace kept */
+                    ok = push_str(c, at, l, d, e);
                     break;
                 }
                 size_t end = e;

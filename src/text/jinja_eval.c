@@ -615,7 +615,9 @@ static void html_escape(vlm_strbuf *b, const vlm_jstr *s) {
 bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b, vlm_jv *out) {
     *out = vlm_jv_undef();
     if (a.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, a);
-    if (b.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, b);
+    /* str % Undefined formats it (as ""): str.__mod__ handles it before Undefined can. */
+    if (b.type == VLM_JV_UNDEFINED && !(op == VLM_JOP_MOD && a.type == VLM_JV_STR))
+        return vlm_jctx_fail_undefined(c, at, b);
     const char *sym = vlm_jop_text(op);
     if (is_num(a) && is_num(b)) {
         bool fl = a.type == VLM_JV_FLOAT || b.type == VLM_JV_FLOAT;

@@ -648,13 +648,13 @@ static bool f_batch_slice(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
     bool ok = true;
     if (id == F_BATCH) {
         vlm_jlist *tmp = NULL;
+        ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp);
         for (size_t i = 0; ok && i < items->n; i++) {
-            if (tmp && (int64_t)tmp->n == n) {
+            if ((int64_t)tmp->n == n) { /* full (with 0, an empty batch comes first) */
                 ok = vlm_jctx_push(c, at, res, vlm_jv_list(tmp));
                 tmp = NULL;
-                if (!ok) break;
+                if (!ok || !(ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp))) break;
             }
-            if (!tmp && !(ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp))) break;
             ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(items->items[i]));
         }
         if (ok && tmp && tmp->n) {

@@ -67,12 +67,22 @@ static void locate(lexer *lx, size_t pos, uint32_t *line, uint32_t *col) {
     *col = lx->col;
 }
 
-static vlm_status lex_error(lexer *lx, size_t pos, const char *fmt, const char *arg) {
+static vlm_status lex_error_st(lexer *lx, vlm_status st, size_t pos, const char *fmt,
+                               const char *arg) {
     uint32_t line, col;
     locate(lx, pos, &line, &col);
     char msg[256];
     snprintf(msg, sizeof msg, fmt, arg);
-    return vlm_err(lx->err, VLM_ERR_FORMAT, "%s:%u:%u: %s", lx->name, line, col, msg);
+    return vlm_err(lx->err, st, "%s:%u:%u: %s", lx->name, line, col, msg);
+}
+
+static vlm_status lex_error(lexer *lx, size_t pos, const char *fmt, const char *arg) {
+    return lex_error_st(lx, VLM_ERR_FORMAT, pos, fmt, arg);
+}
+
+/* Valid jinja2 that this engine does not take (an error, never a different result). */
+static vlm_status lex_unsupported(lexer *lx, size_t pos, const char *msg) {
+    return lex_error_st(lx, VLM_ERR_UNSUPPORTED, pos, "%s", msg);
 }
 
 static vlm_status push(lexer *lx, size_t pos, uint8_t type, uint8_t op, vlm_jv val) {
@@ -208,14 +218,14 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
                 goto done;
             }
             if (cp >= 0xD800 && cp <= 0xDFFF) {
-                st = lex_error(lx, start, "%s",
-                               "a surrogate escape in a string literal is not supported");
+                st = lex_unsupported(lx, start,
+                                     "a surrogate escape in a string literal is not supported");
                 goto done;
             }
             break;
         }
         case 'N':
-            st = lex_error(lx, start, "%s", "\\N{...} escapes are not supported");
+            st = lex_unsupported(lx, start, "\\N{...} escapes are not supported");
             goto done;
         default:
             if (c >= '0' && c <= '7') {
@@ -332,7 +342,7 @@ static vlm_status push_int(lexer *lx, size_t from, size_t to, int base) {
         int d = digit_in_base(lx->src[i], base);
         if (d < 0) continue; /* '_' */
         if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base || v * (uint64_t)base + (uint64_t)d > INT64_MAX)
-            return lex_error(lx, from, "%s", "integer literal does not fit in 64 bits");
+            return lex_unsupported(lx, from, "integer literal does not fit in 64 bits");
         v = v * (uint64_t)base + (uint64_t)d;
     }
     return push(lx, from, VLM_JTOK_INT, 0, vlm_jv_int((int64_t)v));
@@ -433,7 +443,7 @@ static vlm_status lex_tag(lexer *lx, size_t *pos, bool is_block) {
                 end++;
             }
             if (end < lx->len && ((unsigned char)lx->src[end] & 0x80))
-                return lex_error(lx, i, "%s", "non-ASCII identifiers are not supported");
+                return lex_unsupported(lx, i, "non-ASCII identifiers are not supported");
             st = push_str(lx, i, VLM_JTOK_NAME, lx->src + i, end - i);
         } else if (c == '\'' || c == '"') {
             size_t j = i + 1;
@@ -445,7 +455,7 @@ static vlm_status lex_tag(lexer *lx, size_t *pos, bool is_block) {
             int op = scan_op(lx, i, &end);
             if (!op) {
                 if ((unsigned char)c & 0x80)
-                    return lex_error(lx, i, "%s", "unexpected non-ASCII character in a tag");
+                    return lex_unsupported(lx, i, "non-ASCII characters in a tag (identifiers) are not supported");
                 char what[16];
                 if ((unsigned char)c < 0x20 || c == 0x7f) snprintf(what, sizeof what, "'\\x%02x'", (unsigned char)c);
                 else snprintf(what, sizeof what, "'%c'", c);

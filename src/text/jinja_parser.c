@@ -31,6 +31,7 @@ typedef struct parser {
     /* jinja2's "soft frame": directly inside an if statement or a conditional expression,
      * an unknown filter or test fails only when evaluated; elsewhere at compile time. */
     bool soft;
+    bool unsupported; /* the next failure is valid jinja2 this engine refuses */
     /* For messages: the open block tags and the end tags being looked for. */
     const char *tags[MAX_BLOCKS];
     int ntags;
@@ -57,7 +58,7 @@ static void fail_at(parser *p, const vlm_jtok *tok, const char *fmt, ...) VLM_PR
 static void fail_at(parser *p, const vlm_jtok *tok, const char *fmt, ...) {
     if (p->failed) return;
     p->failed = true;
-    p->status = VLM_ERR_FORMAT;
+    p->status = p->unsupported ? VLM_ERR_UNSUPPORTED : VLM_ERR_FORMAT;
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -239,6 +240,7 @@ static bool parse_call_args(parser *p, vlm_jnode *nd) {
             if (is_op(cur(p), VLM_JOP_RPAREN)) break;
         }
         if (is_op(cur(p), VLM_JOP_MUL) || is_op(cur(p), VLM_JOP_POW)) {
+            p->unsupported = true;
             fail_at(p, cur(p), "*args and **kwargs in calls are not supported");
             break;
         }
@@ -1064,6 +1066,7 @@ static vlm_jnode *parse_statement(parser *p) {
                 if (!nd->c) nd->b = NULL;
             }
             if (nd->b && is_name(cur(p), "recursive")) {
+                p->unsupported = true;
                 fail_at(p, cur(p), "recursive for loops are not supported");
             } else if (nd->b) {
                 p->loop_depth++;
@@ -1142,6 +1145,7 @@ static vlm_jnode *parse_statement(parser *p) {
             if (nd->nnames && !expect_op(p, VLM_JOP_COMMA)) break;
             const vlm_jtok *name = cur(p);
             if (name->type != VLM_JTOK_NAME || !is_op(peek(p, 1), VLM_JOP_ASSIGN)) {
+                p->unsupported = true;
                 fail_at(p, name, "only `name = value` targets are supported in with");
                 break;
             }
@@ -1178,6 +1182,7 @@ static vlm_jnode *parse_statement(parser *p) {
     } else if (!strcmp(tag, "extends") || !strcmp(tag, "block") || !strcmp(tag, "include") ||
                !strcmp(tag, "import") || !strcmp(tag, "from") ||
                !strcmp(tag, "autoescape")) {
+        p->unsupported = true;
         fail_at(p, tok, "the '%s' tag is not supported in chat templates", tag);
     } else {
         /* jinja2's unknown-tag message, naming what the enclosing block waits for. */
