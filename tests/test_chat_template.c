@@ -5,7 +5,10 @@
  * an error where jinja2 raised. (2) Template discovery (chat_template.jinja, then
  * chat_template.json, then tokenizer_config.json, named-template lists, special tokens as
  * strings or {"content"}), and bad input (missing or malformed files, syntax errors,
- * non-list messages): clear errors naming the file. */
+ * non-list messages): clear errors naming the file. (3) One loaded template rendered from
+ * several threads at once gives every thread transformers' output (run under TSan to see
+ * races; under ASan it checks the results). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,11 +227,75 @@ static void run_discovery(void) {
     rmdir(d);
 }
 
+/* ------------------------------------------------------------- concurrency */
+
+typedef struct thread_job {
+    const vlm_chat_template *t;
+    const vlm_json *convs;
+    const vlm_json *vars;
+    int failures;
+} thread_job;
+
+static void *render_many(void *arg) {
+    thread_job *job = arg;
+    for (int round = 0; round < 5; round++) {
+        for (size_t i = 0; i < vlm_json_array_size(job->convs); i++) {
+            const vlm_json *c = vlm_json_array_at(job->convs, i);
+            const vlm_json *want = vlm_json_get(c, "rendered");
+            if (!want || vlm_json_get(c, "strftime_now_date")) continue;
+            vlm_json *extra = ct_merge_objects(job->vars, vlm_json_get(c, "extra"));
+            char *out = NULL;
+            size_t len = 0;
+            vlm_error e = {0};
+            vlm_status st = vlm_chat_template_render_ex(job->t, vlm_json_get(c, "messages"), extra,
+                                                        NULL, &out, &len, &e);
+            if (st || len != vlm_json_string_len(want) || memcmp(out, vlm_json_string(want), len))
+                job->failures++;
+            free(out);
+            vlm_json_free(extra);
+        }
+    }
+    return NULL;
+}
+
+static void run_threads(void) {
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/templates/qwen3_vl", vlm_test_source_dir());
+    snprintf(path, sizeof path, "%s/conversations.json", dir);
+    if (vlm_path_kind_of(path) != VLM_PATH_FILE) {
+        fprintf(stderr, "note: %s missing: concurrency check skipped\n", path);
+        return;
+    }
+    vlm_json *doc = NULL;
+    vlm_error err = {0};
+    vlm_chat_template *t = NULL;
+    if (vlm_json_load_file(path, 64u << 20, 0, &doc, &err) || vlm_chat_template_load(dir, &t, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        vlm_test_failures++;
+        vlm_json_free(doc);
+        return;
+    }
+    enum { NTHREADS = 4 };
+    thread_job jobs[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (int k = 0; k < NTHREADS; k++) {
+        jobs[k] = (thread_job){t, vlm_json_get(doc, "conversations"), vlm_json_get(doc, "template_vars"), 0};
+        CHECK(pthread_create(&th[k], NULL, render_many, &jobs[k]) == 0);
+    }
+    for (int k = 0; k < NTHREADS; k++) {
+        pthread_join(th[k], NULL);
+        CHECK_EQ_INT(jobs[k].failures, 0);
+    }
+    vlm_chat_template_free(t);
+    vlm_json_free(doc);
+}
+
 int main(void) {
     setenv("TZ", "UTC", 1);
     tzset();
     int fams = run_real_templates();
     if (fams == 0) fprintf(stderr, "note: no cached tokenizer templates; only discovery tests ran\n");
     run_discovery();
+    run_threads();
     TEST_DONE();
 }
