@@ -22,7 +22,8 @@
 
 static int run_real_templates(void) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/tests/fixtures/jinja/real_templates.json", vlm_test_source_dir());
+    snprintf(path, sizeof path, "%s/tests/fixtures/jinja/real_templates.json",
+             vlm_test_source_dir());
     vlm_json *doc = NULL;
     vlm_error err = {0};
     if (vlm_json_load_file(path, 16u << 20, 0, &doc, &err)) {
@@ -68,8 +69,8 @@ static int run_real_templates(void) {
             char *out = NULL;
             size_t len = 0;
             vlm_error e = {0};
-            vlm_status st = vlm_chat_template_render_ex(t, vlm_json_get(c, "messages"),
-                                                        vlm_json_get(c, "extra"), &p, &out, &len, &e);
+            vlm_status st = vlm_chat_template_render_ex(
+                t, vlm_json_get(c, "messages"), vlm_json_get(c, "extra"), &p, &out, &len, &e);
             bool ok = want ? (st == VLM_OK && len == vlm_json_string_len(want) &&
                               !memcmp(out, vlm_json_string(want), len))
                            : (st != VLM_OK && st != VLM_ERR_INTERNAL);
@@ -77,12 +78,14 @@ static int run_real_templates(void) {
                 fprintf(stderr, "%s/%s:\n  jinja2: [%s]\n  vlm:    [%s]\n", family, name,
                         want ? vlm_json_string(want) : vlm_json_string(vlm_json_get(c, "error")),
                         st ? e.message : out);
-            if (ok) passed++;
-            else vlm_test_failures++;
+            if (ok)
+                passed++;
+            else
+                vlm_test_failures++;
             free(out);
         }
-        fprintf(stderr, "%s (cached template): %zu/%zu conversations identical to jinja2\n",
-                family, passed, n);
+        fprintf(stderr, "%s (cached template): %zu/%zu conversations identical to jinja2\n", family,
+                passed, n);
         vlm_chat_template_free(t);
     }
     vlm_json_free(doc);
@@ -123,8 +126,8 @@ static vlm_json *parse(const char *text) {
 }
 
 /* Loads dir and renders messages; returns the status, *out the text or the message. */
-static vlm_status load_render(const char *dir, const char *messages, const char *extra,
-                              char *out, size_t cap) {
+static vlm_status load_render(const char *dir, const char *messages, const char *extra, char *out,
+                              size_t cap) {
     vlm_chat_template *t = NULL;
     vlm_error e = {0};
     vlm_status st = vlm_chat_template_load(dir, &t, &e);
@@ -153,17 +156,22 @@ static void run_discovery(void) {
     /* tokenizer_config.json: template and special tokens (string and AddedToken forms). */
     write_file(d, "tokenizer_config.json",
                "{\"bos_token\": {\"content\": \"<s>\", \"lstrip\": false}, \"eos_token\": \"</s>\","
-               " \"pad_token\": null, \"unk_token\": \"\", \"additional_special_tokens\": [\"<a>\", {\"content\": \"<b>\"}],"
+               " \"pad_token\": null, \"unk_token\": \"\", \"additional_special_tokens\": "
+               "[\"<a>\", {\"content\": \"<b>\"}],"
                " \"chat_template\": \"C:{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"
-               "[{{ pad_token is defined }}{{ unk_token is defined }}{{ additional_special_tokens|join(',') }}]"
+               "[{{ pad_token is defined }}{{ unk_token is defined }}{{ "
+               "additional_special_tokens|join(',') }}]"
                "{{ tools }}{{ documents }}{{ add_generation_prompt }}\"}");
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_OK);
     CHECK_STR(out, "C:<s>hi</s>[FalseFalse<a>,<b>]NoneNoneFalse");
-    CHECK_EQ_INT(load_render(d, msgs, "{\"add_generation_prompt\": true, \"tools\": []}", out, sizeof out), VLM_OK);
+    CHECK_EQ_INT(
+        load_render(d, msgs, "{\"add_generation_prompt\": true, \"tools\": []}", out, sizeof out),
+        VLM_OK);
     CHECK_STR(out, "C:<s>hi</s>[FalseFalse<a>,<b>][]NoneTrue");
 
     /* chat_template.json wins over tokenizer_config.json; the tokens still come from it. */
-    write_file(d, "chat_template.json", "{\"chat_template\": \"J:{{ bos_token }}{{ messages|length }}\"}");
+    write_file(d, "chat_template.json",
+               "{\"chat_template\": \"J:{{ bos_token }}{{ messages|length }}\"}");
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_OK);
     CHECK_STR(out, "J:<s>1");
 
@@ -178,7 +186,8 @@ static void run_discovery(void) {
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_ERR_FORMAT);
     CHECK_CONTAINS(out, "chat_template.jinja:1:");
     CHECK_CONTAINS(out, "has no attribute 'nope'");
-    write_file(d, "chat_template.jinja", "{{ raise_exception('Only user and assistant roles are supported!') }}");
+    write_file(d, "chat_template.jinja",
+               "{{ raise_exception('Only user and assistant roles are supported!') }}");
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_ERR_FORMAT);
     CHECK_CONTAINS(out, "Only user and assistant roles are supported!");
     remove_file(d, "chat_template.jinja");
@@ -198,7 +207,8 @@ static void run_discovery(void) {
                " {\"name\": \"default\", \"template\": \"D{{ messages|length }}\"}]}");
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_OK);
     CHECK_STR(out, "D1");
-    write_file(d, "tokenizer_config.json", "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}]}");
+    write_file(d, "tokenizer_config.json",
+               "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}]}");
     CHECK_EQ_INT(load_render(d, msgs, NULL, out, sizeof out), VLM_ERR_NOT_FOUND);
     CHECK_CONTAINS(out, "default");
     write_file(d, "tokenizer_config.json", "{\"chat_template\": \"x\", \"bos_token\": 7}");
@@ -209,7 +219,8 @@ static void run_discovery(void) {
     CHECK_CONTAINS(out, "tokenizer_config.json");
 
     /* Bad messages and arguments. */
-    write_file(d, "tokenizer_config.json", "{\"chat_template\": \"{% for m in messages %}{{ m.content }}{% endfor %}\"}");
+    write_file(d, "tokenizer_config.json",
+               "{\"chat_template\": \"{% for m in messages %}{{ m.content }}{% endfor %}\"}");
     CHECK_EQ_INT(load_render(d, "{\"role\": \"user\"}", NULL, out, sizeof out), VLM_ERR_FORMAT);
     CHECK_CONTAINS(out, "messages must be a list");
     CHECK_EQ_INT(load_render(d, msgs, "[1]", out, sizeof out), VLM_ERR_FORMAT);
@@ -269,7 +280,8 @@ static void run_threads(void) {
     vlm_json *doc = NULL;
     vlm_error err = {0};
     vlm_chat_template *t = NULL;
-    if (vlm_json_load_file(path, 64u << 20, 0, &doc, &err) || vlm_chat_template_load(dir, &t, &err)) {
+    if (vlm_json_load_file(path, 64u << 20, 0, &doc, &err) ||
+        vlm_chat_template_load(dir, &t, &err)) {
         fprintf(stderr, "%s\n", err.message);
         vlm_test_failures++;
         vlm_json_free(doc);
@@ -279,7 +291,8 @@ static void run_threads(void) {
     thread_job jobs[NTHREADS];
     pthread_t th[NTHREADS];
     for (int k = 0; k < NTHREADS; k++) {
-        jobs[k] = (thread_job){t, vlm_json_get(doc, "conversations"), vlm_json_get(doc, "template_vars"), 0};
+        jobs[k] = (thread_job){t, vlm_json_get(doc, "conversations"),
+                               vlm_json_get(doc, "template_vars"), 0};
         CHECK(pthread_create(&th[k], NULL, render_many, &jobs[k]) == 0);
     }
     for (int k = 0; k < NTHREADS; k++) {
@@ -294,7 +307,8 @@ int main(void) {
     setenv("TZ", "UTC", 1);
     tzset();
     int fams = run_real_templates();
-    if (fams == 0) fprintf(stderr, "note: no cached tokenizer templates; only discovery tests ran\n");
+    if (fams == 0)
+        fprintf(stderr, "note: no cached tokenizer templates; only discovery tests ran\n");
     run_discovery();
     run_threads();
     TEST_DONE();

@@ -78,16 +78,18 @@ int main(void) {
             char *out = NULL;
             size_t len = 0;
             vlm_error e = {0};
-            vlm_status st = extra ? vlm_chat_template_render_ex(t, vlm_json_get(c, "messages"), extra,
-                                                                &p, &out, &len, &e)
+            vlm_status st = extra ? vlm_chat_template_render_ex(t, vlm_json_get(c, "messages"),
+                                                                extra, &p, &out, &len, &e)
                                   : VLM_ERR_OUT_OF_MEMORY;
             bool ok = want ? (st == VLM_OK && len == vlm_json_string_len(want) &&
                               !memcmp(out, vlm_json_string(want), len))
                            : (st != VLM_OK && st != VLM_ERR_INTERNAL);
             if (!ok) {
                 char *m = vlm_json_dump(vlm_json_get(c, "messages"));
-                fprintf(stderr, "%s conversation %zu %s\n  transformers: [%s]\n  vlm:          [%s]\n",
-                        names[f], i, m ? m : "", want ? vlm_json_string(want) : vlm_json_string(vlm_json_get(c, "error")),
+                fprintf(stderr,
+                        "%s conversation %zu %s\n  transformers: [%s]\n  vlm:          [%s]\n",
+                        names[f], i, m ? m : "",
+                        want ? vlm_json_string(want) : vlm_json_string(vlm_json_get(c, "error")),
                         st ? e.message : out);
                 free(m);
                 vlm_test_failures++;
@@ -105,6 +107,7 @@ int main(void) {
         vlm_json_free(doc);
     }
     fprintf(stderr, "all families: %zu/%zu\n", total_ok, total);
-    for (size_t f = 0; f < nnames; f++) free(names[f]);
+    for (size_t f = 0; f < nnames; f++)
+        free(names[f]);
     TEST_DONE();
 }

@@ -29,8 +29,8 @@
 typedef struct vlm_jinja_template vlm_jinja_template;
 
 /* Parses src[0..len) (UTF-8). `name` prefixes every message ("name:line:col: ..."). */
-vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name,
-                           vlm_jinja_template **out, vlm_error *err);
+vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name, vlm_jinja_template **out,
+                           vlm_error *err);
 void vlm_jinja_template_free(vlm_jinja_template *t); /* NULL is a no-op */
 
 typedef struct vlm_jinja_render_params {

@@ -50,8 +50,16 @@ typedef enum vlm_jnode_kind {
 } vlm_jnode_kind;
 
 /* VLM_JN_COMPARE operators. */
-enum { VLM_JCMP_EQ = 1, VLM_JCMP_NE, VLM_JCMP_LT, VLM_JCMP_LTEQ, VLM_JCMP_GT, VLM_JCMP_GTEQ,
-       VLM_JCMP_IN, VLM_JCMP_NOTIN };
+enum {
+    VLM_JCMP_EQ = 1,
+    VLM_JCMP_NE,
+    VLM_JCMP_LT,
+    VLM_JCMP_LTEQ,
+    VLM_JCMP_GT,
+    VLM_JCMP_GTEQ,
+    VLM_JCMP_IN,
+    VLM_JCMP_NOTIN
+};
 
 /* VLM_JN_MACRO flags: what the body refers to. */
 enum { VLM_JMACRO_CALLER = 1, VLM_JMACRO_VARARGS = 2, VLM_JMACRO_KWARGS = 4 };
@@ -75,11 +83,11 @@ struct vlm_jnode {
 };
 
 typedef struct vlm_jinja_template {
-    char *name;       /* for messages */
-    vlm_jnode *root;  /* a SCOPE node holding the template body */
-    vlm_jnode **all;  /* every node, for freeing */
+    char *name;      /* for messages */
+    vlm_jnode *root; /* a SCOPE node holding the template body */
+    vlm_jnode **all; /* every node, for freeing */
     size_t nall, capall;
-    vlm_jpool pool;   /* the strings the nodes hold */
+    vlm_jpool pool; /* the strings the nodes hold */
 } vlm_jinja_template;
 
 /* Builtin filter and test tables (jinja_filters.c, jinja_tests.c): the id of a jinja2

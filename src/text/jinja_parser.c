@@ -78,18 +78,42 @@ static bool is_op(const vlm_jtok *tok, int op) {
 /* jinja2's description of a token, for "expected ..., got ..." messages. */
 static void describe(const vlm_jtok *tok, char *buf, size_t n) {
     switch (tok->type) {
-    case VLM_JTOK_EOF: snprintf(buf, n, "end of template"); break;
-    case VLM_JTOK_DATA: snprintf(buf, n, "template data / text"); break;
-    case VLM_JTOK_VAR_BEGIN: snprintf(buf, n, "begin of print statement"); break;
-    case VLM_JTOK_VAR_END: snprintf(buf, n, "end of print statement"); break;
-    case VLM_JTOK_BLOCK_BEGIN: snprintf(buf, n, "begin of statement block"); break;
-    case VLM_JTOK_BLOCK_END: snprintf(buf, n, "end of statement block"); break;
-    case VLM_JTOK_NAME: snprintf(buf, n, "%.60s", tok->val.u.s->data); break;
-    case VLM_JTOK_STRING: snprintf(buf, n, "string"); break;
-    case VLM_JTOK_INT: snprintf(buf, n, "integer"); break;
-    case VLM_JTOK_FLOAT: snprintf(buf, n, "float"); break;
-    case VLM_JTOK_OP: snprintf(buf, n, "%s", vlm_jop_text(tok->op)); break;
-    default: snprintf(buf, n, "?"); break;
+    case VLM_JTOK_EOF:
+        snprintf(buf, n, "end of template");
+        break;
+    case VLM_JTOK_DATA:
+        snprintf(buf, n, "template data / text");
+        break;
+    case VLM_JTOK_VAR_BEGIN:
+        snprintf(buf, n, "begin of print statement");
+        break;
+    case VLM_JTOK_VAR_END:
+        snprintf(buf, n, "end of print statement");
+        break;
+    case VLM_JTOK_BLOCK_BEGIN:
+        snprintf(buf, n, "begin of statement block");
+        break;
+    case VLM_JTOK_BLOCK_END:
+        snprintf(buf, n, "end of statement block");
+        break;
+    case VLM_JTOK_NAME:
+        snprintf(buf, n, "%.60s", tok->val.u.s->data);
+        break;
+    case VLM_JTOK_STRING:
+        snprintf(buf, n, "string");
+        break;
+    case VLM_JTOK_INT:
+        snprintf(buf, n, "integer");
+        break;
+    case VLM_JTOK_FLOAT:
+        snprintf(buf, n, "float");
+        break;
+    case VLM_JTOK_OP:
+        snprintf(buf, n, "%s", vlm_jop_text(tok->op));
+        break;
+    default:
+        snprintf(buf, n, "?");
+        break;
     }
 }
 
@@ -313,9 +337,12 @@ static vlm_jnode *parse_primary(parser *p) {
         const char *s = tok->val.u.s->data;
         nd = node_new(p, VLM_JN_CONST, tok);
         if (!nd) return NULL;
-        if (!strcmp(s, "true") || !strcmp(s, "True")) nd->val = vlm_jv_bool(true);
-        else if (!strcmp(s, "false") || !strcmp(s, "False")) nd->val = vlm_jv_bool(false);
-        else if (!strcmp(s, "none") || !strcmp(s, "None")) nd->val = vlm_jv_none();
+        if (!strcmp(s, "true") || !strcmp(s, "True"))
+            nd->val = vlm_jv_bool(true);
+        else if (!strcmp(s, "false") || !strcmp(s, "False"))
+            nd->val = vlm_jv_bool(false);
+        else if (!strcmp(s, "none") || !strcmp(s, "None"))
+            nd->val = vlm_jv_none();
         else {
             nd->kind = VLM_JN_NAME;
             nd->val = tok->val;
@@ -365,7 +392,8 @@ static vlm_jnode *parse_primary(parser *p) {
         if (tok->op == VLM_JOP_LBRACKET) return parse_list(p);
         if (tok->op == VLM_JOP_LBRACE) return parse_dict(p);
         break;
-    default: break;
+    default:
+        break;
     }
     char got[80];
     describe(tok, got, sizeof got);
@@ -473,9 +501,12 @@ static vlm_jnode *parse_call(parser *p, vlm_jnode *callee) {
 
 static vlm_jnode *parse_postfix(parser *p, vlm_jnode *nd) {
     while (nd && !p->failed) {
-        if (is_op(cur(p), VLM_JOP_DOT) || is_op(cur(p), VLM_JOP_LBRACKET)) nd = parse_subscript(p, nd);
-        else if (is_op(cur(p), VLM_JOP_LPAREN)) nd = parse_call(p, nd);
-        else break;
+        if (is_op(cur(p), VLM_JOP_DOT) || is_op(cur(p), VLM_JOP_LBRACKET))
+            nd = parse_subscript(p, nd);
+        else if (is_op(cur(p), VLM_JOP_LPAREN))
+            nd = parse_call(p, nd);
+        else
+            break;
     }
     return p->failed ? NULL : nd;
 }
@@ -542,9 +573,9 @@ static vlm_jnode *parse_test(parser *p, vlm_jnode *operand) {
     const vlm_jtok *c = cur(p);
     if (is_op(c, VLM_JOP_LPAREN)) {
         if (!parse_call_args(p, t)) return NULL;
-    } else if ((c->type == VLM_JTOK_NAME || c->type == VLM_JTOK_STRING ||
-                c->type == VLM_JTOK_INT || c->type == VLM_JTOK_FLOAT ||
-                is_op(c, VLM_JOP_LBRACKET) || is_op(c, VLM_JOP_LBRACE)) &&
+    } else if ((c->type == VLM_JTOK_NAME || c->type == VLM_JTOK_STRING || c->type == VLM_JTOK_INT ||
+                c->type == VLM_JTOK_FLOAT || is_op(c, VLM_JOP_LBRACKET) ||
+                is_op(c, VLM_JOP_LBRACE)) &&
                !is_name(c, "else") && !is_name(c, "or") && !is_name(c, "and")) {
         /* A single argument without parentheses: `x is divisibleby 3`. */
         if (is_name(c, "is")) {
@@ -572,10 +603,14 @@ static vlm_jnode *parse_test(parser *p, vlm_jnode *operand) {
 
 static vlm_jnode *parse_filter_expr(parser *p, vlm_jnode *nd) {
     while (nd && !p->failed) {
-        if (is_op(cur(p), VLM_JOP_PIPE)) nd = parse_filter_chain(p, nd, false);
-        else if (is_name(cur(p), "is")) nd = parse_test(p, nd);
-        else if (is_op(cur(p), VLM_JOP_LPAREN)) nd = parse_call(p, nd);
-        else break;
+        if (is_op(cur(p), VLM_JOP_PIPE))
+            nd = parse_filter_chain(p, nd, false);
+        else if (is_name(cur(p), "is"))
+            nd = parse_test(p, nd);
+        else if (is_op(cur(p), VLM_JOP_LPAREN))
+            nd = parse_call(p, nd);
+        else
+            break;
     }
     return p->failed ? NULL : nd;
 }
@@ -668,13 +703,26 @@ static vlm_jnode *parse_compare(parser *p) {
         int op = 0;
         if (tok->type == VLM_JTOK_OP) {
             switch (tok->op) {
-            case VLM_JOP_EQ: op = VLM_JCMP_EQ; break;
-            case VLM_JOP_NE: op = VLM_JCMP_NE; break;
-            case VLM_JOP_LT: op = VLM_JCMP_LT; break;
-            case VLM_JOP_LTEQ: op = VLM_JCMP_LTEQ; break;
-            case VLM_JOP_GT: op = VLM_JCMP_GT; break;
-            case VLM_JOP_GTEQ: op = VLM_JCMP_GTEQ; break;
-            default: break;
+            case VLM_JOP_EQ:
+                op = VLM_JCMP_EQ;
+                break;
+            case VLM_JOP_NE:
+                op = VLM_JCMP_NE;
+                break;
+            case VLM_JOP_LT:
+                op = VLM_JCMP_LT;
+                break;
+            case VLM_JOP_LTEQ:
+                op = VLM_JCMP_LTEQ;
+                break;
+            case VLM_JOP_GT:
+                op = VLM_JCMP_GT;
+                break;
+            case VLM_JOP_GTEQ:
+                op = VLM_JCMP_GTEQ;
+                break;
+            default:
+                break;
             }
             if (op) advance(p);
         } else if (is_name(tok, "in")) {
@@ -758,10 +806,13 @@ static bool condexpr_ahead(parser *p) {
     for (size_t i = p->pos; i < p->n; i++) {
         const vlm_jtok *t = &p->t[i];
         if (t->type == VLM_JTOK_OP) {
-            if (t->op == VLM_JOP_LPAREN || t->op == VLM_JOP_LBRACKET || t->op == VLM_JOP_LBRACE) depth++;
-            else if (t->op == VLM_JOP_RPAREN || t->op == VLM_JOP_RBRACKET || t->op == VLM_JOP_RBRACE) {
+            if (t->op == VLM_JOP_LPAREN || t->op == VLM_JOP_LBRACKET || t->op == VLM_JOP_LBRACE)
+                depth++;
+            else if (t->op == VLM_JOP_RPAREN || t->op == VLM_JOP_RBRACKET ||
+                     t->op == VLM_JOP_RBRACE) {
                 if (--depth < 0) return false;
-            } else if (depth == 0 && (t->op == VLM_JOP_COMMA || t->op == VLM_JOP_COLON)) return false;
+            } else if (depth == 0 && (t->op == VLM_JOP_COMMA || t->op == VLM_JOP_COLON))
+                return false;
         } else if (t->type != VLM_JTOK_NAME && t->type != VLM_JTOK_STRING &&
                    t->type != VLM_JTOK_INT && t->type != VLM_JTOK_FLOAT) {
             return false;
@@ -832,8 +883,10 @@ static vlm_jnode *parse_tuple(parser *p, bool simplified, bool with_condexpr,
         if (is_tuple_end(p, extra_end)) break;
         vlm_jnode *x = simplified ? parse_primary(p) : parse_expression(p, with_condexpr);
         if (!x || !list_add(p, &items, x)) break;
-        if (is_op(cur(p), VLM_JOP_COMMA)) is_tuple = true;
-        else break;
+        if (is_op(cur(p), VLM_JOP_COMMA))
+            is_tuple = true;
+        else
+            break;
     }
     if (p->failed) {
         free(items.items);
@@ -882,8 +935,7 @@ static void fail_eof(parser *p, const char *const *ends) {
 
 /* Parses `:`? %} body until one of `ends` (the end name is left current, or consumed when
  * drop_needle). */
-static bool parse_statements(parser *p, const char *const *ends, bool drop_needle,
-                             nodelist *body) {
+static bool parse_statements(parser *p, const char *const *ends, bool drop_needle, nodelist *body) {
     if (is_op(cur(p), VLM_JOP_COLON)) advance(p);
     if (!expect_type(p, VLM_JTOK_BLOCK_END, "end of statement block")) return false;
     if (!parse_body(p, ends, body)) return false;
@@ -1026,7 +1078,8 @@ static vlm_jnode *parse_statement(parser *p) {
             n->a = parse_tuple(p, false, false, NULL, false);
             if (!n->a || !parse_statements(p, ends, false, &body)) break;
             take_kids(n, &body, false);
-            if (!result) result = n;
+            if (!result)
+                result = n;
             else { /* an elif: the else body of the previous if */
                 node->kids2 = malloc(sizeof *node->kids2);
                 if (!node->kids2) {
@@ -1180,8 +1233,7 @@ static vlm_jnode *parse_statement(parser *p) {
         }
         take_kids(nd, &items, false);
     } else if (!strcmp(tag, "extends") || !strcmp(tag, "block") || !strcmp(tag, "include") ||
-               !strcmp(tag, "import") || !strcmp(tag, "from") ||
-               !strcmp(tag, "autoescape")) {
+               !strcmp(tag, "import") || !strcmp(tag, "from") || !strcmp(tag, "autoescape")) {
         p->unsupported = true;
         fail_at(p, tok, "the '%s' tag is not supported in chat templates", tag);
     } else {
@@ -1195,8 +1247,10 @@ static vlm_jnode *parse_statement(parser *p) {
             fail_at(p, tok,
                     "Encountered unknown tag '%s'. You probably made a nesting mistake. Jinja "
                     "is expecting this tag, but currently looking for '%s'.%s%s%s",
-                    tag, p->ends[p->nends - 1][0], p->ntags ? " The innermost block that needs to be closed is '" : "",
-                    p->ntags ? p->tags[(p->ntags < MAX_BLOCKS ? p->ntags : MAX_BLOCKS) - 1] : "", p->ntags ? "'." : "");
+                    tag, p->ends[p->nends - 1][0],
+                    p->ntags ? " The innermost block that needs to be closed is '" : "",
+                    p->ntags ? p->tags[(p->ntags < MAX_BLOCKS ? p->ntags : MAX_BLOCKS) - 1] : "",
+                    p->ntags ? "'." : "");
         else
             fail_at(p, tok, "Encountered unknown tag '%s'.", tag);
         leave(p);
@@ -1290,10 +1344,11 @@ void vlm_jinja_template_free(vlm_jinja_template *t) {
     free(t);
 }
 
-vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name,
-                           vlm_jinja_template **out, vlm_error *err) {
+vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name, vlm_jinja_template **out,
+                           vlm_error *err) {
     *out = NULL;
-    if (!src || !name) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_parse: NULL argument");
+    if (!src || !name)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_parse: NULL argument");
     vlm_jinja_template *t = calloc(1, sizeof *t);
     if (!t || !(t->name = vlm_strdup(name))) {
         free(t);

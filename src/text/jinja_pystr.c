@@ -17,9 +17,12 @@ static bool in_ranges(uint32_t cp, const cp_range *r, size_t n) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < r[mid].lo) hi = mid;
-        else if (cp > r[mid].hi) lo = mid + 1;
-        else return true;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
     }
     return false;
 }
@@ -30,18 +33,17 @@ static const cp_range other_upper[] = {
     {0x2160, 0x216F}, {0x24B6, 0x24CF}, {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189}};
 /* Unicode Other_Lowercase. */
 static const cp_range other_lower[] = {
-    {0x00AA, 0x00AA}, {0x00BA, 0x00BA},   {0x02B0, 0x02B8},   {0x02C0, 0x02C1},
-    {0x02E0, 0x02E4}, {0x0345, 0x0345},   {0x037A, 0x037A},   {0x1D2C, 0x1D6A},
-    {0x1D78, 0x1D78}, {0x1D9B, 0x1DBF},   {0x2071, 0x2071},   {0x207F, 0x207F},
-    {0x2090, 0x209C}, {0x2170, 0x217F},   {0x24D0, 0x24E9},   {0x2C7C, 0x2C7D},
-    {0xA69C, 0xA69D}, {0xA770, 0xA770},   {0xA7F8, 0xA7F9},   {0xAB5C, 0xAB5F},
+    {0x00AA, 0x00AA},   {0x00BA, 0x00BA},   {0x02B0, 0x02B8},   {0x02C0, 0x02C1},  {0x02E0, 0x02E4},
+    {0x0345, 0x0345},   {0x037A, 0x037A},   {0x1D2C, 0x1D6A},   {0x1D78, 0x1D78},  {0x1D9B, 0x1DBF},
+    {0x2071, 0x2071},   {0x207F, 0x207F},   {0x2090, 0x209C},   {0x2170, 0x217F},  {0x24D0, 0x24E9},
+    {0x2C7C, 0x2C7D},   {0xA69C, 0xA69D},   {0xA770, 0xA770},   {0xA7F8, 0xA7F9},  {0xAB5C, 0xAB5F},
     {0x10780, 0x10780}, {0x10783, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA}};
 /* Numeric_Type=Digit code points outside category Nd (str.isdigit() is true for them). */
 static const cp_range extra_digits[] = {
-    {0x00B2, 0x00B3}, {0x00B9, 0x00B9}, {0x1369, 0x1371}, {0x19DA, 0x19DA},
-    {0x2070, 0x2070}, {0x2074, 0x2079}, {0x2080, 0x2089}, {0x2460, 0x2468},
-    {0x2474, 0x247C}, {0x2488, 0x2490}, {0x24EA, 0x24EA}, {0x24F5, 0x24FD},
-    {0x24FF, 0x24FF}, {0x2776, 0x277E}, {0x2780, 0x2788}, {0x278A, 0x2792},
+    {0x00B2, 0x00B3},   {0x00B9, 0x00B9},   {0x1369, 0x1371},   {0x19DA, 0x19DA},
+    {0x2070, 0x2070},   {0x2074, 0x2079},   {0x2080, 0x2089},   {0x2460, 0x2468},
+    {0x2474, 0x247C},   {0x2488, 0x2490},   {0x24EA, 0x24EA},   {0x24F5, 0x24FD},
+    {0x24FF, 0x24FF},   {0x2776, 0x277E},   {0x2780, 0x2788},   {0x278A, 0x2792},
     {0x10A40, 0x10A43}, {0x10E60, 0x10E68}, {0x11052, 0x1105A}, {0x1F100, 0x1F10A}};
 /* Code points whose full uppercase (and titlecase) mapping in Python has several code
  * points (SpecialCasing.txt, unconditional part). */
@@ -128,7 +130,8 @@ size_t vlm_jstr_offset(const vlm_jstr *s, size_t cp) {
     size_t i = 0;
     for (size_t k = 0; k < cp; k++) {
         i++;
-        while (i < s->len && ((unsigned char)s->data[i] & 0xC0) == 0x80) i++;
+        while (i < s->len && ((unsigned char)s->data[i] & 0xC0) == 0x80)
+            i++;
     }
     return i;
 }
@@ -142,8 +145,8 @@ bool vlm_py_isspace(uint32_t cp) {
 }
 
 bool vlm_py_islinebreak(uint32_t cp) {
-    return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 ||
-           cp == 0x2028 || cp == 0x2029;
+    return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 || cp == 0x2028 ||
+           cp == 0x2029;
 }
 
 bool vlm_py_isprintable(uint32_t cp) {
@@ -156,8 +159,10 @@ bool vlm_py_isprintable(uint32_t cp) {
     case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_ZL:
     case UTF8PROC_CATEGORY_ZP:
-    case UTF8PROC_CATEGORY_ZS: return false;
-    default: return true;
+    case UTF8PROC_CATEGORY_ZS:
+        return false;
+    default:
+        return true;
     }
 }
 
@@ -209,8 +214,10 @@ static const char *const multi_msg =
 
 const char *vlm_py_case_cp(uint32_t cp, vlm_py_case which, uint32_t *out) {
     if (cp < 0x80) {
-        if (which == VLM_PY_LOWER) *out = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
-        else *out = (cp >= 'a' && cp <= 'z') ? cp - 32 : cp;
+        if (which == VLM_PY_LOWER)
+            *out = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+        else
+            *out = (cp >= 'a' && cp <= 'z') ? cp - 32 : cp;
         return NULL;
     }
     switch (which) {
@@ -279,8 +286,10 @@ const char *vlm_py_swapcase(vlm_strbuf *b, const char *s, size_t n) {
     while (i < n) {
         uint32_t cp = vlm_utf8_next(s, n, &i), m = cp;
         const char *e = NULL;
-        if (vlm_py_isupper(cp)) e = vlm_py_case_cp(cp, VLM_PY_LOWER, &m);
-        else if (vlm_py_islower(cp)) e = vlm_py_case_cp(cp, VLM_PY_UPPER, &m);
+        if (vlm_py_isupper(cp))
+            e = vlm_py_case_cp(cp, VLM_PY_LOWER, &m);
+        else if (vlm_py_islower(cp))
+            e = vlm_py_case_cp(cp, VLM_PY_UPPER, &m);
         if (e) return e;
         vlm_utf8_put(b, m);
     }
@@ -317,17 +326,20 @@ void vlm_py_float_repr(vlm_strbuf *b, double f) {
     for (; *q && *q != 'e'; q++)
         if (*q >= '0' && *q <= '9' && nd < 20) digits[nd++] = *q;
     int exp10 = *q == 'e' ? atoi(q + 1) : 0;
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     int decpt = exp10 + 1; /* value = 0.d1d2... * 10^decpt */
     if (neg) vlm_strbuf_putc(b, '-');
     if (decpt > -4 && decpt <= 16) {
         if (decpt <= 0) {
             vlm_strbuf_puts(b, "0.");
-            for (int k = 0; k < -decpt; k++) vlm_strbuf_putc(b, '0');
+            for (int k = 0; k < -decpt; k++)
+                vlm_strbuf_putc(b, '0');
             vlm_strbuf_append(b, digits, (size_t)nd);
         } else if (decpt >= nd) {
             vlm_strbuf_append(b, digits, (size_t)nd);
-            for (int k = nd; k < decpt; k++) vlm_strbuf_putc(b, '0');
+            for (int k = nd; k < decpt; k++)
+                vlm_strbuf_putc(b, '0');
             vlm_strbuf_puts(b, ".0");
         } else {
             vlm_strbuf_append(b, digits, (size_t)decpt);
@@ -379,8 +391,8 @@ void vlm_py_str_repr(vlm_strbuf *b, const char *s, size_t n) {
 
 static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth);
 
-static const char *write_seq(vlm_strbuf *b, const vlm_jlist *l, const char *open,
-                             const char *close, int depth) {
+static const char *write_seq(vlm_strbuf *b, const vlm_jlist *l, const char *open, const char *close,
+                             int depth) {
     vlm_strbuf_puts(b, open);
     for (size_t i = 0; i < l->n; i++) {
         if (i) vlm_strbuf_puts(b, ", ");
@@ -414,18 +426,29 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
     case VLM_JV_UNDEFINED:
         if (repr) vlm_strbuf_puts(b, "Undefined");
         return NULL;
-    case VLM_JV_NONE: vlm_strbuf_puts(b, "None"); return NULL;
-    case VLM_JV_BOOL: vlm_strbuf_puts(b, v.u.b ? "True" : "False"); return NULL;
-    case VLM_JV_INT: vlm_strbuf_printf(b, "%lld", (long long)v.u.i); return NULL;
-    case VLM_JV_FLOAT: vlm_py_float_repr(b, v.u.f); return NULL;
+    case VLM_JV_NONE:
+        vlm_strbuf_puts(b, "None");
+        return NULL;
+    case VLM_JV_BOOL:
+        vlm_strbuf_puts(b, v.u.b ? "True" : "False");
+        return NULL;
+    case VLM_JV_INT:
+        vlm_strbuf_printf(b, "%lld", (long long)v.u.i);
+        return NULL;
+    case VLM_JV_FLOAT:
+        vlm_py_float_repr(b, v.u.f);
+        return NULL;
     case VLM_JV_STR:
-        if (repr) vlm_py_str_repr(b, v.u.s->data, v.u.s->len);
-        else vlm_strbuf_append(b, v.u.s->data, v.u.s->len);
+        if (repr)
+            vlm_py_str_repr(b, v.u.s->data, v.u.s->len);
+        else
+            vlm_strbuf_append(b, v.u.s->data, v.u.s->len);
         return NULL;
     case VLM_JV_LIST: {
         const vlm_jlist *l = v.u.l;
         switch (l->kind) {
-        case VLM_JLIST_TUPLE: return write_seq(b, l, "(", ")", depth);
+        case VLM_JLIST_TUPLE:
+            return write_seq(b, l, "(", ")", depth);
         case VLM_JLIST_RANGE:
             if (l->range_step == 1)
                 vlm_strbuf_printf(b, "range(%lld, %lld)", (long long)l->range_start,
@@ -437,13 +460,18 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
         case VLM_JLIST_GENERATOR:
             return "printing a generator (the result of map, select, reverse, ...) gives a "
                    "memory address in jinja2; convert it with |list";
-        case VLM_JLIST_KEYS: return write_seq(b, l, "dict_keys([", "])", depth);
-        case VLM_JLIST_VALUES: return write_seq(b, l, "dict_values([", "])", depth);
-        case VLM_JLIST_ITEMS: return write_seq(b, l, "dict_items([", "])", depth);
-        default: return write_seq(b, l, "[", "]", depth);
+        case VLM_JLIST_KEYS:
+            return write_seq(b, l, "dict_keys([", "])", depth);
+        case VLM_JLIST_VALUES:
+            return write_seq(b, l, "dict_values([", "])", depth);
+        case VLM_JLIST_ITEMS:
+            return write_seq(b, l, "dict_items([", "])", depth);
+        default:
+            return write_seq(b, l, "[", "]", depth);
         }
     }
-    case VLM_JV_DICT: return write_dict(b, v.u.d, depth);
+    case VLM_JV_DICT:
+        return write_dict(b, v.u.d, depth);
     case VLM_JV_NAMESPACE: {
         vlm_strbuf_puts(b, "<Namespace {");
         const vlm_jdict *d = v.u.ns->attrs;
@@ -470,7 +498,8 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
     case VLM_JV_LOOP:
         vlm_strbuf_printf(b, "<LoopContext %zu/%zu>", v.u.loop->index0 + 1, v.u.loop->items->n);
         return NULL;
-    default: return "cannot print this value";
+    default:
+        return "cannot print this value";
     }
 }
 

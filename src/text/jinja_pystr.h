@@ -42,7 +42,8 @@ static inline uint32_t vlm_utf8_next(const char *s, size_t n, size_t *i) {
 
 /* Byte offset just before the code point that ends at s[i] (i > 0). */
 static inline size_t vlm_utf8_prev(const char *s, size_t i) {
-    do i--;
+    do
+        i--;
     while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
     return i;
 }
@@ -58,7 +59,7 @@ bool vlm_py_isspace(uint32_t cp);     /* str.isspace(), also re's \s */
 bool vlm_py_islinebreak(uint32_t cp); /* the boundaries str.splitlines() splits on */
 bool vlm_py_isprintable(uint32_t cp);
 bool vlm_py_isalpha(uint32_t cp);
-bool vlm_py_isdigit(uint32_t cp);     /* str.isdigit() */
+bool vlm_py_isdigit(uint32_t cp); /* str.isdigit() */
 bool vlm_py_isdecimal(uint32_t cp);
 bool vlm_py_isnumeric(uint32_t cp);
 bool vlm_py_isalnum(uint32_t cp);
