@@ -118,6 +118,10 @@ static bool build_dict(vlm_jctx *c, const vlm_jnode *at, const char *fname, cons
     if (!d) return vlm_jctx_oom(c, at);
     if (a->npos == 1) {
         vlm_jv src = a->pos[0];
+        if (src.type == VLM_JV_UNDEFINED) { /* dict() asks it for .keys first */
+            vlm_jctx_fail_undefined(c, at, src);
+            goto fail;
+        }
         if (src.type == VLM_JV_DICT) {
             for (size_t i = 0; i < src.u.d->n; i++)
                 if (!vlm_jdict_set(d, vlm_jv_incref(src.u.d->keys[i]),
@@ -170,18 +174,17 @@ static bool call_strftime(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, 
     if (!given || fmt.type != VLM_JV_STR)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: strftime_now() argument must be a str");
-    if (memchr(fmt.u.s->data, '\0', fmt.u.s->len))
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: embedded null character");
     time_t now = (time_t)c->now;
     struct tm tm;
     if (!localtime_r(&now, &tm))
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "strftime_now: bad clock");
-    /* Python passes the format to the C library's strftime, as done here. */
+    /* Python passes the format to the C library's strftime (which stops at a NUL). */
     char buf[1024];
-    size_t n = fmt.u.s->len ? strftime(buf, sizeof buf, fmt.u.s->data, &tm) : 0;
-    if (n == 0 && fmt.u.s->len > 0) {
+    size_t flen = strlen(fmt.u.s->data);
+    size_t n = flen ? strftime(buf, sizeof buf, fmt.u.s->data, &tm) : 0;
+    if (n == 0 && flen > 0) {
         /* 0 is also a legitimate empty result ("%p" in some locales); refuse long output. */
-        if (fmt.u.s->len * 64 > sizeof buf)
+        if (flen * 64 > sizeof buf)
             return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "strftime_now: format too long");
     }
     return vlm_jctx_str(c, at, buf, n, out);
@@ -461,7 +464,7 @@ bool vlm_jinja_str_strip(vlm_jctx *c, const vlm_jnode *at, vlm_jv s, vlm_jv char
     const vlm_jstr *set = NULL;
     if (chars.type == VLM_JV_STR)
         set = chars.u.s;
-    else if (chars.type != VLM_JV_NONE && chars.type != VLM_JV_UNDEFINED)
+    else if (chars.type != VLM_JV_NONE)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: strip arg must be None or str, not %s",
                              vlm_jv_type_name(chars));
@@ -587,9 +590,11 @@ static size_t cp_index(const vlm_jstr *s, size_t off) {
     return n;
 }
 
-/* Optional [start, end) code point bounds of find/count/startswith, as byte offsets. */
+/* Optional [start, end) bounds of find/count/startswith, adjusted as CPython's
+ * ADJUST_INDICES does (end clamped to the length, start not): *span is end - start in code
+ * points (may be negative) and lo/hi the byte offsets when the span is not negative. */
 static bool bounds(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_jargs *a,
-                   uint32_t first, size_t *lo, size_t *hi) {
+                   uint32_t first, size_t *lo, size_t *hi, int64_t *span) {
     int64_t n = (int64_t)s->ncp, v[2] = {0, n};
     for (uint32_t k = 0; k < 2; k++) {
         if (first + k >= a->npos || a->pos[first + k].type == VLM_JV_NONE) continue;
@@ -597,13 +602,16 @@ static bool bounds(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vl
         if (v[k] < 0) {
             v[k] += n;
             if (v[k] < 0) v[k] = 0;
-        } else if (v[k] > n) {
+        } else if (k == 1 && v[k] > n) {
             v[k] = n;
         }
     }
-    *lo = vlm_jstr_offset(s, (size_t)v[0]);
-    *hi = v[1] < v[0] ? *lo : vlm_jstr_offset(s, (size_t)v[1]);
-    if (v[0] > n) *lo = *hi = s->len + 1; /* empty and out of range */
+    *span = v[1] - v[0];
+    *lo = *hi = 0;
+    if (*span >= 0) {
+        *lo = vlm_jstr_offset(s, (size_t)v[0]);
+        *hi = vlm_jstr_offset(s, (size_t)v[1]);
+    }
     return true;
 }
 
@@ -733,13 +741,14 @@ static bool str_find(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
     if (!check_npos(c, at, name, a, 1, 3) || !want_str(c, at, a->pos[0], "substring")) return false;
     const vlm_jstr *sub = a->pos[0].u.s;
     size_t lo, hi;
-    if (!bounds(c, at, s, a, 1, &lo, &hi)) return false;
-    bool in_range = lo <= s->len && hi >= lo;
+    int64_t span;
+    if (!bounds(c, at, s, a, 1, &lo, &hi, &span)) return false;
+    bool in_range = span >= (int64_t)sub->ncp;
     if (id == M_COUNT) {
         int64_t count = 0;
         if (in_range) {
             if (sub->len == 0) {
-                count = (int64_t)(cp_index(s, hi) - cp_index(s, lo)) + 1;
+                count = span + 1;
             } else {
                 for (size_t i = lo; i + sub->len <= hi;) {
                     const char *h = memmem(s->data + i, hi - i, sub->data, sub->len);
@@ -754,7 +763,7 @@ static bool str_find(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
     }
     bool rev = id == M_RFIND || id == M_RINDEX;
     int64_t found = -1;
-    if (in_range && sub->len <= hi - lo) {
+    if (in_range) {
         if (!rev) {
             const char *h = memmem(s->data + lo, hi - lo, sub->data, sub->len);
             if (h) found = (int64_t)cp_index(s, (size_t)(h - s->data));
@@ -777,7 +786,8 @@ static bool str_affix(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const
     const char *name = ends ? "endswith" : "startswith";
     if (!check_npos(c, at, name, a, 1, 3)) return false;
     size_t lo, hi;
-    if (!bounds(c, at, s, a, 1, &lo, &hi)) return false;
+    int64_t span;
+    if (!bounds(c, at, s, a, 1, &lo, &hi, &span)) return false;
     vlm_jv p = a->pos[0];
     const vlm_jv *cands = &p;
     size_t ncand = 1;
@@ -791,7 +801,7 @@ static bool str_affix(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const
                                  "TypeError: %s first arg must be str or a tuple of str, not %s",
                                  name, vlm_jv_type_name(cands[k]));
         const vlm_jstr *x = cands[k].u.s;
-        if (lo > s->len || hi < lo || x->len > hi - lo) continue;
+        if (span < (int64_t)x->ncp || x->len > hi - lo) continue;
         const char *at_ = ends ? s->data + hi - x->len : s->data + lo;
         if (!memcmp(at_, x->data, x->len)) {
             *out = vlm_jv_bool(true);
@@ -1058,7 +1068,9 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         vlm_jv slot;
         bool given;
         if (!vlm_jargs_bind(c, at, "splitlines", a, params, 1, &slot, &given)) return false;
-        return splitlines(c, at, s, given && vlm_jv_truthy(slot), out);
+        int64_t keep = 0;
+        if (given && !want_int(c, at, slot, "keepends", &keep)) return false;
+        return splitlines(c, at, s, keep != 0, out);
     }
     case M_REPLACE: {
         if (!check_npos(c, at, "replace", a, 2, 3)) return false;

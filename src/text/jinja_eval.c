@@ -28,15 +28,17 @@ bool vlm_jctx_fail(vlm_jctx *c, const vlm_jnode *at, vlm_status st, const char *
     if (c->failed) return false;
     c->failed = true;
     c->status = st;
-    char msg[400];
+    char msg[400], full[sizeof(((vlm_error *)0)->message)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (at)
-        vlm_err(c->err, st, "%s:%u:%u: %s", c->tpl->name, at->line, at->col, msg);
+        snprintf(full, sizeof full, "%s:%u:%u: %s", c->tpl->name, at->line, at->col, msg);
     else
-        vlm_err(c->err, st, "%s: %s", c->tpl->name, msg);
+        snprintf(full, sizeof full, "%s: %s", c->tpl->name, msg);
+    vlm_utf8_trim_partial(full); /* truncation must not leave half a character */
+    vlm_err(c->err, st, "%s", full);
     return false;
 }
 
@@ -322,6 +324,15 @@ bool vlm_jctx_getattr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
     bool found = false;
     switch (obj.type) {
     case VLM_JV_UNDEFINED:
+        /* Attributes every Python object has exist on Undefined too; the sandbox hides them
+         * behind an Undefined instead of failing. */
+        if (!strcmp(s, "__class__") || !strcmp(s, "__doc__") || !strcmp(s, "__init__") ||
+            !strcmp(s, "__module__") || !strcmp(s, "__slots__") || !strcmp(s, "__hash__") ||
+            !strcmp(s, "__eq__") || !strcmp(s, "__str__") || !strcmp(s, "__repr__")) {
+            *out =
+                vlm_jv_undef_hint("access to attribute '%s' of 'Undefined' object is unsafe.", s);
+            return true;
+        }
         return vlm_jctx_fail_undefined(c, at, obj);
     case VLM_JV_DICT: {
         if (s[0] != '_') {
@@ -449,7 +460,7 @@ static bool slice_indices(vlm_jctx *c, const vlm_jnode *at, const vlm_jv *parts,
     int64_t v[3];
     bool have[3];
     for (int k = 0; k < 3; k++) {
-        have[k] = parts[k].type != VLM_JV_NONE && parts[k].type != VLM_JV_UNDEFINED;
+        have[k] = parts[k].type != VLM_JV_NONE;
         if (have[k] && !index_of(parts[k], &v[k])) {
             *type_ok = false;
             return true;
@@ -489,19 +500,19 @@ static bool do_slice(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const vlm_jv 
                (obj.type == VLM_JV_LIST &&
                 (obj.u.l->kind == VLM_JLIST_LIST || obj.u.l->kind == VLM_JLIST_TUPLE ||
                  obj.u.l->kind == VLM_JLIST_RANGE));
-    if (!seq) {
-        *out =
-            vlm_jv_undef_hint("%s object is not subscriptable with a slice", vlm_jv_type_name(obj));
-        return true;
-    }
+    /* jinja2 compiles a slice to a plain Python subscript (no getitem fallback). */
+    if (!seq)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: '%s' object is not subscriptable with a slice",
+                             vlm_jv_type_name(obj));
     int64_t n = obj.type == VLM_JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
     int64_t start = 0, stop = 0, step = 1;
     bool type_ok;
     if (!slice_indices(c, at, parts, n, &start, &stop, &step, &type_ok)) return false;
-    if (!type_ok) {
-        *out = vlm_jv_undef_hint("slice indices must be integers or None");
-        return true;
-    }
+    if (!type_ok)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: slice indices must be integers or None or have an "
+                             "__index__ method");
     if (obj.type == VLM_JV_STR) {
         const vlm_jstr *s = obj.u.s;
         if (step == 1) {

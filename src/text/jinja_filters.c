@@ -162,8 +162,8 @@ static void path_free(attr_path *p) {
 static bool path_parse(vlm_jctx *c, const vlm_jnode *at, vlm_jv attr, const char *s, size_t len,
                        attr_path *p) {
     p->n = 0;
-    if (!s) { /* an int attribute */
-        p->parts[p->n++] = attr;
+    if (!s) { /* a non-string attribute is a single key */
+        p->parts[p->n++] = vlm_jv_incref(attr);
         return true;
     }
     size_t i = 0;
@@ -234,14 +234,11 @@ static void spec_free(attr_spec *s) {
 static bool spec_parse(vlm_jctx *c, const vlm_jnode *at, vlm_jv attr, bool multi, attr_spec *sp) {
     sp->n = 0;
     sp->multi = multi;
-    if (attr.type == VLM_JV_NONE || attr.type == VLM_JV_UNDEFINED) return true;
-    if (attr.type == VLM_JV_INT) {
+    if (attr.type == VLM_JV_NONE) return true;
+    if (attr.type != VLM_JV_STR) { /* any other value is one key, looked up as it is */
         sp->n = 1;
         return path_parse(c, at, attr, NULL, 0, &sp->paths[0]);
     }
-    if (attr.type != VLM_JV_STR)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
-                             "attribute arguments other than str or int are not supported");
     const char *s = attr.u.s->data;
     size_t len = attr.u.s->len, i = 0;
     for (;;) {
@@ -379,7 +376,7 @@ static bool f_sort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     bound b;
     if (!bind(c, at, F_SORT, a, params, 3, &b)) return false;
     attr_spec sp;
-    if (!spec_parse(c, at, b.v[2], true, &sp)) return false;
+    if (!spec_parse(c, at, b.given[2] ? b.v[2] : vlm_jv_none(), true, &sp)) return false;
     if (!b.given[2] || b.v[2].type == VLM_JV_NONE) sp.multi = false;
     vlm_jlist *items;
     if (!vlm_jctx_iterate(c, at, v, &items)) {
@@ -453,7 +450,7 @@ static bool f_unique(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs
     bound b;
     if (!bind(c, at, F_UNIQUE, a, params, 2, &b)) return false;
     attr_spec sp;
-    if (!spec_parse(c, at, b.v[1], false, &sp)) return false;
+    if (!spec_parse(c, at, b.given[1] ? b.v[1] : vlm_jv_none(), false, &sp)) return false;
     vlm_jlist *items, *res = NULL;
     if (!vlm_jctx_iterate(c, at, v, &items)) {
         spec_free(&sp);
@@ -494,16 +491,14 @@ static bool f_minmax(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
     static const char *const params[] = {"case_sensitive", "attribute"};
     bound b;
     if (!bind(c, at, id, a, params, 2, &b)) return false;
-    attr_spec sp;
-    if (!spec_parse(c, at, b.v[1], false, &sp)) return false;
     vlm_jlist *items;
-    if (!vlm_jctx_iterate(c, at, v, &items)) {
-        spec_free(&sp);
-        return false;
-    }
+    if (!vlm_jctx_iterate(c, at, v, &items)) return false;
+    attr_spec sp = {.n = 0};
     bool ok = true;
-    if (items->n == 0) {
+    if (items->n == 0) { /* jinja2 returns before it looks at the attribute */
         *out = vlm_jv_undef_hint("No aggregated item, sequence was empty.");
+    } else if (!(ok = spec_parse(c, at, b.given[1] ? b.v[1] : vlm_jv_none(), false, &sp))) {
+        /* error recorded */
     } else {
         size_t best = 0;
         vlm_jv best_key = vlm_jv_undef();
@@ -556,7 +551,8 @@ static bool f_select(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
     int test = -1;
     if (a->npos > off) {
         vlm_jv name = a->pos[off];
-        if (name.type != VLM_JV_STR || (test = vlm_jinja_test_id(name.u.s->data)) < 0) {
+        if (name.type != VLM_JV_STR || strlen(name.u.s->data) != name.u.s->len ||
+            (test = vlm_jinja_test_id(name.u.s->data)) < 0) {
             spec_free(&sp);
             vlm_jlist_decref(res);
             if (name.type != VLM_JV_STR)
@@ -604,6 +600,10 @@ static bool f_select(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
 
 static bool f_map(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
     vlm_jlist *items, *res;
+    if (!vlm_jv_truthy(v)) { /* `if value:` guards jinja2's map; its arguments go unchecked */
+        if (!new_list(c, at, VLM_JLIST_GENERATOR, 0, &res)) return false;
+        return finish_list(res, out);
+    }
     if (!vlm_jctx_iterate(c, at, v, &items)) return false;
     if (!new_list(c, at, VLM_JLIST_GENERATOR, items->n, &res)) {
         vlm_jlist_decref(items);
@@ -647,7 +647,8 @@ static bool f_map(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
         int fid = -1;
         if (ok) {
             vlm_jv name = a->pos[0];
-            if (name.type != VLM_JV_STR || (fid = vlm_jinja_filter_id(name.u.s->data)) < 0)
+            if (name.type != VLM_JV_STR || strlen(name.u.s->data) != name.u.s->len ||
+                (fid = vlm_jinja_filter_id(name.u.s->data)) < 0)
                 ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                    "TemplateRuntimeError: No filter named '%s'.",
                                    name.type == VLM_JV_STR ? name.u.s->data : "?");
@@ -914,8 +915,16 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
     bound b;
     if (!bind(c, at, F_INT, a, params, 2, &b)) return false;
     vlm_jv dflt = b.given[0] ? b.v[0] : vlm_jv_int(0);
+    /* A bad base makes int(value, base) raise TypeError/ValueError, which do_int catches
+     * before trying int(float(value)). */
     int64_t base = 10;
-    if (b.given[1] && !arg_int(c, at, b.v[1], "base", &base)) return false;
+    bool base_ok = true;
+    if (b.given[1]) {
+        vlm_jv bv = b.v[1];
+        base_ok = bv.type == VLM_JV_INT || bv.type == VLM_JV_BOOL;
+        if (base_ok) base = bv.type == VLM_JV_BOOL ? bv.u.b : bv.u.i;
+        if (base != 0 && (base < 2 || base > 36)) base_ok = false;
+    }
     switch (v.type) {
     case VLM_JV_UNDEFINED:
         return vlm_jctx_fail_undefined(c, at, v);
@@ -937,7 +946,7 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
     case VLM_JV_STR: {
         int64_t i;
         bool over;
-        if (parse_py_int(v.u.s, base, &over, &i)) {
+        if (base_ok && parse_py_int(v.u.s, base, &over, &i)) {
             if (over) return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in int()");
             *out = vlm_jv_int(i);
             return true;
@@ -993,6 +1002,54 @@ static bool f_float(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
     return true;
 }
 
+/* x rounded to a multiple of 10**k (k >= 1), half to even on the exact value, as Python's
+ * round(x, -k) does: the integer part's exact digits decide, the fraction breaks ties. */
+static double round_to_power(double x, int k) {
+    double ax = fabs(x), ip = trunc(ax), frac = ax - ip;
+    char digits[400];
+    int len = snprintf(digits, sizeof digits, "%.0f", ip); /* exact for integral doubles */
+    char res[420];
+    if (len < k) { /* below 10**(k-1), under half a unit: rounds to 0 */
+        snprintf(res, sizeof res, "0");
+    } else {
+        int keep = len - k;
+        /* Compare the dropped digits (+ fraction) with 5 followed by zeros. */
+        int cmp = 0;
+        if (digits[keep] != '5') {
+            cmp = digits[keep] > '5' ? 1 : -1;
+        } else {
+            for (int i = keep + 1; i < len && !cmp; i++)
+                if (digits[i] != '0') cmp = 1;
+            if (!cmp && frac > 0) cmp = 1;
+        }
+        char kept[400];
+        memcpy(kept, digits, (size_t)keep);
+        kept[keep] = '\0';
+        if (keep == 0) snprintf(kept, sizeof kept, "0");
+        int last = kept[strlen(kept) - 1] - '0';
+        bool up = cmp > 0 || (cmp == 0 && (last & 1));
+        if (up) { /* add one to the kept decimal digits */
+            int i = (int)strlen(kept) - 1;
+            while (i >= 0 && kept[i] == '9')
+                kept[i--] = '0';
+            if (i >= 0) {
+                kept[i]++;
+            } else {
+                memmove(kept + 1, kept, strlen(kept) + 1);
+                kept[0] = '1';
+            }
+        }
+        snprintf(res, sizeof res, "%s", kept);
+        if (strcmp(kept, "0") != 0) {
+            size_t rl = strlen(res);
+            for (int z = 0; z < k && rl + 1 < sizeof res; z++)
+                res[rl++] = '0';
+            res[rl] = '\0';
+        }
+    }
+    return copysign(strtod(res, NULL), x);
+}
+
 static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
     static const char *const params[] = {"precision", "method"};
     bound b;
@@ -1015,20 +1072,22 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: type %s doesn't define __round__ method",
                              vlm_jv_type_name(v));
-    if (prec < -300 || prec > 300)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): precision out of range");
     double x = v.type == VLM_JV_FLOAT ? v.u.f : (double)(v.type == VLM_JV_BOOL ? v.u.b : v.u.i);
-    if (method) { /* math.ceil/floor(value * 10**p) / 10**p, in floats */
-        double scale = prec >= 0 ? pow(10.0, (double)prec) : 0;
-        if (prec < 0)
+    if (method) {
+        /* math.ceil/floor(value * 10**p) / 10**p: 10**p is exact as a double up to p = 22
+         * (beyond, Python divides by an exact big integer). */
+        if (prec > 22 || prec < -300)
             return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
-                                 "round(): negative precision with ceil/floor");
+                                 "round(): ceil/floor with this precision is not supported");
+        double scale = pow(10.0, (double)prec);
         double y = x * scale;
-        if (isinf(y) || isnan(y))
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "OverflowError/ValueError in round()");
+        if (isinf(y))
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "OverflowError: cannot convert float infinity to integer");
+        if (isnan(y))
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: cannot convert float NaN to integer");
         double r = method == 1 ? ceil(y) : floor(y);
-        if (fabs(r) >= 9007199254740992.0)
-            return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): result beyond 2**53");
         *out = vlm_jv_float(r / scale);
         return true;
     }
@@ -1039,23 +1098,23 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
             *out = vlm_jv_int(i);
             return true;
         }
-        if (prec < -18) {
+        if (prec < -19) { /* 10**20 / 2 exceeds every int64 */
             *out = vlm_jv_int(0);
             return true;
         }
-        int64_t p = 1;
+        __int128 p = 1;
         for (int64_t k = 0; k < -prec; k++)
             p *= 10;
-        int64_t q = i / p, r = i % p;
+        __int128 q = i / p, r = i % p;
         if (r < 0) {
             q -= 1;
             r += p;
         }
         if (2 * r > p || (2 * r == p && (q & 1))) q += 1;
-        int64_t res;
-        if (__builtin_mul_overflow(q, p, &res))
+        __int128 res = q * p;
+        if (res > INT64_MAX || res < INT64_MIN)
             return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in round()");
-        *out = vlm_jv_int(res);
+        *out = vlm_jv_int((int64_t)res);
         return true;
     }
     if (!isfinite(x)) {
@@ -1066,11 +1125,22 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
         *out = vlm_jv_float(nearbyint(x)); /* half to even, on the exact value */
         return true;
     }
-    if (prec < 0)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): negative precision on floats");
+    /* Python's float round: beyond these precisions the value is unchanged or zero. */
+    if (prec > 323) {
+        *out = v;
+        return true;
+    }
+    if (prec < -308) {
+        *out = vlm_jv_float(0.0 * x);
+        return true;
+    }
+    if (prec < 0) {
+        *out = vlm_jv_float(round_to_power(x, (int)-prec));
+        return true;
+    }
     /* Correctly rounded to prec decimals (glibc printf rounds the exact binary value, half
      * to even, as Python's dtoa does), then read back. */
-    char buf[400];
+    char buf[720];
     snprintf(buf, sizeof buf, "%.*f", (int)prec, x);
     *out = vlm_jv_float(strtod(buf, NULL));
     return true;
@@ -1610,6 +1680,8 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, 
         }
         return str_filter(c, at, id, v, a, out);
     case F_SAFE: {
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: safe() takes no arguments");
         if (v.type == VLM_JV_STR && v.u.s->markup) {
             *out = vlm_jv_incref(v);
             return true;
@@ -1624,6 +1696,9 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, 
     case F_E:
     case F_ESCAPE:
     case F_FORCEESCAPE:
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: escape() takes exactly one argument");
         return f_escape(c, at, v, id == F_FORCEESCAPE, out);
     case F_DEFAULT:
     case F_D: {

@@ -185,9 +185,13 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
         vlm_strbuf_append(b, tmp, (size_t)n);
         return true;
     }
-    default:
+    case 'a':
         return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
-                             "the %%-format conversion '%c' is not supported", sp->type);
+                             "the %%-format conversion 'a' (ascii()) is not supported");
+    default:
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "ValueError: unsupported format character (0x%x)",
+                             (unsigned)(unsigned char)sp->type);
     }
 }
 
@@ -198,7 +202,10 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
     /* Python: a tuple gives positional arguments; any other single value is one argument,
      * and a mapping (dict, list, ...) may also serve %(name)s lookups. */
     bool is_tuple = args.type == VLM_JV_LIST && args.u.l->kind == VLM_JLIST_TUPLE;
-    bool is_mapping = !is_tuple && (args.type == VLM_JV_DICT || args.type == VLM_JV_LIST);
+    /* PyMapping_Check: anything with __getitem__ (dict, list, range, jinja2's Undefined). */
+    bool is_mapping = args.type == VLM_JV_DICT || args.type == VLM_JV_UNDEFINED ||
+                      (args.type == VLM_JV_LIST &&
+                       (args.u.l->kind == VLM_JLIST_LIST || args.u.l->kind == VLM_JLIST_RANGE));
     const vlm_jv *pos = is_tuple ? args.u.l->items : &args;
     size_t npos = is_tuple ? args.u.l->n : 1, next = 0;
     bool used_single = false;
@@ -218,6 +225,11 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
         if (i >= n) {
             vlm_strbuf_free(&b);
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: incomplete format");
+        }
+        if (s[i] == '%') { /* only a bare "%%" is a literal percent sign */
+            vlm_strbuf_putc(&b, '%');
+            i++;
+            continue;
         }
         vlm_jv keyed = vlm_jv_undef();
         bool have_key = false;
@@ -305,10 +317,6 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: incomplete format");
         }
         sp.type = s[i++];
-        if (sp.type == '%') {
-            vlm_strbuf_putc(&b, '%');
-            continue;
-        }
         vlm_jv v;
         if (have_key) {
             v = keyed;
@@ -541,27 +549,36 @@ static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, co
     size_t i = 0;
     while (i < n && f[i] != '.' && f[i] != '[')
         i++;
+    /* string.Formatter's rules (jinja2's SandboxedFormatter): "" numbers automatically, an
+     * all-digit name numbers manually (mixing the two fails), and otherwise the first part
+     * is an index when it is digits, else a keyword. */
+    bool all_digits = n > 0;
+    for (size_t k = 0; k < n; k++)
+        if (f[k] < '0' || f[k] > '9') all_digits = false;
+    bool first_digits = i > 0;
+    for (size_t k = 0; k < i; k++)
+        if (f[k] < '0' || f[k] > '9') first_digits = false;
     vlm_jv v;
-    if (i == 0 || (f[0] >= '0' && f[0] <= '9')) {
-        size_t idx = 0;
-        if (i == 0) {
-            if (*numbering == 2)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                     "ValueError: cannot switch from manual field specification to "
-                                     "automatic field numbering");
-            *numbering = 1;
-            idx = (*auto_idx)++;
-        } else {
-            if (*numbering == 1)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                     "ValueError: cannot switch from automatic field numbering to "
-                                     "manual field specification");
-            *numbering = 2;
-            for (size_t k = 0; k < i; k++) {
-                if (f[k] < '0' || f[k] > '9' || idx > 100000)
-                    return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: bad field name");
-                idx = idx * 10 + (size_t)(f[k] - '0');
-            }
+    size_t idx = 0;
+    if (n == 0) {
+        if (*numbering == 2)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: cannot switch from manual field specification to "
+                                 "automatic field numbering");
+        *numbering = 1;
+        idx = (*auto_idx)++;
+    } else if (all_digits && *numbering == 1) {
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "ValueError: cannot switch from automatic field numbering to "
+                             "manual field specification");
+    } else if (all_digits) {
+        *numbering = 2;
+    }
+    if (n == 0 || first_digits) {
+        for (size_t k = 0; n && k < i; k++) {
+            if (idx > 100000)
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "IndexError: index too large");
+            idx = idx * 10 + (size_t)(f[k] - '0');
         }
         if (idx >= a->npos)
             return vlm_jctx_fail(
@@ -584,12 +601,10 @@ static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, co
                 j++;
             ok = vlm_jctx_str(c, at, f + i, j - i, &key);
             if (ok) {
+                /* jinja2's SandboxedFormatter looks up with env.getattr: missing
+                 * attributes give an Undefined (formatted as ""), not an error. */
                 ok = vlm_jctx_getattr(c, at, v, key, &next);
                 vlm_jv_decref(key);
-                if (ok && next.type == VLM_JV_UNDEFINED) {
-                    vlm_jv_decref(next);
-                    ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "AttributeError in format field");
-                }
             }
             i = j;
         } else {
@@ -602,22 +617,18 @@ static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, co
                                      "ValueError: Missing ']' in format string");
             }
             bool digits = j > i;
-            int64_t idx = 0;
+            int64_t key_idx = 0;
             for (size_t k = i; k < j; k++) {
-                if (f[k] < '0' || f[k] > '9' || idx > 1000000000)
+                if (f[k] < '0' || f[k] > '9' || key_idx > 1000000000)
                     digits = false;
                 else
-                    idx = idx * 10 + (f[k] - '0');
+                    key_idx = key_idx * 10 + (f[k] - '0');
             }
-            ok = digits ? (key = vlm_jv_int(idx), true) : vlm_jctx_str(c, at, f + i, j - i, &key);
+            ok = digits ? (key = vlm_jv_int(key_idx), true)
+                        : vlm_jctx_str(c, at, f + i, j - i, &key);
             if (ok) {
                 ok = vlm_jctx_getitem(c, at, v, key, &next);
                 vlm_jv_decref(key);
-                if (ok && next.type == VLM_JV_UNDEFINED) {
-                    vlm_jv_decref(next);
-                    ok =
-                        vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "KeyError/IndexError in format field");
-                }
             }
             i = j + 1;
         }
@@ -664,22 +675,29 @@ bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
             continue;
         }
         size_t j = i + 1, name_end = 0, conv = 0, spec_start = 0;
-        int depth = 0;
+        bool in_bracket = false; /* in the field name, [key] may hold any of }!: */
         for (; j < n; j++) {
-            if (s[j] == '[')
-                depth++;
-            else if (s[j] == ']')
-                depth--;
-            else if (depth == 0 && s[j] == '{') {
+            char fc = s[j];
+            if (!name_end && !spec_start) {
+                if (in_bracket) {
+                    if (fc == ']') in_bracket = false;
+                    continue;
+                }
+                if (fc == '[') {
+                    in_bracket = true;
+                    continue;
+                }
+            }
+            if (fc == '{') {
                 vlm_strbuf_free(&b);
                 return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
                                      "nested format fields are not supported");
-            } else if (depth == 0 && s[j] == '}')
+            } else if (fc == '}') {
                 break;
-            else if (depth == 0 && !name_end && s[j] == '!') {
+            } else if (!name_end && fc == '!') {
                 name_end = j;
                 conv = j + 1;
-            } else if (depth == 0 && !spec_start && s[j] == ':') {
+            } else if (!spec_start && fc == ':') {
                 if (!name_end) name_end = j;
                 spec_start = j + 1;
             }

@@ -71,9 +71,11 @@ static vlm_status lex_error_st(lexer *lx, vlm_status st, size_t pos, const char 
                                const char *arg) {
     uint32_t line, col;
     locate(lx, pos, &line, &col);
-    char msg[256];
+    char msg[256], full[sizeof(((vlm_error *)0)->message)];
     snprintf(msg, sizeof msg, fmt, arg);
-    return vlm_err(lx->err, st, "%s:%u:%u: %s", lx->name, line, col, msg);
+    snprintf(full, sizeof full, "%s:%u:%u: %s", lx->name, line, col, msg);
+    vlm_utf8_trim_partial(full);
+    return vlm_err(lx->err, st, "%s", full);
 }
 
 static vlm_status lex_error(lexer *lx, size_t pos, const char *fmt, const char *arg) {
@@ -599,8 +601,11 @@ static vlm_status lex_root(lexer *lx) {
         if (raw_end) {
             size_t tag, end;
             char rsign;
-            if (!find_raw_end(lx, raw_end, &tag, &rsign, &end))
+            if (!find_raw_end(lx, raw_end, &tag, &rsign, &end)) {
+                /* jinja2 only fails when there is text left to scan. */
+                if (raw_end >= lx->len) break;
                 return lex_error(lx, t, "%s", "missing end of raw directive");
+            }
             lx->line_starting = lx->src[raw_end - 1] == '\n';
             size_t body_end = strip_text(lx, raw_end, tag, rsign, false);
             st = emit_data(lx, raw_end, body_end);
@@ -610,7 +615,8 @@ static vlm_status lex_root(lexer *lx) {
             continue;
         }
         if (kind == '#') {
-            size_t k = t + 2, end = 0;
+            size_t k = t + 2 + (sign ? 1 : 0), end = 0;
+            if (k >= lx->len) break; /* "{#" at the very end: jinja2 stops without error */
             for (; k + 1 < lx->len; k++) {
                 if (starts(lx, k, "+#}")) {
                     end = k + 3;

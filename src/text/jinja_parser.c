@@ -15,6 +15,7 @@
 #include "text/jinja.h"
 #include "text/jinja_ast.h"
 #include "text/jinja_lexer.h"
+#include "text/jinja_pystr.h"
 
 #define MAX_PARSE_DEPTH 400
 #define MAX_BLOCKS 256 /* nested block tags */
@@ -59,12 +60,14 @@ static void fail_at(parser *p, const vlm_jtok *tok, const char *fmt, ...) {
     if (p->failed) return;
     p->failed = true;
     p->status = p->unsupported ? VLM_ERR_UNSUPPORTED : VLM_ERR_FORMAT;
-    char msg[400];
+    char msg[400], full[sizeof(((vlm_error *)0)->message)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vlm_err(p->err, VLM_ERR_FORMAT, "%s:%u:%u: %s", p->tpl->name, tok->line, tok->col, msg);
+    snprintf(full, sizeof full, "%s:%u:%u: %s", p->tpl->name, tok->line, tok->col, msg);
+    vlm_utf8_trim_partial(full);
+    vlm_err(p->err, p->status, "%s", full);
 }
 
 static bool is_name(const vlm_jtok *tok, const char *name) {

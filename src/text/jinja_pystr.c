@@ -124,6 +124,18 @@ size_t vlm_utf8_valid_prefix(const char *s, size_t n) {
     return n;
 }
 
+void vlm_utf8_trim_partial(char *s) {
+    size_t len = strlen(s);
+    size_t start = len;
+    while (start > 0 && ((unsigned char)s[start - 1] & 0xC0) == 0x80 && len - start < 3)
+        start--;
+    if (start == 0) return;
+    unsigned char lead = (unsigned char)s[start - 1];
+    if (lead < 0xC0) return; /* ASCII or a stray continuation run: nothing to do */
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (start - 1) < need) s[start - 1] = '\0';
+}
+
 size_t vlm_jstr_offset(const vlm_jstr *s, size_t cp) {
     if (s->ascii || cp == 0) return cp < s->len ? cp : s->len;
     if (cp >= s->ncp) return s->len;

@@ -52,6 +52,9 @@ void vlm_utf8_put(vlm_strbuf *b, uint32_t cp);
 /* Length of a valid UTF-8 prefix of s[0..n): n when all of it is valid (no surrogates,
  * no overlong forms). */
 size_t vlm_utf8_valid_prefix(const char *s, size_t n);
+/* Drops an incomplete UTF-8 sequence from the end of NUL-terminated s (left by a truncating
+ * snprintf), so messages stay valid UTF-8. */
+void vlm_utf8_trim_partial(char *s);
 /* Byte offset of code point index `cp` in s (cp <= s->ncp). */
 size_t vlm_jstr_offset(const vlm_jstr *s, size_t cp);
 

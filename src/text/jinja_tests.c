@@ -134,7 +134,7 @@ bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
     case T_FILTER:
     case T_TEST:
         if (!no_args(c, at, id, a)) return false;
-        if (v.type == VLM_JV_STR)
+        if (v.type == VLM_JV_STR && strlen(v.u.s->data) == v.u.s->len)
             *out = (id == T_FILTER ? vlm_jinja_filter_id(v.u.s->data)
                                    : vlm_jinja_test_id(v.u.s->data)) >= 0;
         return true;

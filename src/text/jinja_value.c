@@ -172,6 +172,8 @@ static uint64_t jv_hash(vlm_jv v) {
     }
     case VLM_JV_NONE:
         return 0x9e3779b97f4a7c15ULL;
+    case VLM_JV_UNDEFINED:
+        return 0x7f4a7c159e3779b9ULL;
     case VLM_JV_LIST: {
         uint64_t h = 0x345678;
         for (size_t i = 0; i < v.u.l->n; i++)
@@ -190,6 +192,7 @@ bool vlm_jv_hashable(vlm_jv v) {
     case VLM_JV_INT:
     case VLM_JV_FLOAT:
     case VLM_JV_NONE:
+    case VLM_JV_UNDEFINED: /* jinja2's Undefined defines __hash__ */
         return true;
     case VLM_JV_LIST:
         if (v.u.l->kind != VLM_JLIST_TUPLE) return false;

@@ -188,7 +188,7 @@ const vlm_jv *vlm_jdict_get(const vlm_jdict *d, vlm_jv key);
 const vlm_jv *vlm_jdict_get_str(const vlm_jdict *d, const char *key, size_t len);
 void vlm_jdict_clear(vlm_jdict *d);
 vlm_jv vlm_jv_dict(vlm_jdict *d);
-/* Whether a value can be a dict key (str, int, float, bool, None, tuple of those). */
+/* Whether a value can be a dict key (str, int, float, bool, None, Undefined, tuples). */
 bool vlm_jv_hashable(vlm_jv v);
 /* Nesting depth of a value: 0 for scalars, 1 + deepest item for containers. */
 uint32_t vlm_jv_depth(vlm_jv v);
