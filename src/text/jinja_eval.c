@@ -957,6 +957,16 @@ static bool scope_set(vlm_jctx *c, const vlm_jnode *at, vlm_jscope *sc, vlm_jv n
     return true;
 }
 
+/* Binds a frame's "missing" names (jinja_scope.c) to Undefined at the frame's start. */
+static bool bind_missing(vlm_jctx *c, const vlm_jnode *at, vlm_jscope *s, const vlm_jv *names,
+                         uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (!scope_set(c, at, s, names[i],
+                       vlm_jv_undef_hint("'%s' is undefined", names[i].u.s->data)))
+            return false;
+    return true;
+}
+
 /* Evaluated arguments of a call, filter or test node. */
 typedef struct evargs {
     vlm_jv small[SMALL_ARGS];
@@ -1012,6 +1022,10 @@ static bool call_macro(vlm_jctx *c, const vlm_jnode *at, const vlm_jfunc *fn, co
     const char *mname = fn->name;
     vlm_jscope *s = vlm_jscope_new(fn->closure);
     if (!s) return vlm_jctx_oom(c, at);
+    if (!bind_missing(c, at, s, m->missing, m->nmissing)) {
+        vlm_jscope_decref(s);
+        return false;
+    }
     bool ok = false;
     vlm_jlist *varargs = NULL;
     vlm_jdict *kwargs = NULL;
@@ -1522,6 +1536,22 @@ static bool emit(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *out, const char *
     return true;
 }
 
+/* A body that is its own frame in jinja2 (a for loop's else, filter and set blocks,
+ * {% generation %}): assignments inside stay inside. */
+static exec_result exec_frame(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd,
+                              const vlm_jv *missing, uint32_t nmissing, vlm_jnode *const *kids,
+                              uint32_t n, vlm_strbuf *out) {
+    vlm_jscope *f = vlm_jscope_new(sc);
+    if (!f) {
+        vlm_jctx_oom(c, nd);
+        return EX_ERR;
+    }
+    exec_result r =
+        bind_missing(c, nd, f, missing, nmissing) ? exec_body(c, f, kids, n, out) : EX_ERR;
+    vlm_jscope_decref(f);
+    return r;
+}
+
 static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_strbuf *out) {
     vlm_jv seqv;
     if (!eval(c, sc, nd->b, &seqv)) return EX_ERR;
@@ -1559,9 +1589,10 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
         }
     }
     exec_result r = EX_OK;
+    bool completed = false;
     if (items->n == 0) {
         vlm_jlist_decref(items);
-        return exec_body(c, sc, nd->kids2, nd->nkids2, out);
+        return exec_frame(c, sc, nd, nd->missing2, nd->nmissing2, nd->kids2, nd->nkids2, out);
     }
     vlm_jloop *lp = calloc(1, sizeof *lp);
     if (!lp) {
@@ -1593,7 +1624,8 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
             r = EX_ERR;
             break;
         }
-        if (!scope_set(c, nd, it, lname, vlm_jv_incref(loopv)) ||
+        if (!bind_missing(c, nd, it, nd->missing, nd->nmissing) ||
+            !scope_set(c, nd, it, lname, vlm_jv_incref(loopv)) ||
             !assign(c, it, nd->a, vlm_jv_incref(items->items[i]))) {
             vlm_jscope_decref(it);
             r = EX_ERR;
@@ -1601,6 +1633,7 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
         }
         r = exec_body(c, it, nd->kids, nd->nkids, out);
         vlm_jscope_decref(it);
+        if (r == EX_OK) completed = true;
         if (r == EX_CONTINUE) r = EX_OK;
         if (r == EX_BREAK) {
             r = EX_OK;
@@ -1610,6 +1643,10 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
     }
     vlm_jv_decref(lname);
     vlm_jv_decref(loopv);
+    /* jinja2 clears its "no iteration" flag at the end of the body, which break and
+     * continue skip: the else block runs unless some iteration ran to its end. */
+    if (r == EX_OK && !completed && nd->nkids2)
+        r = exec_frame(c, sc, nd, nd->missing2, nd->nmissing2, nd->kids2, nd->nkids2, out);
     return r;
 }
 
@@ -1664,7 +1701,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
     case VLM_JN_SETBLOCK: {
         vlm_strbuf b;
         vlm_strbuf_init(&b);
-        exec_result r = exec_body(c, sc, nd->kids, nd->nkids, &b);
+        exec_result r = exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, &b);
         if (r == EX_ERR) {
             vlm_strbuf_free(&b);
             return EX_ERR;
@@ -1731,7 +1768,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
     case VLM_JN_FILTERBLOCK: {
         vlm_strbuf b;
         vlm_strbuf_init(&b);
-        exec_result r = exec_body(c, sc, nd->kids, nd->nkids, &b);
+        exec_result r = exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, &b);
         if (r == EX_ERR) {
             vlm_strbuf_free(&b);
             return EX_ERR;
@@ -1751,7 +1788,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
             vlm_jctx_oom(c, nd);
             return EX_ERR;
         }
-        exec_result r = EX_OK;
+        exec_result r = bind_missing(c, nd, w, nd->missing, nd->nmissing) ? EX_OK : EX_ERR;
         for (uint32_t i = 0; i < nd->nnames && r == EX_OK; i++) {
             vlm_jv v;
             if (!eval(c, sc, nd->kids2[i], &v) || !scope_set(c, nd, w, nd->names[i], v)) r = EX_ERR;
@@ -1764,8 +1801,8 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
         return EX_BREAK;
     case VLM_JN_CONTINUE:
         return EX_CONTINUE;
-    case VLM_JN_SCOPE:
-        return exec_body(c, sc, nd->kids, nd->nkids, out);
+    case VLM_JN_SCOPE: /* {% generation %}: a {% call %} body in jinja2 */
+        return exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, out);
     default:
         vlm_jctx_fail(c, nd, VLM_ERR_INTERNAL, "internal error: node %d is no statement", nd->kind);
         return EX_ERR;
@@ -1820,7 +1857,7 @@ vlm_status vlm_jinja_render(const vlm_jinja_template *t, const vlm_jdict *vars,
     }
     if (!top) {
         vlm_jctx_oom(&c, NULL);
-    } else {
+    } else if (bind_missing(&c, t->root, top, t->root->missing, t->root->nmissing)) {
         exec_result r = exec_body(&c, top, t->root->kids, t->root->nkids, &b);
         if (r != EX_ERR && b.failed) vlm_jctx_oom(&c, NULL);
     }

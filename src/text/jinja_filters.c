@@ -377,7 +377,8 @@ static bool f_sort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     if (!bind(c, at, F_SORT, a, params, 3, &b)) return false;
     attr_spec sp;
     if (!spec_parse(c, at, b.given[2] ? b.v[2] : vlm_jv_none(), true, &sp)) return false;
-    if (!b.given[2] || b.v[2].type == VLM_JV_NONE) sp.multi = false;
+    /* jinja2 sorts by a list of keys even without an attribute ([item]), so equal items
+     * never need ordering among themselves (a list of Undefined sorts fine). */
     vlm_jlist *items;
     if (!vlm_jctx_iterate(c, at, v, &items)) {
         spec_free(&sp);
@@ -1088,6 +1089,7 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                  "ValueError: cannot convert float NaN to integer");
         double r = method == 1 ? ceil(y) : floor(y);
+        if (r == 0) r = 0.0; /* math.ceil/floor return ints, which have no negative zero */
         *out = vlm_jv_float(r / scale);
         return true;
     }
@@ -1211,6 +1213,8 @@ static bool f_indent(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs
     return vlm_jctx_buf(c, at, &r, out);
 }
 
+static bool f_length(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jv *out);
+
 static bool f_truncate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a,
                        vlm_jv *out) {
     static const char *const params[] = {"length", "killwords", "end", "leeway"};
@@ -1241,9 +1245,18 @@ static bool f_truncate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jar
         *out = vlm_jv_incref(v);
         return true;
     }
-    if (v.type != VLM_JV_STR)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "truncate of a %s is not supported",
+    if (v.type != VLM_JV_STR) {
+        /* Anything with a len() short enough comes back unchanged; longer ones fail in
+         * jinja2 too (lists have no rsplit, dicts cannot be sliced). */
+        vlm_jv n;
+        if (!f_length(c, at, v, &n)) return false;
+        if (n.u.i <= length + leeway) {
+            *out = vlm_jv_incref(v);
+            return true;
+        }
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: cannot truncate a '%s'",
                              vlm_jv_type_name(v));
+    }
     const vlm_jstr *s = v.u.s;
     if ((int64_t)s->ncp <= length + leeway) {
         *out = vlm_jv_incref(v);
@@ -1273,15 +1286,14 @@ static bool f_title(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, vlm_jv 
     bool word_start = true;
     while (i < s->len) {
         size_t j = i;
-        uint32_t cp = vlm_utf8_next(s->data, s->len, &j), m;
+        uint32_t cp = vlm_utf8_next(s->data, s->len, &j);
         bool sep =
             cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || vlm_py_isspace(cp);
         const char *e;
         if (sep) {
             /* A separator run is its own piece: its first char is uppercased (a no-op). */
-            e = vlm_py_case_cp(cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER, &m);
+            e = vlm_py_case_put(&r, cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER);
             word_start = false;
-            if (!e) vlm_utf8_put(&r, m);
             /* the next non-separator starts a new piece */
             size_t k = j;
             bool next_sep = false;
@@ -1292,9 +1304,8 @@ static bool f_title(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, vlm_jv 
             }
             if (!next_sep) word_start = true;
         } else {
-            e = vlm_py_case_cp(cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER, &m);
+            e = vlm_py_case_put(&r, cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER);
             word_start = false;
-            if (!e) vlm_utf8_put(&r, m);
         }
         if (e) {
             vlm_strbuf_free(&r);

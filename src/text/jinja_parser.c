@@ -514,6 +514,36 @@ static vlm_jnode *parse_postfix(parser *p, vlm_jnode *nd) {
     return p->failed ? NULL : nd;
 }
 
+/* A filter or test name: NAME ('.' NAME)*, as jinja2 reads it (no builtin has a dot, so a
+ * dotted name is unknown: a compile error, or a runtime one in a soft frame). */
+static bool dotted_name(parser *p, const vlm_jtok *first, vlm_jv *out) {
+    *out = first->val;
+    if (!is_op(cur(p), VLM_JOP_DOT)) return true;
+    vlm_strbuf b;
+    vlm_strbuf_init(&b);
+    vlm_strbuf_append(&b, first->val.u.s->data, first->val.u.s->len);
+    while (is_op(cur(p), VLM_JOP_DOT)) {
+        advance(p);
+        const vlm_jtok *part = cur(p);
+        if (part->type != VLM_JTOK_NAME) {
+            vlm_strbuf_free(&b);
+            fail_expected(p, "name");
+            return false;
+        }
+        advance(p);
+        vlm_strbuf_putc(&b, '.');
+        vlm_strbuf_append(&b, part->val.u.s->data, part->val.u.s->len);
+    }
+    bool ok = !b.failed && vlm_jpool_str(&p->tpl->pool, vlm_strbuf_cstr(&b), b.len, out);
+    vlm_strbuf_free(&b);
+    if (!ok) {
+        p->failed = true;
+        p->status = VLM_ERR_OUT_OF_MEMORY;
+        vlm_err(p->err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", p->tpl->name);
+    }
+    return ok;
+}
+
 static vlm_jnode *parse_filter_chain(parser *p, vlm_jnode *nd, bool start_inline) {
     while (!p->failed && (is_op(cur(p), VLM_JOP_PIPE) || start_inline)) {
         if (!start_inline) advance(p);
@@ -524,20 +554,17 @@ static vlm_jnode *parse_filter_chain(parser *p, vlm_jnode *nd, bool start_inline
             return NULL;
         }
         advance(p);
-        if (is_op(cur(p), VLM_JOP_DOT)) {
-            fail_at(p, tok, "No filter named '%s.%s'.", tok->val.u.s->data,
-                    peek(p, 1)->type == VLM_JTOK_NAME ? peek(p, 1)->val.u.s->data : "");
-            return NULL;
-        }
-        int id = vlm_jinja_filter_id(tok->val.u.s->data);
+        vlm_jv name;
+        if (!dotted_name(p, tok, &name)) return NULL;
+        int id = vlm_jinja_filter_id(name.u.s->data);
         if (id < 0 && !p->soft) {
-            fail_at(p, tok, "No filter named '%s'.", tok->val.u.s->data);
+            fail_at(p, tok, "No filter named '%s'.", name.u.s->data);
             return NULL;
         }
         vlm_jnode *f = node_new(p, VLM_JN_FILTER, tok);
         if (!f) return NULL;
         f->a = nd;
-        f->val = tok->val;
+        f->val = name;
         f->id = id;
         if (is_op(cur(p), VLM_JOP_LPAREN) && !parse_call_args(p, f)) return NULL;
         nd = f;
@@ -559,19 +586,17 @@ static vlm_jnode *parse_test(parser *p, vlm_jnode *operand) {
         return NULL;
     }
     advance(p);
-    if (is_op(cur(p), VLM_JOP_DOT)) {
-        fail_at(p, tok, "No test named '%s.'.", tok->val.u.s->data);
-        return NULL;
-    }
-    int id = vlm_jinja_test_id(tok->val.u.s->data);
+    vlm_jv name;
+    if (!dotted_name(p, tok, &name)) return NULL;
+    int id = vlm_jinja_test_id(name.u.s->data);
     if (id < 0 && !p->soft) {
-        fail_at(p, tok, "No test named '%s'.", tok->val.u.s->data);
+        fail_at(p, tok, "No test named '%s'.", name.u.s->data);
         return NULL;
     }
     vlm_jnode *t = node_new(p, VLM_JN_TEST, tok);
     if (!t) return NULL;
     t->a = operand;
-    t->val = tok->val;
+    t->val = name;
     t->id = id;
     const vlm_jtok *c = cur(p);
     if (is_op(c, VLM_JOP_LPAREN)) {
@@ -1084,6 +1109,7 @@ static vlm_jnode *parse_statement(parser *p) {
             if (!result)
                 result = n;
             else { /* an elif: the else body of the previous if */
+                n->flags |= VLM_JIF_ELIF;
                 node->kids2 = malloc(sizeof *node->kids2);
                 if (!node->kids2) {
                     p->failed = true;
@@ -1339,6 +1365,8 @@ void vlm_jinja_template_free(vlm_jinja_template *t) {
         free(nd->kids2);
         free(nd->names);
         free(nd->ops);
+        free(nd->missing);
+        free(nd->missing2);
         free(nd);
     }
     free(t->all);
@@ -1374,6 +1402,10 @@ vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name, vlm_ji
     }
     free(body.items);
     vlm_jtokens_free(&toks);
+    if (!p.failed && !vlm_jinja_scope_analyze(t)) {
+        p.failed = true;
+        p.status = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    }
     if (p.failed) {
         vlm_jinja_template_free(t);
         return p.status;

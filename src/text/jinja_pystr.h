@@ -1,9 +1,9 @@
 /* Python's text rules, as the Jinja evaluator needs them: UTF-8 code point access (Python
  * indexes strings by code point), str.isspace() and friends, case mapping, and the exact
  * text of str() and repr() for every value (float repr included), so that printing a
- * value gives what jinja2 prints. Case mapping uses utf8proc's simple mappings, which equal
- * Python's for every code point except the few with multi-character mappings (ß, ligatures,
- * some Greek) and final sigma; those are refused with an error instead of differing. */
+ * value gives what jinja2 prints. Case mapping uses utf8proc's simple mappings plus
+ * Unicode's special multi-code-point mappings (ß -> SS), which together are Python's; only
+ * lowercasing capital sigma (context-dependent in Python) is refused with an error. */
 #ifndef VLM_TEXT_JINJA_PYSTR_H
 #define VLM_TEXT_JINJA_PYSTR_H
 
@@ -70,10 +70,11 @@ bool vlm_py_isupper(uint32_t cp);
 bool vlm_py_islower(uint32_t cp);
 bool vlm_py_iscased(uint32_t cp);
 
-/* Case conversions of s[0..n) appended to b. They return NULL, or a message when the
- * text holds a code point whose Python mapping is not a single code point. */
+/* Case conversions of s[0..n) appended to b, with Python's full mappings (ß -> SS). They
+ * return NULL, or a message for lowercasing capital sigma, whose Python result depends on
+ * the neighbouring characters. */
 typedef enum vlm_py_case { VLM_PY_UPPER, VLM_PY_LOWER, VLM_PY_TITLE } vlm_py_case;
-const char *vlm_py_case_cp(uint32_t cp, vlm_py_case which, uint32_t *out);
+const char *vlm_py_case_put(vlm_strbuf *b, uint32_t cp, vlm_py_case which);
 const char *vlm_py_upper(vlm_strbuf *b, const char *s, size_t n);
 const char *vlm_py_lower(vlm_strbuf *b, const char *s, size_t n);
 const char *vlm_py_capitalize(vlm_strbuf *b, const char *s, size_t n); /* str.capitalize */
