@@ -34,8 +34,10 @@ void vlm_chat_template_free(vlm_chat_template *t) {
     if (!t) return;
     vlm_jinja_template_free(t->tpl);
     free(t->origin);
-    for (size_t i = 0; i < NTOKENS; i++) free(t->tokens[i].s);
-    for (size_t i = 0; i < t->nadditional; i++) free(t->additional[i].s);
+    for (size_t i = 0; i < NTOKENS; i++)
+        free(t->tokens[i].s);
+    for (size_t i = 0; i < t->nadditional; i++)
+        free(t->additional[i].s);
     free(t->additional);
     free(t);
 }
@@ -62,8 +64,8 @@ static vlm_status copy_token(const vlm_json *s, const char *origin, const char *
     return VLM_OK;
 }
 
-static vlm_status read_special_tokens(vlm_chat_template *t, const vlm_json *cfg,
-                                      const char *origin, vlm_error *err) {
+static vlm_status read_special_tokens(vlm_chat_template *t, const vlm_json *cfg, const char *origin,
+                                      vlm_error *err) {
     if (!cfg) return VLM_OK;
     for (size_t i = 0; i < NTOKENS; i++) {
         const vlm_json *v = vlm_json_get(cfg, token_names[i]);
@@ -90,9 +92,10 @@ static vlm_status read_special_tokens(vlm_chat_template *t, const vlm_json *cfg,
             const vlm_json *s = token_string(vlm_json_array_at(add, i));
             if (!s)
                 return vlm_err(err, VLM_ERR_FORMAT,
-                               "%s: field 'additional_special_tokens[%zu]': expected a string", origin,
-                               i);
-            vlm_status st = copy_token(s, origin, "additional_special_tokens", &t->additional[i], err);
+                               "%s: field 'additional_special_tokens[%zu]': expected a string",
+                               origin, i);
+            vlm_status st =
+                copy_token(s, origin, "additional_special_tokens", &t->additional[i], err);
             if (st) return st;
             t->nadditional++;
         }
@@ -101,11 +104,12 @@ static vlm_status read_special_tokens(vlm_chat_template *t, const vlm_json *cfg,
 }
 
 vlm_status vlm_chat_template_from_string(const char *src, size_t len, const char *name,
-                                         const vlm_json *tokenizer_config,
-                                         vlm_chat_template **out, vlm_error *err) {
+                                         const vlm_json *tokenizer_config, vlm_chat_template **out,
+                                         vlm_error *err) {
     *out = NULL;
     if (!src || !name)
-        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_chat_template_from_string: NULL argument");
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                       "vlm_chat_template_from_string: NULL argument");
     vlm_chat_template *t = calloc(1, sizeof *t);
     if (!t || !(t->origin = vlm_strdup(name))) {
         free(t);
@@ -141,9 +145,10 @@ static vlm_status config_template(const vlm_json *cfg, const char *path, const v
         const char *name = vlm_json_string(vlm_json_get(e, "name"));
         const vlm_json *tmpl = vlm_json_get(e, "template");
         if (!name || !vlm_json_is_string(tmpl))
-            return vlm_err(err, VLM_ERR_FORMAT,
-                           "%s: field 'chat_template[%zu]': expected {\"name\": str, \"template\": str}",
-                           path, i);
+            return vlm_err(
+                err, VLM_ERR_FORMAT,
+                "%s: field 'chat_template[%zu]': expected {\"name\": str, \"template\": str}", path,
+                i);
         if (!strcmp(name, "default")) {
             *out = tmpl;
             return VLM_OK;
@@ -185,8 +190,9 @@ vlm_status vlm_chat_template_load(const char *dir, vlm_chat_template **out, vlm_
         if (st) goto done;
         const vlm_json *s = vlm_json_get(ctj, "chat_template");
         if (!vlm_json_is_string(s)) {
-            st = vlm_err(err, VLM_ERR_FORMAT, "%s: field 'chat_template': expected a string, got %s",
-                         json_path, vlm_json_type_name(s));
+            st =
+                vlm_err(err, VLM_ERR_FORMAT, "%s: field 'chat_template': expected a string, got %s",
+                        json_path, vlm_json_type_name(s));
             goto done;
         }
         text_len = vlm_json_string_len(s);
@@ -246,10 +252,16 @@ static bool set_str_var(vlm_jdict *d, const char *name, const token_text *tok) {
 
 /* apply_chat_template's own arguments, which never reach the template. */
 static bool is_call_argument(const char *key) {
-    static const char *const keys[] = {"continue_final_message", "tokenize", "padding",
-                                       "truncation", "max_length", "return_tensors",
-                                       "return_dict", "return_assistant_tokens_mask",
-                                       "tokenizer_kwargs", "chat_template"};
+    static const char *const keys[] = {"continue_final_message",
+                                       "tokenize",
+                                       "padding",
+                                       "truncation",
+                                       "max_length",
+                                       "return_tensors",
+                                       "return_dict",
+                                       "return_assistant_tokens_mask",
+                                       "tokenizer_kwargs",
+                                       "chat_template"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!strcmp(key, keys[i])) return true;
     return false;
@@ -277,7 +289,8 @@ static bool py_strip_bounds(const char *s, size_t n, size_t *lo, size_t *hi) {
 static vlm_status continue_final(const vlm_chat_template *t, const vlm_json *messages, char *text,
                                  size_t *len, vlm_error *err) {
     size_t n = vlm_json_array_size(messages);
-    const vlm_json *content = n ? vlm_json_get(vlm_json_array_at(messages, n - 1), "content") : NULL;
+    const vlm_json *content =
+        n ? vlm_json_get(vlm_json_array_at(messages, n - 1), "content") : NULL;
     const vlm_json *final = NULL;
     if (vlm_json_is_array(content)) {
         for (size_t i = vlm_json_array_size(content); i-- > 0;) {
@@ -325,12 +338,12 @@ static vlm_status continue_final(const vlm_chat_template *t, const vlm_json *mes
 }
 
 vlm_status vlm_chat_template_render_ex(const vlm_chat_template *t, const vlm_json *messages,
-                                       const vlm_json *extra,
-                                       const vlm_jinja_render_params *params, char **out,
-                                       size_t *out_len, vlm_error *err) {
+                                       const vlm_json *extra, const vlm_jinja_render_params *params,
+                                       char **out, size_t *out_len, vlm_error *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
-    if (!t || !messages) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_chat_template_render: NULL argument");
+    if (!t || !messages)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_chat_template_render: NULL argument");
     if (!vlm_json_is_array(messages))
         return vlm_err(err, VLM_ERR_FORMAT, "%s: messages must be a list, got %s", t->origin,
                        vlm_json_type_name(messages));
@@ -355,8 +368,10 @@ vlm_status vlm_chat_template_render_ex(const vlm_chat_template *t, const vlm_jso
             vlm_jv s;
             ok = vlm_jv_str(t->additional[i].s, t->additional[i].len, &s) && vlm_jlist_push(l, s);
         }
-        if (ok) ok = set_var(vars, "additional_special_tokens", vlm_jv_list(l));
-        else vlm_jlist_decref(l);
+        if (ok)
+            ok = set_var(vars, "additional_special_tokens", vlm_jv_list(l));
+        else
+            vlm_jlist_decref(l);
     }
     if (!ok) {
         vlm_jdict_decref(vars);
@@ -385,8 +400,10 @@ vlm_status vlm_chat_template_render_ex(const vlm_chat_template *t, const vlm_jso
             }
             vlm_jv k;
             ok = vlm_jv_str(key, vlm_json_iter_key_len(it), &k);
-            if (ok) ok = vlm_jdict_set(vars, k, v);
-            else vlm_jv_decref(v);
+            if (ok)
+                ok = vlm_jdict_set(vars, k, v);
+            else
+                vlm_jv_decref(v);
         }
     }
     if (!ok) {

@@ -33,8 +33,8 @@ vlm_status vlm_chat_template_load(const char *dir, vlm_chat_template **out, vlm_
 /* A template from text; tokenizer_config (may be NULL) supplies the special tokens. `name`
  * prefixes messages. */
 vlm_status vlm_chat_template_from_string(const char *src, size_t len, const char *name,
-                                         const vlm_json *tokenizer_config,
-                                         vlm_chat_template **out, vlm_error *err);
+                                         const vlm_json *tokenizer_config, vlm_chat_template **out,
+                                         vlm_error *err);
 
 /* Renders an OpenAI/HF-style messages list (a JSON array). `extra` (a JSON object or
  * NULL) holds apply_chat_template's keyword arguments: add_generation_prompt, tools,
@@ -44,9 +44,8 @@ vlm_status vlm_chat_template_render(const vlm_chat_template *t, const vlm_json *
                                     const vlm_json *extra, char **out, vlm_error *err);
 /* The same with render limits and a fixed clock for strftime_now (params may be NULL). */
 vlm_status vlm_chat_template_render_ex(const vlm_chat_template *t, const vlm_json *messages,
-                                       const vlm_json *extra,
-                                       const vlm_jinja_render_params *params, char **out,
-                                       size_t *out_len, vlm_error *err);
+                                       const vlm_json *extra, const vlm_jinja_render_params *params,
+                                       char **out, size_t *out_len, vlm_error *err);
 
 /* Where the template came from ("dir/chat_template.jinja", ...). */
 const char *vlm_chat_template_origin(const vlm_chat_template *t);

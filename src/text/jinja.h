@@ -29,8 +29,8 @@
 typedef struct vlm_jinja_template vlm_jinja_template;
 
 /* Parses src[0..len) (UTF-8). `name` prefixes every message ("name:line:col: ..."). */
-vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name,
-                           vlm_jinja_template **out, vlm_error *err);
+vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name, vlm_jinja_template **out,
+                           vlm_error *err);
 void vlm_jinja_template_free(vlm_jinja_template *t); /* NULL is a no-op */
 
 typedef struct vlm_jinja_render_params {
@@ -45,7 +45,8 @@ typedef struct vlm_jinja_render_params {
 
 vlm_jinja_render_params vlm_jinja_render_params_default(void);
 
-/* Renders with the variables in `vars` (borrowed; names -> values). On success *out is a
+/* Renders with the variables in `vars` (borrowed; names -> values; the render takes and drops
+ * references, so one vars dict must not be used by two concurrent renders). On success *out is a
  * NUL-terminated UTF-8 string (free()) and *out_len (may be NULL) its length in bytes.
  * raise_exception(msg) fails with VLM_ERR_FORMAT and the message. `params` may be NULL. */
 vlm_status vlm_jinja_render(const vlm_jinja_template *t, const vlm_jdict *vars,

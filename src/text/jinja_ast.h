@@ -50,8 +50,19 @@ typedef enum vlm_jnode_kind {
 } vlm_jnode_kind;
 
 /* VLM_JN_COMPARE operators. */
-enum { VLM_JCMP_EQ = 1, VLM_JCMP_NE, VLM_JCMP_LT, VLM_JCMP_LTEQ, VLM_JCMP_GT, VLM_JCMP_GTEQ,
-       VLM_JCMP_IN, VLM_JCMP_NOTIN };
+enum {
+    VLM_JCMP_EQ = 1,
+    VLM_JCMP_NE,
+    VLM_JCMP_LT,
+    VLM_JCMP_LTEQ,
+    VLM_JCMP_GT,
+    VLM_JCMP_GTEQ,
+    VLM_JCMP_IN,
+    VLM_JCMP_NOTIN
+};
+
+/* VLM_JN_IF flag: the node came from an {% elif %} (jinja2 keeps elifs apart from else). */
+enum { VLM_JIF_ELIF = 1 };
 
 /* VLM_JN_MACRO flags: what the body refers to. */
 enum { VLM_JMACRO_CALLER = 1, VLM_JMACRO_VARARGS = 2, VLM_JMACRO_KWARGS = 4 };
@@ -72,15 +83,27 @@ struct vlm_jnode {
     vlm_jv *names;
     uint32_t nnames;
     uint8_t *ops;
+    /* Frames (the template, a for body, a macro body, ...): names jinja2 binds to "missing"
+     * when the frame starts (assigned in the frame before any read there), so a read from a
+     * nested frame before the assignment gives Undefined rather than an outer value.
+     * missing2: the for loop's else frame. Set by vlm_jinja_scope_analyze. */
+    vlm_jv *missing;
+    uint32_t nmissing;
+    vlm_jv *missing2;
+    uint32_t nmissing2;
 };
 
 typedef struct vlm_jinja_template {
-    char *name;       /* for messages */
-    vlm_jnode *root;  /* a SCOPE node holding the template body */
-    vlm_jnode **all;  /* every node, for freeing */
+    char *name;      /* for messages */
+    vlm_jnode *root; /* a SCOPE node holding the template body */
+    vlm_jnode **all; /* every node, for freeing */
     size_t nall, capall;
-    vlm_jpool pool;   /* the strings the nodes hold */
+    vlm_jpool pool; /* the strings the nodes hold */
 } vlm_jinja_template;
+
+/* jinja2's static scope analysis (jinja_scope.c): fills the frames' `missing` lists.
+ * Returns false on exhaustion. */
+bool vlm_jinja_scope_analyze(vlm_jinja_template *t);
 
 /* Builtin filter and test tables (jinja_filters.c, jinja_tests.c): the id of a jinja2
  * builtin name, or -1 when jinja2 has no such filter/test (a compile-time error there). */

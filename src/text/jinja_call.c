@@ -58,9 +58,12 @@ bool vlm_jinja_builtin_lookup(const char *name, vlm_jv *out, bool *oom) {
 }
 
 static bool want_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const char *what, int64_t *out) {
-    if (v.type == VLM_JV_INT) *out = v.u.i;
-    else if (v.type == VLM_JV_BOOL) *out = v.u.b;
-    else if (v.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, v);
+    if (v.type == VLM_JV_INT)
+        *out = v.u.i;
+    else if (v.type == VLM_JV_BOOL)
+        *out = v.u.b;
+    else if (v.type == VLM_JV_UNDEFINED)
+        return vlm_jctx_fail_undefined(c, at, v);
     else
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: '%s' object cannot be interpreted as an integer (%s)",
@@ -69,7 +72,9 @@ static bool want_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const char *wha
 }
 
 static bool call_range(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, vlm_jv *out) {
-    if (a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: range() takes no keyword arguments");
+    if (a->nkw)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: range() takes no keyword arguments");
     if (a->npos < 1 || a->npos > 3)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: range expected 1 to 3 arguments, got %u", a->npos);
@@ -77,7 +82,8 @@ static bool call_range(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, vlm
     for (uint32_t i = 0; i < a->npos; i++)
         if (!want_int(c, at, a->pos[i], "range", &v[a->npos == 1 ? 1 : i])) return false;
     int64_t start = v[0], stop = v[1], step = v[2];
-    if (step == 0) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: range() arg 3 must not be zero");
+    if (step == 0)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: range() arg 3 must not be zero");
     /* Length as Python computes it, in 128 bits to stay exact. */
     __int128 len = 0;
     if (step > 0 && start < stop) len = ((__int128)stop - start - 1) / step + 1;
@@ -112,6 +118,10 @@ static bool build_dict(vlm_jctx *c, const vlm_jnode *at, const char *fname, cons
     if (!d) return vlm_jctx_oom(c, at);
     if (a->npos == 1) {
         vlm_jv src = a->pos[0];
+        if (src.type == VLM_JV_UNDEFINED) { /* dict() asks it for .keys first */
+            vlm_jctx_fail_undefined(c, at, src);
+            goto fail;
+        }
         if (src.type == VLM_JV_DICT) {
             for (size_t i = 0; i < src.u.d->n; i++)
                 if (!vlm_jdict_set(d, vlm_jv_incref(src.u.d->keys[i]),
@@ -164,17 +174,17 @@ static bool call_strftime(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, 
     if (!given || fmt.type != VLM_JV_STR)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: strftime_now() argument must be a str");
-    if (memchr(fmt.u.s->data, '\0', fmt.u.s->len))
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: embedded null character");
     time_t now = (time_t)c->now;
     struct tm tm;
-    if (!localtime_r(&now, &tm)) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "strftime_now: bad clock");
-    /* Python passes the format to the C library's strftime, as done here. */
+    if (!localtime_r(&now, &tm))
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "strftime_now: bad clock");
+    /* Python passes the format to the C library's strftime (which stops at a NUL). */
     char buf[1024];
-    size_t n = fmt.u.s->len ? strftime(buf, sizeof buf, fmt.u.s->data, &tm) : 0;
-    if (n == 0 && fmt.u.s->len > 0) {
+    size_t flen = strlen(fmt.u.s->data);
+    size_t n = flen ? strftime(buf, sizeof buf, fmt.u.s->data, &tm) : 0;
+    if (n == 0 && flen > 0) {
         /* 0 is also a legitimate empty result ("%p" in some locales); refuse long output. */
-        if (fmt.u.s->len * 64 > sizeof buf)
+        if (flen * 64 > sizeof buf)
             return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "strftime_now: format too long");
     }
     return vlm_jctx_str(c, at, buf, n, out);
@@ -182,7 +192,8 @@ static bool call_strftime(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, 
 
 static bool call_global(vlm_jctx *c, const vlm_jnode *at, int id, const vlm_jargs *a, vlm_jv *out) {
     switch (id) {
-    case B_RANGE: return call_range(c, at, a, out);
+    case B_RANGE:
+        return call_range(c, at, a, out);
     case B_NAMESPACE:
     case B_DICT: {
         vlm_jdict *d;
@@ -210,11 +221,13 @@ static bool call_global(vlm_jctx *c, const vlm_jnode *at, int id, const vlm_jarg
         vlm_strbuf b;
         vlm_strbuf_init(&b);
         const char *e = vlm_jv_write_str(&b, msg);
-        vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "%s", e ? "raise_exception() with an unprintable message" : vlm_strbuf_cstr(&b));
+        vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "%s",
+                      e ? "raise_exception() with an unprintable message" : vlm_strbuf_cstr(&b));
         vlm_strbuf_free(&b);
         return false;
     }
-    case B_STRFTIME_NOW: return call_strftime(c, at, a, out);
+    case B_STRFTIME_NOW:
+        return call_strftime(c, at, a, out);
     default:
         return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "the global '%s' is not supported",
                              builtin_names[id]);
@@ -223,29 +236,77 @@ static bool call_global(vlm_jctx *c, const vlm_jnode *at, int id, const vlm_jarg
 
 /* ------------------------------------------------------------- method table */
 
-enum {
-    T_STR = 1,
-    T_DICT = 2,
-    T_LIST = 4,
-    T_TUPLE = 8,
-    T_RANGE = 16
-};
+enum { T_STR = 1, T_DICT = 2, T_LIST = 4, T_TUPLE = 8, T_RANGE = 16 };
 enum { M_OK = 0, M_MUTATING, M_UNSUPPORTED };
 
 typedef enum method_id {
     /* str */
-    M_CAPITALIZE, M_CASEFOLD, M_CENTER, M_COUNT, M_ENCODE, M_ENDSWITH, M_EXPANDTABS, M_FIND,
-    M_FORMAT, M_FORMAT_MAP, M_INDEX, M_ISALNUM, M_ISALPHA, M_ISASCII, M_ISDECIMAL, M_ISDIGIT,
-    M_ISIDENTIFIER, M_ISLOWER, M_ISNUMERIC, M_ISPRINTABLE, M_ISSPACE, M_ISTITLE, M_ISUPPER,
-    M_JOIN, M_LJUST, M_LOWER, M_LSTRIP, M_MAKETRANS, M_PARTITION, M_REMOVEPREFIX,
-    M_REMOVESUFFIX, M_REPLACE, M_RFIND, M_RINDEX, M_RJUST, M_RPARTITION, M_RSPLIT, M_RSTRIP,
-    M_SPLIT, M_SPLITLINES, M_STARTSWITH, M_STRIP, M_SWAPCASE, M_TITLE, M_TRANSLATE, M_UPPER,
+    M_CAPITALIZE,
+    M_CASEFOLD,
+    M_CENTER,
+    M_COUNT,
+    M_ENCODE,
+    M_ENDSWITH,
+    M_EXPANDTABS,
+    M_FIND,
+    M_FORMAT,
+    M_FORMAT_MAP,
+    M_INDEX,
+    M_ISALNUM,
+    M_ISALPHA,
+    M_ISASCII,
+    M_ISDECIMAL,
+    M_ISDIGIT,
+    M_ISIDENTIFIER,
+    M_ISLOWER,
+    M_ISNUMERIC,
+    M_ISPRINTABLE,
+    M_ISSPACE,
+    M_ISTITLE,
+    M_ISUPPER,
+    M_JOIN,
+    M_LJUST,
+    M_LOWER,
+    M_LSTRIP,
+    M_MAKETRANS,
+    M_PARTITION,
+    M_REMOVEPREFIX,
+    M_REMOVESUFFIX,
+    M_REPLACE,
+    M_RFIND,
+    M_RINDEX,
+    M_RJUST,
+    M_RPARTITION,
+    M_RSPLIT,
+    M_RSTRIP,
+    M_SPLIT,
+    M_SPLITLINES,
+    M_STARTSWITH,
+    M_STRIP,
+    M_SWAPCASE,
+    M_TITLE,
+    M_TRANSLATE,
+    M_UPPER,
     M_ZFILL,
     /* dict */
-    M_CLEAR, M_COPY, M_FROMKEYS, M_GET, M_ITEMS, M_KEYS, M_POP, M_POPITEM, M_SETDEFAULT, M_UPDATE,
+    M_CLEAR,
+    M_COPY,
+    M_FROMKEYS,
+    M_GET,
+    M_ITEMS,
+    M_KEYS,
+    M_POP,
+    M_POPITEM,
+    M_SETDEFAULT,
+    M_UPDATE,
     M_VALUES,
     /* list */
-    M_APPEND, M_EXTEND, M_INSERT, M_REMOVE, M_REVERSE, M_SORT
+    M_APPEND,
+    M_EXTEND,
+    M_INSERT,
+    M_REMOVE,
+    M_REVERSE,
+    M_SORT
 } method_id;
 
 typedef struct method_def {
@@ -327,15 +388,19 @@ static int type_bit(vlm_jv v) {
     if (v.type == VLM_JV_DICT) return T_DICT;
     if (v.type != VLM_JV_LIST) return 0;
     switch (v.u.l->kind) {
-    case VLM_JLIST_LIST: return T_LIST;
-    case VLM_JLIST_TUPLE: return T_TUPLE;
-    case VLM_JLIST_RANGE: return T_RANGE;
-    default: return 0;
+    case VLM_JLIST_LIST:
+        return T_LIST;
+    case VLM_JLIST_TUPLE:
+        return T_TUPLE;
+    case VLM_JLIST_RANGE:
+        return T_RANGE;
+    default:
+        return 0;
     }
 }
 
-bool vlm_jinja_method_lookup(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
-                             bool *found, vlm_jv *out) {
+bool vlm_jinja_method_lookup(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name, bool *found,
+                             vlm_jv *out) {
     *found = false;
     int bit = type_bit(obj);
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
@@ -397,8 +462,9 @@ bool vlm_jinja_str_strip(vlm_jctx *c, const vlm_jnode *at, vlm_jv s, vlm_jv char
 bool vlm_jinja_str_strip(vlm_jctx *c, const vlm_jnode *at, vlm_jv s, vlm_jv chars, int which,
                          vlm_jv *out) {
     const vlm_jstr *set = NULL;
-    if (chars.type == VLM_JV_STR) set = chars.u.s;
-    else if (chars.type != VLM_JV_NONE && chars.type != VLM_JV_UNDEFINED)
+    if (chars.type == VLM_JV_STR)
+        set = chars.u.s;
+    else if (chars.type != VLM_JV_NONE)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: strip arg must be None or str, not %s",
                              vlm_jv_type_name(chars));
@@ -434,15 +500,8 @@ static bool do_split(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
                     i = j;
                 }
                 if (i >= n) break;
-                if (splits == maxsplit) {
-                    /* The rest, with trailing whitespace stripped. */
-                    size_t e = n;
-                    while (e > i) {
-                        size_t p = vlm_utf8_prev(d, e), j = p;
-                        if (!vlm_py_isspace(vlm_utf8_next(d, n, &j))) break;
-                        e = p;
-                    }
-                    ok = push_str(c, at, l, d + i, e - i);
+                if (splits == maxsplit) { /* the rest, trailing whitespace kept */
+                    ok = push_str(c, at, l, d + i, n - i);
                     break;
                 }
                 size_t start = i;
@@ -480,14 +539,8 @@ static bool do_split(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
                     e = p;
                 }
                 if (e == 0) break;
-                if (splits == maxsplit) {
-                    size_t b = 0;
-                    while (b < e) {
-                        size_t j = b;
-                        if (!vlm_py_isspace(vlm_utf8_next(d, n, &j))) break;
-                        b = j;
-                    }
-                    ok = push_str(c, at, l, d + b, e - b);
+                if (splits == maxsplit) { /* the rest, leading whitespace kept */
+                    ok = push_str(c, at, l, d, e);
                     break;
                 }
                 size_t end = e;
@@ -532,13 +585,16 @@ static bool do_split(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
 static size_t cp_index(const vlm_jstr *s, size_t off) {
     if (s->ascii) return off;
     size_t n = 0;
-    for (size_t i = 0; i < off; i++) n += ((unsigned char)s->data[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < off; i++)
+        n += ((unsigned char)s->data[i] & 0xC0) != 0x80;
     return n;
 }
 
-/* Optional [start, end) code point bounds of find/count/startswith, as byte offsets. */
+/* Optional [start, end) bounds of find/count/startswith, adjusted as CPython's
+ * ADJUST_INDICES does (end clamped to the length, start not): *span is end - start in code
+ * points (may be negative) and lo/hi the byte offsets when the span is not negative. */
 static bool bounds(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_jargs *a,
-                   uint32_t first, size_t *lo, size_t *hi) {
+                   uint32_t first, size_t *lo, size_t *hi, int64_t *span) {
     int64_t n = (int64_t)s->ncp, v[2] = {0, n};
     for (uint32_t k = 0; k < 2; k++) {
         if (first + k >= a->npos || a->pos[first + k].type == VLM_JV_NONE) continue;
@@ -546,13 +602,16 @@ static bool bounds(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vl
         if (v[k] < 0) {
             v[k] += n;
             if (v[k] < 0) v[k] = 0;
-        } else if (v[k] > n) {
+        } else if (k == 1 && v[k] > n) {
             v[k] = n;
         }
     }
-    *lo = vlm_jstr_offset(s, (size_t)v[0]);
-    *hi = v[1] < v[0] ? *lo : vlm_jstr_offset(s, (size_t)v[1]);
-    if (v[0] > n) *lo = *hi = s->len + 1; /* empty and out of range */
+    *span = v[1] - v[0];
+    *lo = *hi = 0;
+    if (*span >= 0) {
+        *lo = vlm_jstr_offset(s, (size_t)v[0]);
+        *hi = vlm_jstr_offset(s, (size_t)v[1]);
+    }
     return true;
 }
 
@@ -578,8 +637,9 @@ static bool pad(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_j
     if (a->npos == 2) {
         vlm_jv f = a->pos[1];
         if (f.type != VLM_JV_STR || f.u.s->ncp != 1)
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                 "TypeError: The fill character must be exactly one character long");
+            return vlm_jctx_fail(
+                c, at, VLM_ERR_FORMAT,
+                "TypeError: The fill character must be exactly one character long");
         fill = f.u.s->data;
         fill_len = f.u.s->len;
     }
@@ -594,9 +654,11 @@ static bool pad(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_j
     }
     vlm_strbuf b;
     vlm_strbuf_init(&b);
-    for (size_t k = 0; k < left; k++) vlm_strbuf_append(&b, fill, fill_len);
+    for (size_t k = 0; k < left; k++)
+        vlm_strbuf_append(&b, fill, fill_len);
     vlm_strbuf_append(&b, s->data, s->len);
-    for (size_t k = left; k < total; k++) vlm_strbuf_append(&b, fill, fill_len);
+    for (size_t k = left; k < total; k++)
+        vlm_strbuf_append(&b, fill, fill_len);
     return vlm_jctx_buf(c, at, &b, out);
 }
 
@@ -621,17 +683,32 @@ static bool predicate(const vlm_jstr *s, method_id id) {
     while (i < s->len) {
         uint32_t cp = vlm_utf8_next(s->data, s->len, &i);
         switch (id) {
-        case M_ISALNUM: if (!vlm_py_isalnum(cp)) return false; break;
-        case M_ISALPHA: if (!vlm_py_isalpha(cp)) return false; break;
-        case M_ISDECIMAL: if (!vlm_py_isdecimal(cp)) return false; break;
-        case M_ISDIGIT: if (!vlm_py_isdigit(cp)) return false; break;
-        case M_ISSPACE: if (!vlm_py_isspace(cp)) return false; break;
-        case M_ISPRINTABLE: if (!vlm_py_isprintable(cp)) return false; break;
+        case M_ISALNUM:
+            if (!vlm_py_isalnum(cp)) return false;
+            break;
+        case M_ISALPHA:
+            if (!vlm_py_isalpha(cp)) return false;
+            break;
+        case M_ISDECIMAL:
+            if (!vlm_py_isdecimal(cp)) return false;
+            break;
+        case M_ISDIGIT:
+            if (!vlm_py_isdigit(cp)) return false;
+            break;
+        case M_ISSPACE:
+            if (!vlm_py_isspace(cp)) return false;
+            break;
+        case M_ISPRINTABLE:
+            if (!vlm_py_isprintable(cp)) return false;
+            break;
         case M_ISLOWER:
         case M_ISUPPER:
-            if (vlm_py_isupper(cp)) upper = true;
-            else if (vlm_py_islower(cp)) lower = true;
-            else if (vlm_py_iscased(cp)) upper = lower = true; /* titlecase */
+            if (vlm_py_isupper(cp))
+                upper = true;
+            else if (vlm_py_islower(cp))
+                lower = true;
+            else if (vlm_py_iscased(cp))
+                upper = lower = true; /* titlecase */
             break;
         case M_ISTITLE: {
             bool up = vlm_py_isupper(cp) || (vlm_py_iscased(cp) && !vlm_py_islower(cp));
@@ -646,7 +723,8 @@ static bool predicate(const vlm_jstr *s, method_id id) {
             }
             break;
         }
-        default: return false;
+        default:
+            return false;
         }
     }
     if (id == M_ISLOWER) return lower && !upper;
@@ -663,13 +741,14 @@ static bool str_find(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
     if (!check_npos(c, at, name, a, 1, 3) || !want_str(c, at, a->pos[0], "substring")) return false;
     const vlm_jstr *sub = a->pos[0].u.s;
     size_t lo, hi;
-    if (!bounds(c, at, s, a, 1, &lo, &hi)) return false;
-    bool in_range = lo <= s->len && hi >= lo;
+    int64_t span;
+    if (!bounds(c, at, s, a, 1, &lo, &hi, &span)) return false;
+    bool in_range = span >= (int64_t)sub->ncp;
     if (id == M_COUNT) {
         int64_t count = 0;
         if (in_range) {
             if (sub->len == 0) {
-                count = (int64_t)(cp_index(s, hi) - cp_index(s, lo)) + 1;
+                count = span + 1;
             } else {
                 for (size_t i = lo; i + sub->len <= hi;) {
                     const char *h = memmem(s->data + i, hi - i, sub->data, sub->len);
@@ -684,7 +763,7 @@ static bool str_find(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const 
     }
     bool rev = id == M_RFIND || id == M_RINDEX;
     int64_t found = -1;
-    if (in_range && sub->len <= hi - lo) {
+    if (in_range) {
         if (!rev) {
             const char *h = memmem(s->data + lo, hi - lo, sub->data, sub->len);
             if (h) found = (int64_t)cp_index(s, (size_t)(h - s->data));
@@ -707,7 +786,8 @@ static bool str_affix(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const
     const char *name = ends ? "endswith" : "startswith";
     if (!check_npos(c, at, name, a, 1, 3)) return false;
     size_t lo, hi;
-    if (!bounds(c, at, s, a, 1, &lo, &hi)) return false;
+    int64_t span;
+    if (!bounds(c, at, s, a, 1, &lo, &hi, &span)) return false;
     vlm_jv p = a->pos[0];
     const vlm_jv *cands = &p;
     size_t ncand = 1;
@@ -721,7 +801,7 @@ static bool str_affix(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const
                                  "TypeError: %s first arg must be str or a tuple of str, not %s",
                                  name, vlm_jv_type_name(cands[k]));
         const vlm_jstr *x = cands[k].u.s;
-        if (lo > s->len || hi < lo || x->len > hi - lo) continue;
+        if (span < (int64_t)x->ncp || x->len > hi - lo) continue;
         const char *at_ = ends ? s->data + hi - x->len : s->data + lo;
         if (!memcmp(at_, x->data, x->len)) {
             *out = vlm_jv_bool(true);
@@ -732,10 +812,10 @@ static bool str_affix(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const
     return true;
 }
 
-bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s,
-                           const vlm_jstr *old, const vlm_jstr *rep, int64_t count, vlm_jv *out);
-bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s,
-                           const vlm_jstr *old, const vlm_jstr *rep, int64_t count, vlm_jv *out) {
+bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_jstr *old,
+                           const vlm_jstr *rep, int64_t count, vlm_jv *out);
+bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_jstr *old,
+                           const vlm_jstr *rep, int64_t count, vlm_jv *out) {
     if (count < 0) count = INT64_MAX;
     vlm_strbuf b;
     vlm_strbuf_init(&b);
@@ -880,7 +960,8 @@ static bool expandtabs(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, int6
         if (cp == '\t') {
             if (tab > 0) {
                 int64_t spaces = tab - col % tab;
-                for (int64_t k = 0; k < spaces && b.len <= c->max_output; k++) vlm_strbuf_putc(&b, ' ');
+                for (int64_t k = 0; k < spaces && b.len <= c->max_output; k++)
+                    vlm_strbuf_putc(&b, ' ');
                 col += spaces;
             }
         } else {
@@ -890,14 +971,15 @@ static bool expandtabs(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, int6
         i = j;
         if (b.len > c->max_output) {
             vlm_strbuf_free(&b);
-            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "expandtabs() result exceeds the output limit");
+            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT,
+                                 "expandtabs() result exceeds the output limit");
         }
     }
     return vlm_jctx_buf(c, at, &b, out);
 }
 
-bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
-                          const vlm_jargs *a, vlm_jv *out);
+bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt, const vlm_jargs *a,
+                          vlm_jv *out);
 
 static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_jv self,
                             const vlm_jargs *a, vlm_jv *out) {
@@ -909,7 +991,11 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
     case M_TITLE:
     case M_SWAPCASE: {
         static const char *const names[] = {"capitalize", "lower", "upper", "title", "swapcase"};
-        const char *name = id == M_CAPITALIZE ? names[0] : id == M_LOWER ? names[1] : id == M_UPPER ? names[2] : id == M_TITLE ? names[3] : names[4];
+        const char *name = id == M_CAPITALIZE ? names[0]
+                           : id == M_LOWER    ? names[1]
+                           : id == M_UPPER    ? names[2]
+                           : id == M_TITLE    ? names[3]
+                                              : names[4];
         if (!check_npos(c, at, name, a, 0, 0)) return false;
         return case_map(c, at, s,
                         id == M_CAPITALIZE ? vlm_py_capitalize
@@ -919,9 +1005,12 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
                                            : vlm_py_swapcase,
                         out);
     }
-    case M_CENTER: return pad(c, at, s, a, "center", 0, out);
-    case M_LJUST: return pad(c, at, s, a, "ljust", -1, out);
-    case M_RJUST: return pad(c, at, s, a, "rjust", 1, out);
+    case M_CENTER:
+        return pad(c, at, s, a, "center", 0, out);
+    case M_LJUST:
+        return pad(c, at, s, a, "ljust", -1, out);
+    case M_RJUST:
+        return pad(c, at, s, a, "rjust", 1, out);
     case M_ZFILL: {
         if (!check_npos(c, at, "zfill", a, 1, 1)) return false;
         int64_t width;
@@ -933,7 +1022,8 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         vlm_strbuf_init(&b);
         size_t skip = (s->len && (s->data[0] == '+' || s->data[0] == '-')) ? 1 : 0;
         vlm_strbuf_append(&b, s->data, skip);
-        for (int64_t k = (int64_t)s->ncp; k < width; k++) vlm_strbuf_putc(&b, '0');
+        for (int64_t k = (int64_t)s->ncp; k < width; k++)
+            vlm_strbuf_putc(&b, '0');
         vlm_strbuf_append(&b, s->data + skip, s->len - skip);
         return vlm_jctx_buf(c, at, &b, out);
     }
@@ -941,16 +1031,21 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
     case M_FIND:
     case M_RFIND:
     case M_INDEX:
-    case M_RINDEX: return str_find(c, at, s, a, id, out);
+    case M_RINDEX:
+        return str_find(c, at, s, a, id, out);
     case M_STARTSWITH:
-    case M_ENDSWITH: return str_affix(c, at, s, a, id == M_ENDSWITH, out);
+    case M_ENDSWITH:
+        return str_affix(c, at, s, a, id == M_ENDSWITH, out);
     case M_STRIP:
     case M_LSTRIP:
     case M_RSTRIP: {
         const char *name = id == M_STRIP ? "strip" : id == M_LSTRIP ? "lstrip" : "rstrip";
         if (!check_npos(c, at, name, a, 0, 1)) return false;
         return vlm_jinja_str_strip(c, at, self, a->npos ? a->pos[0] : vlm_jv_none(),
-                                   id == M_STRIP ? 3 : id == M_LSTRIP ? 1 : 2, out);
+                                   id == M_STRIP    ? 3
+                                   : id == M_LSTRIP ? 1
+                                                    : 2,
+                                   out);
     }
     case M_SPLIT:
     case M_RSPLIT: {
@@ -973,7 +1068,9 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         vlm_jv slot;
         bool given;
         if (!vlm_jargs_bind(c, at, "splitlines", a, params, 1, &slot, &given)) return false;
-        return splitlines(c, at, s, given && vlm_jv_truthy(slot), out);
+        int64_t keep = 0;
+        if (given && !want_int(c, at, slot, "keepends", &keep)) return false;
+        return splitlines(c, at, s, keep != 0, out);
     }
     case M_REPLACE: {
         if (!check_npos(c, at, "replace", a, 2, 3)) return false;
@@ -989,7 +1086,8 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         return str_join(c, at, s, a->pos[0], out);
     case M_PARTITION:
     case M_RPARTITION:
-        if (!check_npos(c, at, id == M_PARTITION ? "partition" : "rpartition", a, 1, 1)) return false;
+        if (!check_npos(c, at, id == M_PARTITION ? "partition" : "rpartition", a, 1, 1))
+            return false;
         return partition(c, at, s, a->pos[0], id == M_RPARTITION, out);
     case M_REMOVEPREFIX:
     case M_REMOVESUFFIX: {
@@ -1012,7 +1110,8 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         if (given && !want_int(c, at, slot, "tabsize", &tab)) return false;
         return expandtabs(c, at, s, tab, out);
     }
-    case M_FORMAT: return vlm_jinja_str_format(c, at, s, a, out);
+    case M_FORMAT:
+        return vlm_jinja_str_format(c, at, s, a, out);
     case M_ISIDENTIFIER: {
         if (!check_npos(c, at, "isidentifier", a, 0, 0)) return false;
         if (!s->ascii)
@@ -1021,8 +1120,8 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         bool ok = s->len > 0 && !(s->data[0] >= '0' && s->data[0] <= '9');
         for (size_t i = 0; ok && i < s->len; i++) {
             char ch = s->data[i];
-            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_';
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_';
         }
         *out = vlm_jv_bool(ok);
         return true;
@@ -1040,7 +1139,8 @@ static bool call_str_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm_
         if (!check_npos(c, at, "is...", a, 0, 0)) return false;
         *out = vlm_jv_bool(id == M_ISPRINTABLE && s->len == 0 ? true : predicate(s, id));
         return true;
-    default: break;
+    default:
+        break;
     }
     return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "this str method is not supported");
 }
@@ -1109,7 +1209,8 @@ static bool call_dict_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm
         *out = vlm_jv_dict(copy);
         return true;
     }
-    default: break;
+    default:
+        break;
     }
     return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "this dict method is not supported");
 }
@@ -1121,7 +1222,8 @@ static bool call_list_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm
     case M_COUNT: {
         if (!check_npos(c, at, "count", a, 1, 1)) return false;
         int64_t n = 0;
-        for (size_t i = 0; i < l->n; i++) n += vlm_jv_equal(l->items[i], a->pos[0]);
+        for (size_t i = 0; i < l->n; i++)
+            n += vlm_jv_equal(l->items[i], a->pos[0]);
         *out = vlm_jv_int(n);
         return true;
     }
@@ -1153,7 +1255,8 @@ static bool call_list_method(vlm_jctx *c, const vlm_jnode *at, method_id id, vlm
         *out = vlm_jv_list(copy);
         return true;
     }
-    default: break;
+    default:
+        break;
     }
     return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "this list method is not supported");
 }
@@ -1162,9 +1265,11 @@ static bool call_loop_method(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv se
                              const vlm_jargs *a, vlm_jv *out) {
     vlm_jloop *lp = self.u.loop;
     if (a->nkw)
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: loop methods take no keyword arguments");
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: loop methods take no keyword arguments");
     if (id == VLM_JMETHOD_LOOP_CYCLE) {
-        if (a->npos == 0) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: no items for cycling given");
+        if (a->npos == 0)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: no items for cycling given");
         *out = vlm_jv_incref(a->pos[lp->index0 % a->npos]);
         return true;
     }
@@ -1202,8 +1307,11 @@ bool vlm_jinja_call_builtin(vlm_jctx *c, const vlm_jnode *at, const vlm_jfunc *f
         return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "the method %s.%s() is not supported",
                              vlm_jv_type_name(fn->self), m->name);
     switch (fn->self.type) {
-    case VLM_JV_STR: return call_str_method(c, at, m->id, fn->self, a, out);
-    case VLM_JV_DICT: return call_dict_method(c, at, m->id, fn->self, a, out);
-    default: return call_list_method(c, at, m->id, fn->self, a, out);
+    case VLM_JV_STR:
+        return call_str_method(c, at, m->id, fn->self, a, out);
+    case VLM_JV_DICT:
+        return call_dict_method(c, at, m->id, fn->self, a, out);
+    default:
+        return call_list_method(c, at, m->id, fn->self, a, out);
     }
 }

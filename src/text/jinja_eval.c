@@ -28,15 +28,17 @@ bool vlm_jctx_fail(vlm_jctx *c, const vlm_jnode *at, vlm_status st, const char *
     if (c->failed) return false;
     c->failed = true;
     c->status = st;
-    char msg[400];
+    char msg[400], full[sizeof(((vlm_error *)0)->message)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (at)
-        vlm_err(c->err, st, "%s:%u:%u: %s", c->tpl->name, at->line, at->col, msg);
+        snprintf(full, sizeof full, "%s:%u:%u: %s", c->tpl->name, at->line, at->col, msg);
     else
-        vlm_err(c->err, st, "%s: %s", c->tpl->name, msg);
+        snprintf(full, sizeof full, "%s: %s", c->tpl->name, msg);
+    vlm_utf8_trim_partial(full); /* truncation must not leave half a character */
+    vlm_err(c->err, st, "%s", full);
     return false;
 }
 
@@ -73,8 +75,10 @@ bool vlm_jctx_str(vlm_jctx *c, const vlm_jnode *at, const char *s, size_t n, vlm
 
 bool vlm_jctx_buf(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv *out) {
     bool ok;
-    if (b->failed) ok = vlm_jctx_oom(c, at);
-    else ok = vlm_jctx_str(c, at, vlm_strbuf_cstr(b), b->len, out);
+    if (b->failed)
+        ok = vlm_jctx_oom(c, at);
+    else
+        ok = vlm_jctx_str(c, at, vlm_strbuf_cstr(b), b->len, out);
     vlm_strbuf_free(b);
     return ok;
 }
@@ -157,7 +161,8 @@ bool vlm_jargs_bind(vlm_jctx *c, const vlm_jnode *at, const char *fname, const v
     for (uint32_t k = 0; k < a->nkw; k++) {
         const char *name = a->kwnames[k].u.s->data;
         int i = 0;
-        while (i < nparams && strcmp(params[i], name)) i++;
+        while (i < nparams && strcmp(params[i], name))
+            i++;
         if (i == nparams)
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                  "TypeError: %s() got an unexpected keyword argument '%s'", fname,
@@ -223,7 +228,8 @@ bool vlm_jctx_iterate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jlist **ou
         *out = keys;
         return true;
     }
-    case VLM_JV_STR: return str_chars(c, at, v.u.s, out);
+    case VLM_JV_STR:
+        return str_chars(c, at, v.u.s, out);
     case VLM_JV_UNDEFINED:
         *out = vlm_jlist_new(VLM_JLIST_LIST, 0);
         return *out ? true : vlm_jctx_oom(c, at);
@@ -238,12 +244,17 @@ bool vlm_jctx_iterate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jlist **ou
 static const char *type_repr(vlm_jv v) {
     /* jinja2's object_type_repr, for Undefined hints. */
     switch (v.type) {
-    case VLM_JV_NONE: return "None";
-    case VLM_JV_NAMESPACE: return "jinja2.utils.Namespace object";
-    case VLM_JV_LOOP: return "jinja2.runtime.LoopContext object";
-    case VLM_JV_FUNC: return v.u.fn->kind == VLM_JFUNC_MACRO ? "jinja2.runtime.Macro object"
-                                                             : "builtin_function_or_method object";
-    default: return NULL;
+    case VLM_JV_NONE:
+        return "None";
+    case VLM_JV_NAMESPACE:
+        return "jinja2.utils.Namespace object";
+    case VLM_JV_LOOP:
+        return "jinja2.runtime.LoopContext object";
+    case VLM_JV_FUNC:
+        return v.u.fn->kind == VLM_JFUNC_MACRO ? "jinja2.runtime.Macro object"
+                                               : "builtin_function_or_method object";
+    default:
+        return NULL;
     }
 }
 
@@ -254,19 +265,27 @@ static vlm_jv no_attribute(vlm_jv obj, vlm_jv name) {
                              name.u.s->data);
 }
 
-static bool loop_attr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const char *name,
-                      vlm_jv *out) {
+static bool loop_attr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const char *name, vlm_jv *out) {
     vlm_jloop *lp = obj.u.loop;
     size_t n = lp->items->n, i = lp->index0;
-    if (!strcmp(name, "index")) *out = vlm_jv_int((int64_t)i + 1);
-    else if (!strcmp(name, "index0")) *out = vlm_jv_int((int64_t)i);
-    else if (!strcmp(name, "revindex")) *out = vlm_jv_int((int64_t)(n - i));
-    else if (!strcmp(name, "revindex0")) *out = vlm_jv_int((int64_t)(n - i - 1));
-    else if (!strcmp(name, "first")) *out = vlm_jv_bool(i == 0);
-    else if (!strcmp(name, "last")) *out = vlm_jv_bool(i + 1 == n);
-    else if (!strcmp(name, "length")) *out = vlm_jv_int((int64_t)n);
-    else if (!strcmp(name, "depth")) *out = vlm_jv_int(lp->depth0 + 1);
-    else if (!strcmp(name, "depth0")) *out = vlm_jv_int(lp->depth0);
+    if (!strcmp(name, "index"))
+        *out = vlm_jv_int((int64_t)i + 1);
+    else if (!strcmp(name, "index0"))
+        *out = vlm_jv_int((int64_t)i);
+    else if (!strcmp(name, "revindex"))
+        *out = vlm_jv_int((int64_t)(n - i));
+    else if (!strcmp(name, "revindex0"))
+        *out = vlm_jv_int((int64_t)(n - i - 1));
+    else if (!strcmp(name, "first"))
+        *out = vlm_jv_bool(i == 0);
+    else if (!strcmp(name, "last"))
+        *out = vlm_jv_bool(i + 1 == n);
+    else if (!strcmp(name, "length"))
+        *out = vlm_jv_int((int64_t)n);
+    else if (!strcmp(name, "depth"))
+        *out = vlm_jv_int(lp->depth0 + 1);
+    else if (!strcmp(name, "depth0"))
+        *out = vlm_jv_int(lp->depth0);
     else if (!strcmp(name, "previtem"))
         *out = i > 0 ? vlm_jv_incref(lp->items->items[i - 1])
                      : vlm_jv_undef_hint("there is no previous item");
@@ -290,9 +309,10 @@ static bool loop_attr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const char *
 }
 
 static bool is_number_attr(const char *name) {
-    static const char *const names[] = {"real", "imag", "numerator", "denominator", "conjugate",
-                                        "bit_length", "bit_count", "to_bytes", "from_bytes",
-                                        "as_integer_ratio", "is_integer", "hex", "fromhex"};
+    static const char *const names[] = {
+        "real",       "imag",      "numerator", "denominator", "conjugate",
+        "bit_length", "bit_count", "to_bytes",  "from_bytes",  "as_integer_ratio",
+        "is_integer", "hex",       "fromhex"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i])) return true;
     return false;
@@ -303,7 +323,17 @@ bool vlm_jctx_getattr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
     const char *s = name.u.s->data;
     bool found = false;
     switch (obj.type) {
-    case VLM_JV_UNDEFINED: return vlm_jctx_fail_undefined(c, at, obj);
+    case VLM_JV_UNDEFINED:
+        /* Attributes every Python object has exist on Undefined too; the sandbox hides them
+         * behind an Undefined instead of failing. */
+        if (!strcmp(s, "__class__") || !strcmp(s, "__doc__") || !strcmp(s, "__init__") ||
+            !strcmp(s, "__module__") || !strcmp(s, "__slots__") || !strcmp(s, "__hash__") ||
+            !strcmp(s, "__eq__") || !strcmp(s, "__str__") || !strcmp(s, "__repr__")) {
+            *out =
+                vlm_jv_undef_hint("access to attribute '%s' of 'Undefined' object is unsafe.", s);
+            return true;
+        }
+        return vlm_jctx_fail_undefined(c, at, obj);
     case VLM_JV_DICT: {
         if (s[0] != '_') {
             if (!vlm_jinja_method_lookup(c, at, obj, name, &found, out)) return false;
@@ -326,7 +356,8 @@ bool vlm_jctx_getattr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
         *out = v ? vlm_jv_incref(*v) : no_attribute(obj, name);
         return true;
     }
-    case VLM_JV_LOOP: return loop_attr(c, at, obj, s, out);
+    case VLM_JV_LOOP:
+        return loop_attr(c, at, obj, s, out);
     case VLM_JV_BOOL:
     case VLM_JV_INT:
     case VLM_JV_FLOAT:
@@ -343,14 +374,19 @@ bool vlm_jctx_getattr(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
                                  "the attribute '%s' of macros is not supported", s);
         *out = no_attribute(obj, name);
         return true;
-    default: *out = no_attribute(obj, name); return true;
+    default:
+        *out = no_attribute(obj, name);
+        return true;
     }
 }
 
 static bool index_of(vlm_jv key, int64_t *i) {
-    if (key.type == VLM_JV_INT) *i = key.u.i;
-    else if (key.type == VLM_JV_BOOL) *i = key.u.b;
-    else return false;
+    if (key.type == VLM_JV_INT)
+        *i = key.u.i;
+    else if (key.type == VLM_JV_BOOL)
+        *i = key.u.b;
+    else
+        return false;
     return true;
 }
 
@@ -370,7 +406,8 @@ bool vlm_jctx_getitem(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv key, 
     *out = vlm_jv_undef();
     int64_t i;
     switch (obj.type) {
-    case VLM_JV_UNDEFINED: return vlm_jctx_fail_undefined(c, at, obj);
+    case VLM_JV_UNDEFINED:
+        return vlm_jctx_fail_undefined(c, at, obj);
     case VLM_JV_DICT:
         if (vlm_jv_hashable(key)) {
             const vlm_jv *v = vlm_jdict_get(obj.u.d, key);
@@ -382,8 +419,8 @@ bool vlm_jctx_getitem(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv key, 
         break;
     case VLM_JV_LIST: {
         const vlm_jlist *l = obj.u.l;
-        bool indexable = l->kind == VLM_JLIST_LIST || l->kind == VLM_JLIST_TUPLE ||
-                         l->kind == VLM_JLIST_RANGE;
+        bool indexable =
+            l->kind == VLM_JLIST_LIST || l->kind == VLM_JLIST_TUPLE || l->kind == VLM_JLIST_RANGE;
         if (indexable && index_of(key, &i)) {
             if (i < 0) i += (int64_t)l->n;
             if (i >= 0 && (uint64_t)i < l->n) {
@@ -408,7 +445,8 @@ bool vlm_jctx_getitem(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv key, 
             return true;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (key.type == VLM_JV_STR) return vlm_jctx_getattr(c, at, obj, key, out);
     *out = no_element(obj, key);
@@ -422,14 +460,15 @@ static bool slice_indices(vlm_jctx *c, const vlm_jnode *at, const vlm_jv *parts,
     int64_t v[3];
     bool have[3];
     for (int k = 0; k < 3; k++) {
-        have[k] = parts[k].type != VLM_JV_NONE && parts[k].type != VLM_JV_UNDEFINED;
+        have[k] = parts[k].type != VLM_JV_NONE;
         if (have[k] && !index_of(parts[k], &v[k])) {
             *type_ok = false;
             return true;
         }
     }
     *step = have[2] ? v[2] : 1;
-    if (*step == 0) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: slice step cannot be zero");
+    if (*step == 0)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: slice step cannot be zero");
     if (*step == INT64_MIN) *step = -INT64_MAX;
     int64_t lower = *step > 0 ? 0 : -1, upper = *step > 0 ? n : n - 1;
     for (int k = 0; k < 2; k++) {
@@ -445,8 +484,10 @@ static bool slice_indices(vlm_jctx *c, const vlm_jnode *at, const vlm_jv *parts,
                 x = upper;
             }
         }
-        if (k == 0) *start = x;
-        else *stop = x;
+        if (k == 0)
+            *start = x;
+        else
+            *stop = x;
     }
     return true;
 }
@@ -459,19 +500,19 @@ static bool do_slice(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const vlm_jv 
                (obj.type == VLM_JV_LIST &&
                 (obj.u.l->kind == VLM_JLIST_LIST || obj.u.l->kind == VLM_JLIST_TUPLE ||
                  obj.u.l->kind == VLM_JLIST_RANGE));
-    if (!seq) {
-        *out = vlm_jv_undef_hint("%s object is not subscriptable with a slice",
-                                 vlm_jv_type_name(obj));
-        return true;
-    }
+    /* jinja2 compiles a slice to a plain Python subscript (no getitem fallback). */
+    if (!seq)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: '%s' object is not subscriptable with a slice",
+                             vlm_jv_type_name(obj));
     int64_t n = obj.type == VLM_JV_STR ? (int64_t)obj.u.s->ncp : (int64_t)obj.u.l->n;
     int64_t start = 0, stop = 0, step = 1;
     bool type_ok;
     if (!slice_indices(c, at, parts, n, &start, &stop, &step, &type_ok)) return false;
-    if (!type_ok) {
-        *out = vlm_jv_undef_hint("slice indices must be integers or None");
-        return true;
-    }
+    if (!type_ok)
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: slice indices must be integers or None or have an "
+                             "__index__ method");
     if (obj.type == VLM_JV_STR) {
         const vlm_jstr *s = obj.u.s;
         if (step == 1) {
@@ -573,14 +614,17 @@ static bool repeat(vlm_jctx *c, const vlm_jnode *at, vlm_jv seq, int64_t times, 
     if (seq.type == VLM_JV_STR) {
         uint64_t total;
         if (!vlm_u64_mul(seq.u.s->len, (uint64_t)times, &total) || total > c->max_output)
-            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "string repetition exceeds the output limit");
+            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT,
+                                 "string repetition exceeds the output limit");
         vlm_strbuf b;
         vlm_strbuf_init(&b);
-        for (int64_t k = 0; k < times; k++) vlm_strbuf_append(&b, seq.u.s->data, seq.u.s->len);
+        for (int64_t k = 0; k < times; k++)
+            vlm_strbuf_append(&b, seq.u.s->data, seq.u.s->len);
         return vlm_jctx_buf(c, at, &b, out);
     }
     uint64_t total;
-    if (!vlm_u64_mul(seq.u.l->n, (uint64_t)times, &total) || total > (c->max_alloc / sizeof(vlm_jv)))
+    if (!vlm_u64_mul(seq.u.l->n, (uint64_t)times, &total) ||
+        total > (c->max_alloc / sizeof(vlm_jv)))
         return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "list repetition exceeds the allocation limit");
     vlm_jlist *l = vlm_jlist_new(seq.u.l->kind, (size_t)total);
     if (!l) return vlm_jctx_oom(c, at);
@@ -595,19 +639,32 @@ static bool repeat(vlm_jctx *c, const vlm_jnode *at, vlm_jv seq, int64_t times, 
 }
 
 static bool is_plain_seq(vlm_jv v) {
-    return v.type == VLM_JV_LIST && (v.u.l->kind == VLM_JLIST_LIST || v.u.l->kind == VLM_JLIST_TUPLE);
+    return v.type == VLM_JV_LIST &&
+           (v.u.l->kind == VLM_JLIST_LIST || v.u.l->kind == VLM_JLIST_TUPLE);
 }
 
 /* markupsafe's escape of a plain string appended to b. */
 static void html_escape(vlm_strbuf *b, const vlm_jstr *s) {
     for (size_t i = 0; i < s->len; i++) {
         switch (s->data[i]) {
-        case '&': vlm_strbuf_puts(b, "&amp;"); break;
-        case '<': vlm_strbuf_puts(b, "&lt;"); break;
-        case '>': vlm_strbuf_puts(b, "&gt;"); break;
-        case '"': vlm_strbuf_puts(b, "&#34;"); break;
-        case '\'': vlm_strbuf_puts(b, "&#39;"); break;
-        default: vlm_strbuf_putc(b, s->data[i]); break;
+        case '&':
+            vlm_strbuf_puts(b, "&amp;");
+            break;
+        case '<':
+            vlm_strbuf_puts(b, "&lt;");
+            break;
+        case '>':
+            vlm_strbuf_puts(b, "&gt;");
+            break;
+        case '"':
+            vlm_strbuf_puts(b, "&#34;");
+            break;
+        case '\'':
+            vlm_strbuf_puts(b, "&#39;");
+            break;
+        default:
+            vlm_strbuf_putc(b, s->data[i]);
+            break;
         }
     }
 }
@@ -615,7 +672,9 @@ static void html_escape(vlm_strbuf *b, const vlm_jstr *s) {
 bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b, vlm_jv *out) {
     *out = vlm_jv_undef();
     if (a.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, a);
-    if (b.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, b);
+    /* str % Undefined formats it (as ""): str.__mod__ handles it before Undefined can. */
+    if (b.type == VLM_JV_UNDEFINED && !(op == VLM_JOP_MOD && a.type == VLM_JV_STR))
+        return vlm_jctx_fail_undefined(c, at, b);
     const char *sym = vlm_jop_text(op);
     if (is_num(a) && is_num(b)) {
         bool fl = a.type == VLM_JV_FLOAT || b.type == VLM_JV_FLOAT;
@@ -623,19 +682,28 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
         double fx = as_f64(a), fy = as_f64(b);
         switch (op) {
         case VLM_JOP_ADD:
-            if (fl) *out = vlm_jv_float(fx + fy);
-            else if (__builtin_add_overflow(x, y, &r)) return overflow(c, at);
-            else *out = vlm_jv_int(r);
+            if (fl)
+                *out = vlm_jv_float(fx + fy);
+            else if (__builtin_add_overflow(x, y, &r))
+                return overflow(c, at);
+            else
+                *out = vlm_jv_int(r);
             return true;
         case VLM_JOP_SUB:
-            if (fl) *out = vlm_jv_float(fx - fy);
-            else if (__builtin_sub_overflow(x, y, &r)) return overflow(c, at);
-            else *out = vlm_jv_int(r);
+            if (fl)
+                *out = vlm_jv_float(fx - fy);
+            else if (__builtin_sub_overflow(x, y, &r))
+                return overflow(c, at);
+            else
+                *out = vlm_jv_int(r);
             return true;
         case VLM_JOP_MUL:
-            if (fl) *out = vlm_jv_float(fx * fy);
-            else if (__builtin_mul_overflow(x, y, &r)) return overflow(c, at);
-            else *out = vlm_jv_int(r);
+            if (fl)
+                *out = vlm_jv_float(fx * fy);
+            else if (__builtin_mul_overflow(x, y, &r))
+                return overflow(c, at);
+            else
+                *out = vlm_jv_int(r);
             return true;
         case VLM_JOP_DIV:
             if (fy == 0)
@@ -660,8 +728,10 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
                 return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                      "ZeroDivisionError: integer division or modulo by zero");
             if (x == INT64_MIN && y == -1) {
-                if (op == VLM_JOP_MOD) *out = vlm_jv_int(0);
-                else return overflow(c, at);
+                if (op == VLM_JOP_MOD)
+                    *out = vlm_jv_int(0);
+                else
+                    return overflow(c, at);
                 return true;
             }
             {
@@ -696,7 +766,8 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
                 return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                      "OverflowError: (34, 'Numerical result out of range')");
             return true;
-        default: break;
+        default:
+            break;
         }
     }
     switch (op) {
@@ -710,10 +781,14 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
             vlm_strbuf buf;
             vlm_strbuf_init(&buf);
             vlm_strbuf_reserve(&buf, n);
-            if (mb && !ma) html_escape(&buf, a.u.s);
-            else vlm_strbuf_append(&buf, a.u.s->data, a.u.s->len);
-            if (ma && !mb) html_escape(&buf, b.u.s);
-            else vlm_strbuf_append(&buf, b.u.s->data, b.u.s->len);
+            if (mb && !ma)
+                html_escape(&buf, a.u.s);
+            else
+                vlm_strbuf_append(&buf, a.u.s->data, a.u.s->len);
+            if (ma && !mb)
+                html_escape(&buf, b.u.s);
+            else
+                vlm_strbuf_append(&buf, b.u.s->data, b.u.s->len);
             if (buf.len > c->max_output) {
                 vlm_strbuf_free(&buf);
                 return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "string exceeds the output limit");
@@ -742,9 +817,11 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
                                  vlm_jv_type_name(b));
         return type_error2(c, at, sym, a, b);
     case VLM_JOP_MUL:
-        if ((a.type == VLM_JV_STR || is_plain_seq(a)) && (b.type == VLM_JV_INT || b.type == VLM_JV_BOOL))
+        if ((a.type == VLM_JV_STR || is_plain_seq(a)) &&
+            (b.type == VLM_JV_INT || b.type == VLM_JV_BOOL))
             return repeat(c, at, a, as_i64(b), out);
-        if ((b.type == VLM_JV_STR || is_plain_seq(b)) && (a.type == VLM_JV_INT || a.type == VLM_JV_BOOL))
+        if ((b.type == VLM_JV_STR || is_plain_seq(b)) &&
+            (a.type == VLM_JV_INT || a.type == VLM_JV_BOOL))
             return repeat(c, at, b, as_i64(a), out);
         return type_error2(c, at, sym, a, b);
     case VLM_JOP_MOD:
@@ -753,7 +830,8 @@ bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b
                                  "%% formatting of a Markup string (from |safe) is not supported");
         if (a.type == VLM_JV_STR) return vlm_jinja_percent_format(c, at, a, b, out);
         return type_error2(c, at, sym, a, b);
-    default: return type_error2(c, at, op == VLM_JOP_POW ? "** or pow()" : sym, a, b);
+    default:
+        return type_error2(c, at, op == VLM_JOP_POW ? "** or pow()" : sym, a, b);
     }
 }
 
@@ -778,10 +856,18 @@ bool vlm_jctx_compare(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv
         return true;
     }
     switch (op) {
-    case VLM_JCMP_LT: *out = r < 0; break;
-    case VLM_JCMP_LTEQ: *out = r <= 0; break;
-    case VLM_JCMP_GT: *out = r > 0; break;
-    default: *out = r >= 0; break;
+    case VLM_JCMP_LT:
+        *out = r < 0;
+        break;
+    case VLM_JCMP_LTEQ:
+        *out = r <= 0;
+        break;
+    case VLM_JCMP_GT:
+        *out = r > 0;
+        break;
+    default:
+        *out = r >= 0;
+        break;
     }
     return true;
 }
@@ -817,7 +903,8 @@ bool vlm_jctx_contains(vlm_jctx *c, const vlm_jnode *at, vlm_jv b, vlm_jv a, boo
         if (l->kind == VLM_JLIST_GENERATOR) l->pos = l->n;
         return true;
     }
-    case VLM_JV_UNDEFINED: return true; /* iterates as empty */
+    case VLM_JV_UNDEFINED:
+        return true; /* iterates as empty */
     default:
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: argument of type '%s' is not iterable",
@@ -870,6 +957,16 @@ static bool scope_set(vlm_jctx *c, const vlm_jnode *at, vlm_jscope *sc, vlm_jv n
     return true;
 }
 
+/* Binds a frame's "missing" names (jinja_scope.c) to Undefined at the frame's start. */
+static bool bind_missing(vlm_jctx *c, const vlm_jnode *at, vlm_jscope *s, const vlm_jv *names,
+                         uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (!scope_set(c, at, s, names[i],
+                       vlm_jv_undef_hint("'%s' is undefined", names[i].u.s->data)))
+            return false;
+    return true;
+}
+
 /* Evaluated arguments of a call, filter or test node. */
 typedef struct evargs {
     vlm_jv small[SMALL_ARGS];
@@ -879,14 +976,14 @@ typedef struct evargs {
 
 static void evargs_free(evargs *e) {
     uint32_t n = e->a.npos + e->a.nkw;
-    for (uint32_t i = 0; i < n; i++) vlm_jv_decref(e->vals[i]);
+    for (uint32_t i = 0; i < n; i++)
+        vlm_jv_decref(e->vals[i]);
     if (e->vals != e->small) free(e->vals);
     e->vals = e->small;
     e->a.npos = e->a.nkw = 0;
 }
 
-static bool eval_args(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, evargs *e,
-                      uint32_t extra) {
+static bool eval_args(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, evargs *e, uint32_t extra) {
     uint32_t n = nd->nkids + nd->nkids2;
     e->vals = e->small;
     memset(&e->a, 0, sizeof e->a);
@@ -925,6 +1022,10 @@ static bool call_macro(vlm_jctx *c, const vlm_jnode *at, const vlm_jfunc *fn, co
     const char *mname = fn->name;
     vlm_jscope *s = vlm_jscope_new(fn->closure);
     if (!s) return vlm_jctx_oom(c, at);
+    if (!bind_missing(c, at, s, m->missing, m->nmissing)) {
+        vlm_jscope_decref(s);
+        return false;
+    }
     bool ok = false;
     vlm_jlist *varargs = NULL;
     vlm_jdict *kwargs = NULL;
@@ -952,12 +1053,13 @@ static bool call_macro(vlm_jctx *c, const vlm_jnode *at, const vlm_jfunc *fn, co
     for (uint32_t k = 0; k < a->nkw; k++) {
         vlm_jv name = a->kwnames[k];
         uint32_t i = 0;
-        while (i < m->nnames && !vlm_jv_equal(m->names[i], name)) i++;
+        while (i < m->nnames && !vlm_jv_equal(m->names[i], name))
+            i++;
         if (i < m->nnames) {
             if (given[i]) {
                 vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                              "TypeError: macro '%s' got multiple values for argument '%s'",
-                              mname, name.u.s->data);
+                              "TypeError: macro '%s' got multiple values for argument '%s'", mname,
+                              name.u.s->data);
                 goto done;
             }
             if (!scope_set(c, at, s, name, vlm_jv_incref(a->kwvals[k]))) goto done;
@@ -1041,8 +1143,10 @@ bool vlm_jctx_call(vlm_jctx *c, const vlm_jnode *at, vlm_jv fn, const vlm_jargs 
                              vlm_jv_type_name(fn));
     if (!enter(c, at)) return false;
     bool ok;
-    if (fn.u.fn->kind == VLM_JFUNC_MACRO) ok = call_macro(c, at, fn.u.fn, a, out);
-    else ok = vlm_jinja_call_builtin(c, at, fn.u.fn, a, out);
+    if (fn.u.fn->kind == VLM_JFUNC_MACRO)
+        ok = call_macro(c, at, fn.u.fn, a, out);
+    else
+        ok = vlm_jinja_call_builtin(c, at, fn.u.fn, a, out);
     leave(c);
     return ok;
 }
@@ -1107,7 +1211,8 @@ static bool eval_getitem(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_j
         for (int k = 0; k < 3 && ok; k++)
             if (p3[k]) ok = eval(c, sc, p3[k], &parts[k]);
         if (ok) ok = do_slice(c, nd, obj, parts, out);
-        for (int k = 0; k < 3; k++) vlm_jv_decref(parts[k]);
+        for (int k = 0; k < 3; k++)
+            vlm_jv_decref(parts[k]);
     } else {
         vlm_jv key;
         ok = eval(c, sc, nd->b, &key);
@@ -1121,8 +1226,8 @@ static bool eval_getitem(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_j
 }
 
 static bool eval_seq(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv *out) {
-    vlm_jlist *l = vlm_jlist_new(nd->kind == VLM_JN_TUPLE ? VLM_JLIST_TUPLE : VLM_JLIST_LIST,
-                                 nd->nkids);
+    vlm_jlist *l =
+        vlm_jlist_new(nd->kind == VLM_JN_TUPLE ? VLM_JLIST_TUPLE : VLM_JLIST_LIST, nd->nkids);
     if (!l) return vlm_jctx_oom(c, nd);
     for (uint32_t i = 0; i < nd->nkids; i++) {
         vlm_jv v;
@@ -1196,8 +1301,10 @@ static bool eval_unary(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv 
     bool ok = true;
     if (v.type == VLM_JV_INT || v.type == VLM_JV_BOOL) {
         int64_t i = as_i64(v);
-        if (neg && i == INT64_MIN) ok = overflow(c, nd);
-        else *out = vlm_jv_int(neg ? -i : i);
+        if (neg && i == INT64_MIN)
+            ok = overflow(c, nd);
+        else
+            *out = vlm_jv_int(neg ? -i : i);
     } else if (v.type == VLM_JV_FLOAT) {
         *out = vlm_jv_float(neg ? -v.u.f : v.u.f);
     } else if (v.type == VLM_JV_UNDEFINED) {
@@ -1236,8 +1343,10 @@ static bool eval_filter(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, const 
     vlm_jv v;
     bool ok;
     if (nd->a) {
-        if (nd->a->kind == VLM_JN_FILTER) ok = eval_filter(c, sc, nd->a, input, &v);
-        else ok = eval(c, sc, nd->a, &v);
+        if (nd->a->kind == VLM_JN_FILTER)
+            ok = eval_filter(c, sc, nd->a, input, &v);
+        else
+            ok = eval(c, sc, nd->a, &v);
     } else {
         v = input ? vlm_jv_incref(*input) : vlm_jv_undef();
         ok = true;
@@ -1263,11 +1372,19 @@ static bool eval(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv *out) 
     if (!enter(c, nd)) return false;
     bool ok = true;
     switch (nd->kind) {
-    case VLM_JN_CONST: *out = vlm_jv_incref(nd->val); break;
-    case VLM_JN_NAME: ok = lookup(c, sc, nd, out); break;
+    case VLM_JN_CONST:
+        *out = vlm_jv_incref(nd->val);
+        break;
+    case VLM_JN_NAME:
+        ok = lookup(c, sc, nd, out);
+        break;
     case VLM_JN_LIST:
-    case VLM_JN_TUPLE: ok = eval_seq(c, sc, nd, out); break;
-    case VLM_JN_DICT: ok = eval_dict(c, sc, nd, out); break;
+    case VLM_JN_TUPLE:
+        ok = eval_seq(c, sc, nd, out);
+        break;
+    case VLM_JN_DICT:
+        ok = eval_dict(c, sc, nd, out);
+        break;
     case VLM_JN_GETATTR: {
         vlm_jv obj;
         ok = eval(c, sc, nd->a, &obj);
@@ -1277,13 +1394,23 @@ static bool eval(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv *out) 
         }
         break;
     }
-    case VLM_JN_GETITEM: ok = eval_getitem(c, sc, nd, out); break;
-    case VLM_JN_CALL: ok = eval_call(c, sc, nd, out); break;
-    case VLM_JN_FILTER: ok = eval_filter(c, sc, nd, NULL, out); break;
-    case VLM_JN_TEST: ok = eval_test(c, sc, nd, out); break;
+    case VLM_JN_GETITEM:
+        ok = eval_getitem(c, sc, nd, out);
+        break;
+    case VLM_JN_CALL:
+        ok = eval_call(c, sc, nd, out);
+        break;
+    case VLM_JN_FILTER:
+        ok = eval_filter(c, sc, nd, NULL, out);
+        break;
+    case VLM_JN_TEST:
+        ok = eval_test(c, sc, nd, out);
+        break;
     case VLM_JN_NOT:
     case VLM_JN_NEG:
-    case VLM_JN_POS: ok = eval_unary(c, sc, nd, out); break;
+    case VLM_JN_POS:
+        ok = eval_unary(c, sc, nd, out);
+        break;
     case VLM_JN_BINOP: {
         vlm_jv a, b;
         ok = eval(c, sc, nd->a, &a);
@@ -1296,7 +1423,9 @@ static bool eval(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv *out) 
         vlm_jv_decref(a);
         break;
     }
-    case VLM_JN_CONCAT: ok = eval_concat(c, sc, nd, out); break;
+    case VLM_JN_CONCAT:
+        ok = eval_concat(c, sc, nd, out);
+        break;
     case VLM_JN_AND:
     case VLM_JN_OR: {
         vlm_jv a;
@@ -1311,15 +1440,19 @@ static bool eval(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_jv *out) 
         }
         break;
     }
-    case VLM_JN_COMPARE: ok = eval_compare(c, sc, nd, out); break;
+    case VLM_JN_COMPARE:
+        ok = eval_compare(c, sc, nd, out);
+        break;
     case VLM_JN_CONDEXPR: {
         vlm_jv t;
         ok = eval(c, sc, nd->a, &t);
         if (!ok) break;
         bool truth = vlm_jv_truthy(t);
         vlm_jv_decref(t);
-        if (truth) ok = eval(c, sc, nd->b, out);
-        else if (nd->c) ok = eval(c, sc, nd->c, out);
+        if (truth)
+            ok = eval(c, sc, nd->b, out);
+        else if (nd->c)
+            ok = eval(c, sc, nd->c, out);
         else
             *out = vlm_jv_undef_hint("the inline if-expression on line %u evaluated to false and "
                                      "no else section was defined.",
@@ -1353,9 +1486,9 @@ static bool assign(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *target, vlm_jv 
     bool ok = true;
     if (items->n != target->nkids) {
         if (items->n > target->nkids)
-            ok = vlm_jctx_fail(c, target, VLM_ERR_FORMAT,
-                               "ValueError: too many values to unpack (expected %u)",
-                               target->nkids);
+            ok =
+                vlm_jctx_fail(c, target, VLM_ERR_FORMAT,
+                              "ValueError: too many values to unpack (expected %u)", target->nkids);
         else
             ok = vlm_jctx_fail(c, target, VLM_ERR_FORMAT,
                                "ValueError: not enough values to unpack (expected %u, got %zu)",
@@ -1403,6 +1536,22 @@ static bool emit(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *out, const char *
     return true;
 }
 
+/* A body that is its own frame in jinja2 (a for loop's else, filter and set blocks,
+ * {% generation %}): assignments inside stay inside. */
+static exec_result exec_frame(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd,
+                              const vlm_jv *missing, uint32_t nmissing, vlm_jnode *const *kids,
+                              uint32_t n, vlm_strbuf *out) {
+    vlm_jscope *f = vlm_jscope_new(sc);
+    if (!f) {
+        vlm_jctx_oom(c, nd);
+        return EX_ERR;
+    }
+    exec_result r =
+        bind_missing(c, nd, f, missing, nmissing) ? exec_body(c, f, kids, n, out) : EX_ERR;
+    vlm_jscope_decref(f);
+    return r;
+}
+
 static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vlm_strbuf *out) {
     vlm_jv seqv;
     if (!eval(c, sc, nd->b, &seqv)) return EX_ERR;
@@ -1426,7 +1575,8 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
             vlm_jv t;
             ok = assign(c, tmp, nd->a, vlm_jv_incref(items->items[i])) && eval(c, tmp, nd->c, &t);
             if (ok) {
-                if (vlm_jv_truthy(t)) ok = vlm_jctx_push(c, nd, kept, vlm_jv_incref(items->items[i]));
+                if (vlm_jv_truthy(t))
+                    ok = vlm_jctx_push(c, nd, kept, vlm_jv_incref(items->items[i]));
                 vlm_jv_decref(t);
             }
             vlm_jscope_decref(tmp);
@@ -1439,9 +1589,10 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
         }
     }
     exec_result r = EX_OK;
+    bool completed = false;
     if (items->n == 0) {
         vlm_jlist_decref(items);
-        return exec_body(c, sc, nd->kids2, nd->nkids2, out);
+        return exec_frame(c, sc, nd, nd->missing2, nd->nmissing2, nd->kids2, nd->nkids2, out);
     }
     vlm_jloop *lp = calloc(1, sizeof *lp);
     if (!lp) {
@@ -1473,7 +1624,8 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
             r = EX_ERR;
             break;
         }
-        if (!scope_set(c, nd, it, lname, vlm_jv_incref(loopv)) ||
+        if (!bind_missing(c, nd, it, nd->missing, nd->nmissing) ||
+            !scope_set(c, nd, it, lname, vlm_jv_incref(loopv)) ||
             !assign(c, it, nd->a, vlm_jv_incref(items->items[i]))) {
             vlm_jscope_decref(it);
             r = EX_ERR;
@@ -1481,6 +1633,7 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
         }
         r = exec_body(c, it, nd->kids, nd->nkids, out);
         vlm_jscope_decref(it);
+        if (r == EX_OK) completed = true;
         if (r == EX_CONTINUE) r = EX_OK;
         if (r == EX_BREAK) {
             r = EX_OK;
@@ -1490,6 +1643,10 @@ static exec_result exec_for(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, vl
     }
     vlm_jv_decref(lname);
     vlm_jv_decref(loopv);
+    /* jinja2 clears its "no iteration" flag at the end of the body, which break and
+     * continue skip: the else block runs unless some iteration ran to its end. */
+    if (r == EX_OK && !completed && nd->nkids2)
+        r = exec_frame(c, sc, nd, nd->missing2, nd->nmissing2, nd->kids2, nd->nkids2, out);
     return r;
 }
 
@@ -1534,7 +1691,8 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
         if (truth) return exec_body(c, sc, nd->kids, nd->nkids, out);
         return exec_body(c, sc, nd->kids2, nd->nkids2, out);
     }
-    case VLM_JN_FOR: return exec_for(c, sc, nd, out);
+    case VLM_JN_FOR:
+        return exec_for(c, sc, nd, out);
     case VLM_JN_SET: {
         vlm_jv v;
         if (!eval(c, sc, nd->b, &v)) return EX_ERR;
@@ -1543,7 +1701,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
     case VLM_JN_SETBLOCK: {
         vlm_strbuf b;
         vlm_strbuf_init(&b);
-        exec_result r = exec_body(c, sc, nd->kids, nd->nkids, &b);
+        exec_result r = exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, &b);
         if (r == EX_ERR) {
             vlm_strbuf_free(&b);
             return EX_ERR;
@@ -1585,7 +1743,8 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
             ok = names && vlm_jctx_str(c, nd, "caller", 6, &cname);
             if (!names) vlm_jctx_oom(c, nd);
             if (ok) {
-                for (uint32_t i = 0; i < call->nnames; i++) names[i] = call->names[i];
+                for (uint32_t i = 0; i < call->nnames; i++)
+                    names[i] = call->names[i];
                 names[call->nnames] = cname;
                 e.vals[e.a.npos + e.a.nkw] = caller;
                 caller = vlm_jv_undef();
@@ -1609,7 +1768,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
     case VLM_JN_FILTERBLOCK: {
         vlm_strbuf b;
         vlm_strbuf_init(&b);
-        exec_result r = exec_body(c, sc, nd->kids, nd->nkids, &b);
+        exec_result r = exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, &b);
         if (r == EX_ERR) {
             vlm_strbuf_free(&b);
             return EX_ERR;
@@ -1629,7 +1788,7 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
             vlm_jctx_oom(c, nd);
             return EX_ERR;
         }
-        exec_result r = EX_OK;
+        exec_result r = bind_missing(c, nd, w, nd->missing, nd->nmissing) ? EX_OK : EX_ERR;
         for (uint32_t i = 0; i < nd->nnames && r == EX_OK; i++) {
             vlm_jv v;
             if (!eval(c, sc, nd->kids2[i], &v) || !scope_set(c, nd, w, nd->names[i], v)) r = EX_ERR;
@@ -1638,9 +1797,12 @@ static exec_result exec_stmt(vlm_jctx *c, vlm_jscope *sc, const vlm_jnode *nd, v
         vlm_jscope_decref(w);
         return r;
     }
-    case VLM_JN_BREAK: return EX_BREAK;
-    case VLM_JN_CONTINUE: return EX_CONTINUE;
-    case VLM_JN_SCOPE: return exec_body(c, sc, nd->kids, nd->nkids, out);
+    case VLM_JN_BREAK:
+        return EX_BREAK;
+    case VLM_JN_CONTINUE:
+        return EX_CONTINUE;
+    case VLM_JN_SCOPE: /* {% generation %}: a {% call %} body in jinja2 */
+        return exec_frame(c, sc, nd, nd->missing, nd->nmissing, nd->kids, nd->nkids, out);
     default:
         vlm_jctx_fail(c, nd, VLM_ERR_INTERNAL, "internal error: node %d is no statement", nd->kind);
         return EX_ERR;
@@ -1671,7 +1833,8 @@ vlm_status vlm_jinja_render(const vlm_jinja_template *t, const vlm_jdict *vars,
                             vlm_error *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
-    if (!t || !vars) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_render: NULL argument");
+    if (!t || !vars)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_render: NULL argument");
     vlm_jinja_render_params p = params ? *params : vlm_jinja_render_params_default();
     vlm_jctx c = {.tpl = t, .err = err};
     c.max_output = p.max_output_bytes ? p.max_output_bytes : (64u << 20);
@@ -1694,15 +1857,19 @@ vlm_status vlm_jinja_render(const vlm_jinja_template *t, const vlm_jdict *vars,
     }
     if (!top) {
         vlm_jctx_oom(&c, NULL);
-    } else {
+    } else if (bind_missing(&c, t->root, top, t->root->missing, t->root->nmissing)) {
         exec_result r = exec_body(&c, top, t->root->kids, t->root->nkids, &b);
         if (r != EX_ERR && b.failed) vlm_jctx_oom(&c, NULL);
     }
     /* Break cycles through namespaces and captured scopes, then release everything. */
-    for (size_t i = 0; i < c.nscopes; i++) vlm_jdict_clear(c.scopes[i]->vars);
-    for (size_t i = 0; i < c.nkeep; i++) vlm_jdict_clear(c.keep[i].u.ns->attrs);
-    for (size_t i = 0; i < c.nscopes; i++) vlm_jscope_decref(c.scopes[i]);
-    for (size_t i = 0; i < c.nkeep; i++) vlm_jv_decref(c.keep[i]);
+    for (size_t i = 0; i < c.nscopes; i++)
+        vlm_jdict_clear(c.scopes[i]->vars);
+    for (size_t i = 0; i < c.nkeep; i++)
+        vlm_jdict_clear(c.keep[i].u.ns->attrs);
+    for (size_t i = 0; i < c.nscopes; i++)
+        vlm_jscope_decref(c.scopes[i]);
+    for (size_t i = 0; i < c.nkeep; i++)
+        vlm_jv_decref(c.keep[i]);
     free(c.scopes);
     free(c.keep);
     vlm_jscope_decref(top);

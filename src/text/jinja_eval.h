@@ -87,8 +87,8 @@ bool vlm_jinja_call_builtin(vlm_jctx *c, const vlm_jnode *at, const vlm_jfunc *f
                             const vlm_jargs *a, vlm_jv *out);
 /* Attribute lookup on str/dict/list/tuple: *found false when Python has no such attribute;
  * *out may be an Undefined (a mutating method the sandbox refuses). */
-bool vlm_jinja_method_lookup(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name,
-                             bool *found, vlm_jv *out);
+bool vlm_jinja_method_lookup(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, vlm_jv name, bool *found,
+                             vlm_jv *out);
 
 /* Stable sort of idx[0..n) by keys[idx[i]] with Python's < (sorted(..., reverse=)). */
 bool vlm_jinja_sort_indices(vlm_jctx *c, const vlm_jnode *at, size_t *idx, size_t n,
@@ -101,10 +101,10 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmt, vlm_
 enum { VLM_JMETHOD_LOOP_CYCLE = 1000, VLM_JMETHOD_LOOP_CHANGED = 1001 };
 
 /* Filters and tests by id (from vlm_jinja_filter_id / vlm_jinja_test_id). */
-bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
-                            const vlm_jargs *a, vlm_jv *out);
-bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
-                          const vlm_jargs *a, bool *out);
+bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const vlm_jargs *a,
+                            vlm_jv *out);
+bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const vlm_jargs *a,
+                          bool *out);
 const char *vlm_jinja_filter_name(int id);
 const char *vlm_jinja_test_name(int id);
 
@@ -112,7 +112,6 @@ const char *vlm_jinja_test_name(int id);
  * is NULL for none, else the per-level text. */
 bool vlm_jinja_tojson(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv v, bool ensure_ascii,
                       const char *indent, size_t indent_len, const char *item_sep,
-                      size_t item_sep_len, const char *key_sep, size_t key_sep_len,
-                      bool sort_keys);
+                      size_t item_sep_len, const char *key_sep, size_t key_sep_len, bool sort_keys);
 
 #endif

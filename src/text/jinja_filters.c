@@ -21,24 +21,73 @@
 #include "text/jinja_pystr.h"
 
 typedef enum filter_id {
-    F_ABS, F_ATTR, F_BATCH, F_CAPITALIZE, F_CENTER, F_COUNT, F_D, F_DEFAULT, F_DICTSORT, F_E,
-    F_ESCAPE, F_FILESIZEFORMAT, F_FIRST, F_FLOAT, F_FORCEESCAPE, F_FORMAT, F_GROUPBY, F_INDENT,
-    F_INT, F_JOIN, F_LAST, F_LENGTH, F_LIST, F_LOWER, F_ITEMS, F_MAP, F_MIN, F_MAX, F_PPRINT,
-    F_RANDOM, F_REJECT, F_REJECTATTR, F_REPLACE, F_REVERSE, F_ROUND, F_SAFE, F_SELECT,
-    F_SELECTATTR, F_SLICE, F_SORT, F_STRING, F_STRIPTAGS, F_SUM, F_TITLE, F_TRIM, F_TRUNCATE,
-    F_UNIQUE, F_UPPER, F_URLENCODE, F_URLIZE, F_WORDCOUNT, F_WORDWRAP, F_XMLATTR, F_TOJSON,
+    F_ABS,
+    F_ATTR,
+    F_BATCH,
+    F_CAPITALIZE,
+    F_CENTER,
+    F_COUNT,
+    F_D,
+    F_DEFAULT,
+    F_DICTSORT,
+    F_E,
+    F_ESCAPE,
+    F_FILESIZEFORMAT,
+    F_FIRST,
+    F_FLOAT,
+    F_FORCEESCAPE,
+    F_FORMAT,
+    F_GROUPBY,
+    F_INDENT,
+    F_INT,
+    F_JOIN,
+    F_LAST,
+    F_LENGTH,
+    F_LIST,
+    F_LOWER,
+    F_ITEMS,
+    F_MAP,
+    F_MIN,
+    F_MAX,
+    F_PPRINT,
+    F_RANDOM,
+    F_REJECT,
+    F_REJECTATTR,
+    F_REPLACE,
+    F_REVERSE,
+    F_ROUND,
+    F_SAFE,
+    F_SELECT,
+    F_SELECTATTR,
+    F_SLICE,
+    F_SORT,
+    F_STRING,
+    F_STRIPTAGS,
+    F_SUM,
+    F_TITLE,
+    F_TRIM,
+    F_TRUNCATE,
+    F_UNIQUE,
+    F_UPPER,
+    F_URLENCODE,
+    F_URLIZE,
+    F_WORDCOUNT,
+    F_WORDWRAP,
+    F_XMLATTR,
+    F_TOJSON,
     F_COUNT_ALL
 } filter_id;
 
 static const char *const filter_names[F_COUNT_ALL] = {
-    "abs",      "attr",     "batch",     "capitalize", "center",  "count",   "d",
-    "default",  "dictsort", "e",         "escape",     "filesizeformat",    "first",
-    "float",    "forceescape", "format", "groupby",    "indent",  "int",     "join",
-    "last",     "length",   "list",      "lower",      "items",   "map",     "min",
-    "max",      "pprint",   "random",    "reject",     "rejectattr", "replace", "reverse",
-    "round",    "safe",     "select",    "selectattr", "slice",   "sort",    "string",
-    "striptags", "sum",     "title",     "trim",       "truncate", "unique", "upper",
-    "urlencode", "urlize",  "wordcount", "wordwrap",   "xmlattr", "tojson"};
+    "abs",       "attr",       "batch",       "capitalize", "center",  "count",
+    "d",         "default",    "dictsort",    "e",          "escape",  "filesizeformat",
+    "first",     "float",      "forceescape", "format",     "groupby", "indent",
+    "int",       "join",       "last",        "length",     "list",    "lower",
+    "items",     "map",        "min",         "max",        "pprint",  "random",
+    "reject",    "rejectattr", "replace",     "reverse",    "round",   "safe",
+    "select",    "selectattr", "slice",       "sort",       "string",  "striptags",
+    "sum",       "title",      "trim",        "truncate",   "unique",  "upper",
+    "urlencode", "urlize",     "wordcount",   "wordwrap",   "xmlattr", "tojson"};
 
 int vlm_jinja_filter_id(const char *name) {
     for (int i = 0; i < F_COUNT_ALL; i++)
@@ -52,8 +101,8 @@ const char *vlm_jinja_filter_name(int id) {
 
 bool vlm_jinja_str_strip(vlm_jctx *c, const vlm_jnode *at, vlm_jv s, vlm_jv chars, int which,
                          vlm_jv *out);
-bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s,
-                           const vlm_jstr *old, const vlm_jstr *rep, int64_t count, vlm_jv *out);
+bool vlm_jinja_str_replace(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, const vlm_jstr *old,
+                           const vlm_jstr *rep, int64_t count, vlm_jv *out);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -70,9 +119,12 @@ static bool bind(vlm_jctx *c, const vlm_jnode *at, int id, const vlm_jargs *a,
 }
 
 static bool arg_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const char *what, int64_t *out) {
-    if (v.type == VLM_JV_INT) *out = v.u.i;
-    else if (v.type == VLM_JV_BOOL) *out = v.u.b;
-    else if (v.type == VLM_JV_UNDEFINED) return vlm_jctx_fail_undefined(c, at, v);
+    if (v.type == VLM_JV_INT)
+        *out = v.u.i;
+    else if (v.type == VLM_JV_BOOL)
+        *out = v.u.b;
+    else if (v.type == VLM_JV_UNDEFINED)
+        return vlm_jctx_fail_undefined(c, at, v);
     else
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %s must be an integer, not '%s'",
                              what, vlm_jv_type_name(v));
@@ -102,21 +154,23 @@ typedef struct attr_path {
 } attr_path;
 
 static void path_free(attr_path *p) {
-    for (int i = 0; i < p->n; i++) vlm_jv_decref(p->parts[i]);
+    for (int i = 0; i < p->n; i++)
+        vlm_jv_decref(p->parts[i]);
     p->n = 0;
 }
 
 static bool path_parse(vlm_jctx *c, const vlm_jnode *at, vlm_jv attr, const char *s, size_t len,
                        attr_path *p) {
     p->n = 0;
-    if (!s) { /* an int attribute */
-        p->parts[p->n++] = attr;
+    if (!s) { /* a non-string attribute is a single key */
+        p->parts[p->n++] = vlm_jv_incref(attr);
         return true;
     }
     size_t i = 0;
     for (;;) {
         size_t j = i;
-        while (j < len && s[j] != '.') j++;
+        while (j < len && s[j] != '.')
+            j++;
         if (p->n == 16) {
             path_free(p);
             return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "attribute path too long");
@@ -124,8 +178,10 @@ static bool path_parse(vlm_jctx *c, const vlm_jnode *at, vlm_jv attr, const char
         bool digits = j > i;
         int64_t v = 0;
         for (size_t k = i; k < j; k++) {
-            if (s[k] < '0' || s[k] > '9' || v > 100000000000000LL) digits = false;
-            else v = v * 10 + (s[k] - '0');
+            if (s[k] < '0' || s[k] > '9' || v > 100000000000000LL)
+                digits = false;
+            else
+                v = v * 10 + (s[k] - '0');
         }
         if (digits) {
             p->parts[p->n++] = vlm_jv_int(v);
@@ -170,26 +226,25 @@ typedef struct attr_spec {
 } attr_spec;
 
 static void spec_free(attr_spec *s) {
-    for (int i = 0; i < s->n; i++) path_free(&s->paths[i]);
+    for (int i = 0; i < s->n; i++)
+        path_free(&s->paths[i]);
     s->n = 0;
 }
 
 static bool spec_parse(vlm_jctx *c, const vlm_jnode *at, vlm_jv attr, bool multi, attr_spec *sp) {
     sp->n = 0;
     sp->multi = multi;
-    if (attr.type == VLM_JV_NONE || attr.type == VLM_JV_UNDEFINED) return true;
-    if (attr.type == VLM_JV_INT) {
+    if (attr.type == VLM_JV_NONE) return true;
+    if (attr.type != VLM_JV_STR) { /* any other value is one key, looked up as it is */
         sp->n = 1;
         return path_parse(c, at, attr, NULL, 0, &sp->paths[0]);
     }
-    if (attr.type != VLM_JV_STR)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
-                             "attribute arguments other than str or int are not supported");
     const char *s = attr.u.s->data;
     size_t len = attr.u.s->len, i = 0;
     for (;;) {
         size_t j = i;
-        while (multi && j < len && s[j] != ',') j++;
+        while (multi && j < len && s[j] != ',')
+            j++;
         if (!multi) j = len;
         if (sp->n == 8) {
             spec_free(sp);
@@ -228,8 +283,10 @@ static bool key_of(vlm_jctx *c, const vlm_jnode *at, const attr_spec *sp, bool c
                    vlm_jv item, vlm_jv *out) {
     if (!sp->multi) {
         vlm_jv k;
-        if (sp->n == 0) k = vlm_jv_incref(item);
-        else if (!path_get(c, at, &sp->paths[0], item, NULL, &k)) return false;
+        if (sp->n == 0)
+            k = vlm_jv_incref(item);
+        else if (!path_get(c, at, &sp->paths[0], item, NULL, &k))
+            return false;
         if (case_sensitive) {
             *out = k;
             return true;
@@ -273,8 +330,10 @@ bool vlm_jinja_sort_indices(vlm_jctx *c, const vlm_jnode *at, size_t *idx, size_
                 }
                 tmp[k++] = take_right ? idx[j++] : idx[i++];
             }
-            while (i < mid) tmp[k++] = idx[i++];
-            while (j < hi) tmp[k++] = idx[j++];
+            while (i < mid)
+                tmp[k++] = idx[i++];
+            while (j < hi)
+                tmp[k++] = idx[j++];
         }
         memcpy(idx, tmp, n * sizeof *idx);
     }
@@ -283,16 +342,18 @@ bool vlm_jinja_sort_indices(vlm_jctx *c, const vlm_jnode *at, size_t *idx, size_
 }
 
 /* Sorts items by their keys into a new list (takes neither). */
-static bool sorted_by(vlm_jctx *c, const vlm_jnode *at, const vlm_jlist *items,
-                      const vlm_jv *keys, bool reverse, uint8_t kind, vlm_jv *out) {
+static bool sorted_by(vlm_jctx *c, const vlm_jnode *at, const vlm_jlist *items, const vlm_jv *keys,
+                      bool reverse, uint8_t kind, vlm_jv *out) {
     size_t n = items->n;
     size_t *idx = vlm_malloc_array(n ? n : 1, sizeof *idx);
     if (!idx) return vlm_jctx_oom(c, at);
-    for (size_t i = 0; i < n; i++) idx[i] = i;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
     bool ok = vlm_jinja_sort_indices(c, at, idx, n, keys, reverse);
     vlm_jlist *l = NULL;
     if (ok) ok = new_list(c, at, kind, n, &l);
-    for (size_t i = 0; ok && i < n; i++) ok = vlm_jctx_push(c, at, l, vlm_jv_incref(items->items[idx[i]]));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = vlm_jctx_push(c, at, l, vlm_jv_incref(items->items[idx[i]]));
     free(idx);
     if (!ok) {
         vlm_jlist_decref(l);
@@ -303,7 +364,8 @@ static bool sorted_by(vlm_jctx *c, const vlm_jnode *at, const vlm_jlist *items,
 }
 
 static void free_keys(vlm_jv *keys, size_t n) {
-    for (size_t i = 0; i < n; i++) vlm_jv_decref(keys[i]);
+    for (size_t i = 0; i < n; i++)
+        vlm_jv_decref(keys[i]);
     free(keys);
 }
 
@@ -314,8 +376,9 @@ static bool f_sort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     bound b;
     if (!bind(c, at, F_SORT, a, params, 3, &b)) return false;
     attr_spec sp;
-    if (!spec_parse(c, at, b.v[2], true, &sp)) return false;
-    if (!b.given[2] || b.v[2].type == VLM_JV_NONE) sp.multi = false;
+    if (!spec_parse(c, at, b.given[2] ? b.v[2] : vlm_jv_none(), true, &sp)) return false;
+    /* jinja2 sorts by a list of keys even without an attribute ([item]), so equal items
+     * never need ordering among themselves (a list of Undefined sorts fine). */
     vlm_jlist *items;
     if (!vlm_jctx_iterate(c, at, v, &items)) {
         spec_free(&sp);
@@ -334,17 +397,20 @@ static bool f_sort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     return ok;
 }
 
-static bool f_dictsort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
+static bool f_dictsort(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a,
+                       vlm_jv *out) {
     static const char *const params[] = {"case_sensitive", "by", "reverse"};
     bound b;
     if (!bind(c, at, F_DICTSORT, a, params, 3, &b)) return false;
     int pos = 0;
     if (b.given[1]) {
         vlm_jv by = b.v[1];
-        if (by.type == VLM_JV_STR && !strcmp(by.u.s->data, "value")) pos = 1;
+        if (by.type == VLM_JV_STR && !strcmp(by.u.s->data, "value"))
+            pos = 1;
         else if (!(by.type == VLM_JV_STR && !strcmp(by.u.s->data, "key")))
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                 "FilterArgumentError: You can only sort by either \"key\" or \"value\"");
+            return vlm_jctx_fail(
+                c, at, VLM_ERR_FORMAT,
+                "FilterArgumentError: You can only sort by either \"key\" or \"value\"");
     }
     if (v.type != VLM_JV_DICT)
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
@@ -385,7 +451,7 @@ static bool f_unique(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs
     bound b;
     if (!bind(c, at, F_UNIQUE, a, params, 2, &b)) return false;
     attr_spec sp;
-    if (!spec_parse(c, at, b.v[1], false, &sp)) return false;
+    if (!spec_parse(c, at, b.given[1] ? b.v[1] : vlm_jv_none(), false, &sp)) return false;
     vlm_jlist *items, *res = NULL;
     if (!vlm_jctx_iterate(c, at, v, &items)) {
         spec_free(&sp);
@@ -426,16 +492,14 @@ static bool f_minmax(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
     static const char *const params[] = {"case_sensitive", "attribute"};
     bound b;
     if (!bind(c, at, id, a, params, 2, &b)) return false;
-    attr_spec sp;
-    if (!spec_parse(c, at, b.v[1], false, &sp)) return false;
     vlm_jlist *items;
-    if (!vlm_jctx_iterate(c, at, v, &items)) {
-        spec_free(&sp);
-        return false;
-    }
+    if (!vlm_jctx_iterate(c, at, v, &items)) return false;
+    attr_spec sp = {.n = 0};
     bool ok = true;
-    if (items->n == 0) {
+    if (items->n == 0) { /* jinja2 returns before it looks at the attribute */
         *out = vlm_jv_undef_hint("No aggregated item, sequence was empty.");
+    } else if (!(ok = spec_parse(c, at, b.given[1] ? b.v[1] : vlm_jv_none(), false, &sp))) {
+        /* error recorded */
     } else {
         size_t best = 0;
         vlm_jv best_key = vlm_jv_undef();
@@ -488,11 +552,13 @@ static bool f_select(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
     int test = -1;
     if (a->npos > off) {
         vlm_jv name = a->pos[off];
-        if (name.type != VLM_JV_STR || (test = vlm_jinja_test_id(name.u.s->data)) < 0) {
+        if (name.type != VLM_JV_STR || strlen(name.u.s->data) != name.u.s->len ||
+            (test = vlm_jinja_test_id(name.u.s->data)) < 0) {
             spec_free(&sp);
             vlm_jlist_decref(res);
             if (name.type != VLM_JV_STR)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TemplateRuntimeError: test name must be a string");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "TemplateRuntimeError: test name must be a string");
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TemplateRuntimeError: No test named '%s'.",
                                  name.u.s->data);
         }
@@ -502,18 +568,25 @@ static bool f_select(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
         vlm_jlist_decref(res);
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: unexpected keyword arguments");
     }
-    vlm_jargs targs = {.pos = a->pos + off, .npos = a->npos - off, .kwnames = a->kwnames,
-                       .kwvals = a->kwvals, .nkw = a->nkw};
+    vlm_jargs targs = {.pos = a->pos + off,
+                       .npos = a->npos - off,
+                       .kwnames = a->kwnames,
+                       .kwvals = a->kwvals,
+                       .nkw = a->nkw};
     vlm_jlist *items = NULL;
     bool ok = vlm_jctx_iterate(c, at, v, &items);
     for (size_t i = 0; ok && i < items->n; i++) {
         vlm_jv x;
-        if (attr) ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
-        else x = vlm_jv_incref(items->items[i]);
+        if (attr)
+            ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
+        else
+            x = vlm_jv_incref(items->items[i]);
         if (!ok) break;
         bool r;
-        if (test >= 0) ok = vlm_jinja_apply_test(c, at, test, x, &targs, &r);
-        else r = vlm_jv_truthy(x);
+        if (test >= 0)
+            ok = vlm_jinja_apply_test(c, at, test, x, &targs, &r);
+        else
+            r = vlm_jv_truthy(x);
         vlm_jv_decref(x);
         if (ok && r == keep_if) ok = vlm_jctx_push(c, at, res, vlm_jv_incref(items->items[i]));
     }
@@ -528,6 +601,10 @@ static bool f_select(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const v
 
 static bool f_map(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
     vlm_jlist *items, *res;
+    if (!vlm_jv_truthy(v)) { /* `if value:` guards jinja2's map; its arguments go unchecked */
+        if (!new_list(c, at, VLM_JLIST_GENERATOR, 0, &res)) return false;
+        return finish_list(res, out);
+    }
     if (!vlm_jctx_iterate(c, at, v, &items)) return false;
     if (!new_list(c, at, VLM_JLIST_GENERATOR, items->n, &res)) {
         vlm_jlist_decref(items);
@@ -539,38 +616,49 @@ static bool f_map(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
         const vlm_jv *attrv = NULL, *dflt = NULL;
         for (uint32_t k = 0; k < a->nkw; k++) {
             const char *n = a->kwnames[k].u.s->data;
-            if (!strcmp(n, "attribute")) attrv = &a->kwvals[k];
-            else if (!strcmp(n, "default")) dflt = &a->kwvals[k];
+            if (!strcmp(n, "attribute"))
+                attrv = &a->kwvals[k];
+            else if (!strcmp(n, "default"))
+                dflt = &a->kwvals[k];
             else {
                 ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                    "FilterArgumentError: Unexpected keyword argument '%s'", n);
             }
         }
         if (ok && !attrv)
-            ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "FilterArgumentError: map requires a filter argument");
+            ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                               "FilterArgumentError: map requires a filter argument");
         attr_spec sp = {.n = 0};
         if (ok) ok = spec_parse(c, at, *attrv, false, &sp);
         /* jinja2 substitutes the default only when it is not None. */
         if (dflt && dflt->type == VLM_JV_NONE) dflt = NULL;
         for (size_t i = 0; ok && i < items->n; i++) {
             vlm_jv x;
-            if (sp.n) ok = path_get(c, at, &sp.paths[0], items->items[i], dflt, &x);
-            else x = vlm_jv_incref(items->items[i]);
+            if (sp.n)
+                ok = path_get(c, at, &sp.paths[0], items->items[i], dflt, &x);
+            else
+                x = vlm_jv_incref(items->items[i]);
             if (ok) ok = vlm_jctx_push(c, at, res, x);
         }
         spec_free(&sp);
     } else {
         if (a->npos == 0)
-            ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "FilterArgumentError: map requires a filter argument");
+            ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                               "FilterArgumentError: map requires a filter argument");
         int fid = -1;
         if (ok) {
             vlm_jv name = a->pos[0];
-            if (name.type != VLM_JV_STR || (fid = vlm_jinja_filter_id(name.u.s->data)) < 0)
-                ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TemplateRuntimeError: No filter named '%s'.",
+            if (name.type != VLM_JV_STR || strlen(name.u.s->data) != name.u.s->len ||
+                (fid = vlm_jinja_filter_id(name.u.s->data)) < 0)
+                ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                   "TemplateRuntimeError: No filter named '%s'.",
                                    name.type == VLM_JV_STR ? name.u.s->data : "?");
         }
-        vlm_jargs fargs = {.pos = a->pos + 1, .npos = a->npos ? a->npos - 1 : 0,
-                           .kwnames = a->kwnames, .kwvals = a->kwvals, .nkw = a->nkw};
+        vlm_jargs fargs = {.pos = a->pos + 1,
+                           .npos = a->npos ? a->npos - 1 : 0,
+                           .kwnames = a->kwnames,
+                           .kwvals = a->kwvals,
+                           .nkw = a->nkw};
         for (size_t i = 0; ok && i < items->n; i++) {
             vlm_jv x;
             ok = vlm_jinja_apply_filter(c, at, fid, items->items[i], &fargs, &x);
@@ -612,8 +700,10 @@ static bool f_join(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     for (size_t i = 0; ok && i < items->n; i++) {
         if (i) vlm_strbuf_append(&r, vlm_strbuf_cstr(&sep), sep.len);
         vlm_jv x;
-        if (sp.n) ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
-        else x = vlm_jv_incref(items->items[i]);
+        if (sp.n)
+            ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
+        else
+            x = vlm_jv_incref(items->items[i]);
         if (ok) ok = vlm_jctx_write(c, at, &r, x);
         vlm_jv_decref(x);
     }
@@ -648,19 +738,21 @@ static bool f_batch_slice(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
     bool ok = true;
     if (id == F_BATCH) {
         vlm_jlist *tmp = NULL;
+        ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp);
         for (size_t i = 0; ok && i < items->n; i++) {
-            if (tmp && (int64_t)tmp->n == n) {
+            if ((int64_t)tmp->n == n) { /* full (with 0, an empty batch comes first) */
                 ok = vlm_jctx_push(c, at, res, vlm_jv_list(tmp));
                 tmp = NULL;
-                if (!ok) break;
+                if (!ok || !(ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp))) break;
             }
-            if (!tmp && !(ok = new_list(c, at, VLM_JLIST_LIST, 0, &tmp))) break;
             ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(items->items[i]));
         }
         if (ok && tmp && tmp->n) {
             if (fill && (int64_t)tmp->n < n) {
-                if (n - (int64_t)tmp->n > 100000) ok = vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "batch fill too large");
-                while (ok && (int64_t)tmp->n < n) ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(b.v[1]));
+                if (n - (int64_t)tmp->n > 100000)
+                    ok = vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "batch fill too large");
+                while (ok && (int64_t)tmp->n < n)
+                    ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(b.v[1]));
             }
             if (ok) {
                 ok = vlm_jctx_push(c, at, res, vlm_jv_list(tmp));
@@ -676,7 +768,8 @@ static bool f_batch_slice(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
         } else if (n > 100000) {
             ok = vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "slice(): too many slices");
         }
-        int64_t len = (int64_t)items->n, per = ok ? len / n : 0, extra = ok ? len % n : 0, offset = 0;
+        int64_t len = (int64_t)items->n, per = ok ? len / n : 0, extra = ok ? len % n : 0,
+                offset = 0;
         for (int64_t k = 0; ok && k < n; k++) {
             int64_t start = offset + k * per;
             if (k < extra) offset++;
@@ -686,8 +779,10 @@ static bool f_batch_slice(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
             for (int64_t i = start; ok && i < end; i++)
                 ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(items->items[i]));
             if (ok && fill && k >= extra) ok = vlm_jctx_push(c, at, tmp, vlm_jv_incref(b.v[1]));
-            if (ok) ok = vlm_jctx_push(c, at, res, vlm_jv_list(tmp));
-            else vlm_jlist_decref(tmp);
+            if (ok)
+                ok = vlm_jctx_push(c, at, res, vlm_jv_list(tmp));
+            else
+                vlm_jlist_decref(tmp);
         }
     }
     vlm_jlist_decref(items);
@@ -736,7 +831,9 @@ static bool parse_py_int(const vlm_jstr *s, int64_t base, bool *overflowed, int6
             prev_digit = false;
             continue;
         }
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z' ? (ch | 0x20) - 'a' + 10 : 99;
+        int d = ch >= '0' && ch <= '9'                     ? ch - '0'
+                : (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z' ? (ch | 0x20) - 'a' + 10
+                                                           : 99;
         if (d >= base) return false;
         if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) *overflowed = true;
         v = v * (uint64_t)base + (uint64_t)d;
@@ -787,8 +884,10 @@ static bool parse_py_float(const vlm_jstr *s, double *out) {
         char ch = p[k];
         if (ch >= '0' && ch <= '9') {
             prev_digit = true;
-            if (exp) exp_digits = true;
-            else digits = true;
+            if (exp)
+                exp_digits = true;
+            else
+                digits = true;
             buf[n++] = ch;
         } else if (ch == '_') {
             if (!prev_digit || k + 1 >= end || !(p[k + 1] >= '0' && p[k + 1] <= '9')) return false;
@@ -817,15 +916,29 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
     bound b;
     if (!bind(c, at, F_INT, a, params, 2, &b)) return false;
     vlm_jv dflt = b.given[0] ? b.v[0] : vlm_jv_int(0);
+    /* A bad base makes int(value, base) raise TypeError/ValueError, which do_int catches
+     * before trying int(float(value)). */
     int64_t base = 10;
-    if (b.given[1] && !arg_int(c, at, b.v[1], "base", &base)) return false;
+    bool base_ok = true;
+    if (b.given[1]) {
+        vlm_jv bv = b.v[1];
+        base_ok = bv.type == VLM_JV_INT || bv.type == VLM_JV_BOOL;
+        if (base_ok) base = bv.type == VLM_JV_BOOL ? bv.u.b : bv.u.i;
+        if (base != 0 && (base < 2 || base > 36)) base_ok = false;
+    }
     switch (v.type) {
-    case VLM_JV_UNDEFINED: return vlm_jctx_fail_undefined(c, at, v);
-    case VLM_JV_BOOL: *out = vlm_jv_int(v.u.b); return true;
-    case VLM_JV_INT: *out = v; return true;
+    case VLM_JV_UNDEFINED:
+        return vlm_jctx_fail_undefined(c, at, v);
+    case VLM_JV_BOOL:
+        *out = vlm_jv_int(v.u.b);
+        return true;
+    case VLM_JV_INT:
+        *out = v;
+        return true;
     case VLM_JV_FLOAT:
         if (isinf(v.u.f))
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "OverflowError: cannot convert float infinity to integer");
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "OverflowError: cannot convert float infinity to integer");
         if (isnan(v.u.f)) break;
         if (v.u.f >= 9223372036854775808.0 || v.u.f < -9223372036854775808.0)
             return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow converting a float");
@@ -834,7 +947,7 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
     case VLM_JV_STR: {
         int64_t i;
         bool over;
-        if (parse_py_int(v.u.s, base, &over, &i)) {
+        if (base_ok && parse_py_int(v.u.s, base, &over, &i)) {
             if (over) return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in int()");
             *out = vlm_jv_int(i);
             return true;
@@ -842,7 +955,8 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
         double f;
         if (parse_py_float(v.u.s, &f)) {
             if (isinf(f))
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "OverflowError: cannot convert float infinity to integer");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "OverflowError: cannot convert float infinity to integer");
             if (!isnan(f)) {
                 if (f >= 9223372036854775808.0 || f < -9223372036854775808.0)
                     return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in int()");
@@ -852,7 +966,8 @@ static bool f_int(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     *out = vlm_jv_incref(dflt);
     return true;
@@ -864,20 +979,76 @@ static bool f_float(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
     if (!bind(c, at, F_FLOAT, a, params, 1, &b)) return false;
     double f;
     switch (v.type) {
-    case VLM_JV_UNDEFINED: return vlm_jctx_fail_undefined(c, at, v);
-    case VLM_JV_BOOL: *out = vlm_jv_float(v.u.b); return true;
-    case VLM_JV_INT: *out = vlm_jv_float((double)v.u.i); return true;
-    case VLM_JV_FLOAT: *out = v; return true;
+    case VLM_JV_UNDEFINED:
+        return vlm_jctx_fail_undefined(c, at, v);
+    case VLM_JV_BOOL:
+        *out = vlm_jv_float(v.u.b);
+        return true;
+    case VLM_JV_INT:
+        *out = vlm_jv_float((double)v.u.i);
+        return true;
+    case VLM_JV_FLOAT:
+        *out = v;
+        return true;
     case VLM_JV_STR:
         if (parse_py_float(v.u.s, &f)) {
             *out = vlm_jv_float(f);
             return true;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     *out = b.given[0] ? vlm_jv_incref(b.v[0]) : vlm_jv_float(0.0);
     return true;
+}
+
+/* x rounded to a multiple of 10**k (k >= 1), half to even on the exact value, as Python's
+ * round(x, -k) does: the integer part's exact digits decide, the fraction breaks ties. */
+static double round_to_power(double x, int k) {
+    double ax = fabs(x), ip = trunc(ax), frac = ax - ip;
+    char digits[400];
+    int len = snprintf(digits, sizeof digits, "%.0f", ip); /* exact for integral doubles */
+    char res[420];
+    if (len < k) { /* below 10**(k-1), under half a unit: rounds to 0 */
+        snprintf(res, sizeof res, "0");
+    } else {
+        int keep = len - k;
+        /* Compare the dropped digits (+ fraction) with 5 followed by zeros. */
+        int cmp = 0;
+        if (digits[keep] != '5') {
+            cmp = digits[keep] > '5' ? 1 : -1;
+        } else {
+            for (int i = keep + 1; i < len && !cmp; i++)
+                if (digits[i] != '0') cmp = 1;
+            if (!cmp && frac > 0) cmp = 1;
+        }
+        char kept[400];
+        memcpy(kept, digits, (size_t)keep);
+        kept[keep] = '\0';
+        if (keep == 0) snprintf(kept, sizeof kept, "0");
+        int last = kept[strlen(kept) - 1] - '0';
+        bool up = cmp > 0 || (cmp == 0 && (last & 1));
+        if (up) { /* add one to the kept decimal digits */
+            int i = (int)strlen(kept) - 1;
+            while (i >= 0 && kept[i] == '9')
+                kept[i--] = '0';
+            if (i >= 0) {
+                kept[i]++;
+            } else {
+                memmove(kept + 1, kept, strlen(kept) + 1);
+                kept[0] = '1';
+            }
+        }
+        snprintf(res, sizeof res, "%s", kept);
+        if (strcmp(kept, "0") != 0) {
+            size_t rl = strlen(res);
+            for (int z = 0; z < k && rl + 1 < sizeof res; z++)
+                res[rl++] = '0';
+            res[rl] = '\0';
+        }
+    }
+    return copysign(strtod(res, NULL), x);
 }
 
 static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
@@ -889,8 +1060,10 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
     int method = 0; /* common, ceil, floor */
     if (b.given[1]) {
         vlm_jv m = b.v[1];
-        if (m.type == VLM_JV_STR && !strcmp(m.u.s->data, "ceil")) method = 1;
-        else if (m.type == VLM_JV_STR && !strcmp(m.u.s->data, "floor")) method = 2;
+        if (m.type == VLM_JV_STR && !strcmp(m.u.s->data, "ceil"))
+            method = 1;
+        else if (m.type == VLM_JV_STR && !strcmp(m.u.s->data, "floor"))
+            method = 2;
         else if (!(m.type == VLM_JV_STR && !strcmp(m.u.s->data, "common")))
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                                  "FilterArgumentError: method must be common, ceil or floor");
@@ -900,19 +1073,23 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
         return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
                              "TypeError: type %s doesn't define __round__ method",
                              vlm_jv_type_name(v));
-    if (prec < -300 || prec > 300)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): precision out of range");
     double x = v.type == VLM_JV_FLOAT ? v.u.f : (double)(v.type == VLM_JV_BOOL ? v.u.b : v.u.i);
-    if (method) { /* math.ceil/floor(value * 10**p) / 10**p, in floats */
-        double scale = prec >= 0 ? pow(10.0, (double)prec) : 0;
-        if (prec < 0)
-            return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): negative precision with ceil/floor");
+    if (method) {
+        /* math.ceil/floor(value * 10**p) / 10**p: 10**p is exact as a double up to p = 22
+         * (beyond, Python divides by an exact big integer). */
+        if (prec > 22 || prec < -300)
+            return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
+                                 "round(): ceil/floor with this precision is not supported");
+        double scale = pow(10.0, (double)prec);
         double y = x * scale;
-        if (isinf(y) || isnan(y))
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "OverflowError/ValueError in round()");
+        if (isinf(y))
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "OverflowError: cannot convert float infinity to integer");
+        if (isnan(y))
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: cannot convert float NaN to integer");
         double r = method == 1 ? ceil(y) : floor(y);
-        if (fabs(r) >= 9007199254740992.0)
-            return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): result beyond 2**53");
+        if (r == 0) r = 0.0; /* math.ceil/floor return ints, which have no negative zero */
         *out = vlm_jv_float(r / scale);
         return true;
     }
@@ -923,22 +1100,23 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
             *out = vlm_jv_int(i);
             return true;
         }
-        if (prec < -18) {
+        if (prec < -19) { /* 10**20 / 2 exceeds every int64 */
             *out = vlm_jv_int(0);
             return true;
         }
-        int64_t p = 1;
-        for (int64_t k = 0; k < -prec; k++) p *= 10;
-        int64_t q = i / p, r = i % p;
+        __int128 p = 1;
+        for (int64_t k = 0; k < -prec; k++)
+            p *= 10;
+        __int128 q = i / p, r = i % p;
         if (r < 0) {
             q -= 1;
             r += p;
         }
         if (2 * r > p || (2 * r == p && (q & 1))) q += 1;
-        int64_t res;
-        if (__builtin_mul_overflow(q, p, &res))
+        __int128 res = q * p;
+        if (res > INT64_MAX || res < INT64_MIN)
             return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in round()");
-        *out = vlm_jv_int(res);
+        *out = vlm_jv_int((int64_t)res);
         return true;
     }
     if (!isfinite(x)) {
@@ -949,11 +1127,22 @@ static bool f_round(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs 
         *out = vlm_jv_float(nearbyint(x)); /* half to even, on the exact value */
         return true;
     }
-    if (prec < 0)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "round(): negative precision on floats");
+    /* Python's float round: beyond these precisions the value is unchanged or zero. */
+    if (prec > 323) {
+        *out = v;
+        return true;
+    }
+    if (prec < -308) {
+        *out = vlm_jv_float(0.0 * x);
+        return true;
+    }
+    if (prec < 0) {
+        *out = vlm_jv_float(round_to_power(x, (int)-prec));
+        return true;
+    }
     /* Correctly rounded to prec decimals (glibc printf rounds the exact binary value, half
      * to even, as Python's dtoa does), then read back. */
-    char buf[400];
+    char buf[720];
     snprintf(buf, sizeof buf, "%.*f", (int)prec, x);
     *out = vlm_jv_float(strtod(buf, NULL));
     return true;
@@ -971,7 +1160,8 @@ static bool f_indent(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs
         int64_t w = 4;
         if (b.given[0] && !arg_int(c, at, b.v[0], "width", &w)) return false;
         if (w > 100000) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "indent width too large");
-        for (int64_t k = 0; k < w; k++) vlm_strbuf_putc(&ind, ' ');
+        for (int64_t k = 0; k < w; k++)
+            vlm_strbuf_putc(&ind, ' ');
     }
     if (v.type == VLM_JV_UNDEFINED) {
         vlm_strbuf_free(&ind);
@@ -1023,7 +1213,10 @@ static bool f_indent(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs
     return vlm_jctx_buf(c, at, &r, out);
 }
 
-static bool f_truncate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a, vlm_jv *out) {
+static bool f_length(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jv *out);
+
+static bool f_truncate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a,
+                       vlm_jv *out) {
     static const char *const params[] = {"length", "killwords", "end", "leeway"};
     bound b;
     if (!bind(c, at, F_TRUNCATE, a, params, 4, &b)) return false;
@@ -1042,18 +1235,28 @@ static bool f_truncate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jar
         end_ncp = endv.u.s->ncp;
     }
     if (length < (int64_t)end_ncp)
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "AssertionError: expected length >= %zu, got %lld",
-                             end_ncp, (long long)length);
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "AssertionError: expected length >= %zu, got %lld", end_ncp,
+                             (long long)length);
     if (leeway < 0)
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "AssertionError: expected leeway >= 0, got %lld",
-                             (long long)leeway);
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "AssertionError: expected leeway >= 0, got %lld", (long long)leeway);
     if (v.type == VLM_JV_UNDEFINED) {
         *out = vlm_jv_incref(v);
         return true;
     }
-    if (v.type != VLM_JV_STR)
-        return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "truncate of a %s is not supported",
+    if (v.type != VLM_JV_STR) {
+        /* Anything with a len() short enough comes back unchanged; longer ones fail in
+         * jinja2 too (lists have no rsplit, dicts cannot be sliced). */
+        vlm_jv n;
+        if (!f_length(c, at, v, &n)) return false;
+        if (n.u.i <= length + leeway) {
+            *out = vlm_jv_incref(v);
+            return true;
+        }
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: cannot truncate a '%s'",
                              vlm_jv_type_name(v));
+    }
     const vlm_jstr *s = v.u.s;
     if ((int64_t)s->ncp <= length + leeway) {
         *out = vlm_jv_incref(v);
@@ -1083,26 +1286,26 @@ static bool f_title(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *s, vlm_jv 
     bool word_start = true;
     while (i < s->len) {
         size_t j = i;
-        uint32_t cp = vlm_utf8_next(s->data, s->len, &j), m;
-        bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || vlm_py_isspace(cp);
+        uint32_t cp = vlm_utf8_next(s->data, s->len, &j);
+        bool sep =
+            cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || vlm_py_isspace(cp);
         const char *e;
         if (sep) {
             /* A separator run is its own piece: its first char is uppercased (a no-op). */
-            e = vlm_py_case_cp(cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER, &m);
+            e = vlm_py_case_put(&r, cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER);
             word_start = false;
-            if (!e) vlm_utf8_put(&r, m);
             /* the next non-separator starts a new piece */
             size_t k = j;
             bool next_sep = false;
             if (k < s->len) {
                 uint32_t nx = vlm_utf8_next(s->data, s->len, &k);
-                next_sep = nx == '-' || nx == '(' || nx == '{' || nx == '[' || nx == '<' || vlm_py_isspace(nx);
+                next_sep = nx == '-' || nx == '(' || nx == '{' || nx == '[' || nx == '<' ||
+                           vlm_py_isspace(nx);
             }
             if (!next_sep) word_start = true;
         } else {
-            e = vlm_py_case_cp(cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER, &m);
+            e = vlm_py_case_put(&r, cp, word_start ? VLM_PY_UPPER : VLM_PY_LOWER);
             word_start = false;
-            if (!e) vlm_utf8_put(&r, m);
         }
         if (e) {
             vlm_strbuf_free(&r);
@@ -1125,12 +1328,24 @@ static bool f_escape(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, bool force, vlm
     for (size_t i = 0; i < s.u.s->len; i++) {
         char ch = s.u.s->data[i];
         switch (ch) {
-        case '&': vlm_strbuf_puts(&r, "&amp;"); break;
-        case '<': vlm_strbuf_puts(&r, "&lt;"); break;
-        case '>': vlm_strbuf_puts(&r, "&gt;"); break;
-        case '"': vlm_strbuf_puts(&r, "&#34;"); break;
-        case '\'': vlm_strbuf_puts(&r, "&#39;"); break;
-        default: vlm_strbuf_putc(&r, ch); break;
+        case '&':
+            vlm_strbuf_puts(&r, "&amp;");
+            break;
+        case '<':
+            vlm_strbuf_puts(&r, "&lt;");
+            break;
+        case '>':
+            vlm_strbuf_puts(&r, "&gt;");
+            break;
+        case '"':
+            vlm_strbuf_puts(&r, "&#34;");
+            break;
+        case '\'':
+            vlm_strbuf_puts(&r, "&#39;");
+            break;
+        default:
+            vlm_strbuf_putc(&r, ch);
+            break;
         }
     }
     vlm_jv_decref(s);
@@ -1141,16 +1356,26 @@ static bool f_escape(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, bool force, vlm
 
 static bool f_length(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jv *out) {
     switch (v.type) {
-    case VLM_JV_UNDEFINED: *out = vlm_jv_int(0); return true;
-    case VLM_JV_STR: *out = vlm_jv_int((int64_t)v.u.s->ncp); return true;
-    case VLM_JV_DICT: *out = vlm_jv_int((int64_t)v.u.d->n); return true;
-    case VLM_JV_NAMESPACE: break;
-    case VLM_JV_LOOP: *out = vlm_jv_int((int64_t)v.u.loop->items->n); return true;
+    case VLM_JV_UNDEFINED:
+        *out = vlm_jv_int(0);
+        return true;
+    case VLM_JV_STR:
+        *out = vlm_jv_int((int64_t)v.u.s->ncp);
+        return true;
+    case VLM_JV_DICT:
+        *out = vlm_jv_int((int64_t)v.u.d->n);
+        return true;
+    case VLM_JV_NAMESPACE:
+        break;
+    case VLM_JV_LOOP:
+        *out = vlm_jv_int((int64_t)v.u.loop->items->n);
+        return true;
     case VLM_JV_LIST:
         if (v.u.l->kind == VLM_JLIST_GENERATOR) break;
         *out = vlm_jv_int((int64_t)v.u.l->n);
         return true;
-    default: break;
+    default:
+        break;
     }
     return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: object of type '%s' has no len()",
                          vlm_jv_type_name(v));
@@ -1202,7 +1427,8 @@ static bool f_reverse(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jv *out) {
         return false;
     }
     bool ok = true;
-    for (size_t i = items->n; ok && i-- > 0;) ok = vlm_jctx_push(c, at, res, vlm_jv_incref(items->items[i]));
+    for (size_t i = items->n; ok && i-- > 0;)
+        ok = vlm_jctx_push(c, at, res, vlm_jv_incref(items->items[i]));
     vlm_jlist_decref(items);
     if (!ok) {
         vlm_jlist_decref(res);
@@ -1230,8 +1456,10 @@ static bool f_sum(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *a
     bool ok = vlm_jctx_iterate(c, at, v, &items);
     for (size_t i = 0; ok && i < items->n; i++) {
         vlm_jv x, r;
-        if (sp.n) ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
-        else x = vlm_jv_incref(items->items[i]);
+        if (sp.n)
+            ok = path_get(c, at, &sp.paths[0], items->items[i], NULL, &x);
+        else
+            x = vlm_jv_incref(items->items[i]);
         if (!ok) break;
         ok = vlm_jctx_binop(c, at, VLM_JOP_ADD, acc, x, &r);
         vlm_jv_decref(x);
@@ -1255,21 +1483,25 @@ static bool f_attr(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, const vlm_jargs *
     bound b;
     if (!bind(c, at, F_ATTR, a, params, 1, &b)) return false;
     if (!b.given[0] || b.v[0].type != VLM_JV_STR)
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: attr() needs an attribute name string");
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: attr() needs an attribute name string");
     vlm_jv name = b.v[0];
     switch (v.type) {
-    case VLM_JV_UNDEFINED: return vlm_jctx_fail_undefined(c, at, v);
+    case VLM_JV_UNDEFINED:
+        return vlm_jctx_fail_undefined(c, at, v);
     case VLM_JV_NAMESPACE:
-    case VLM_JV_LOOP: return vlm_jctx_getattr(c, at, v, name, out);
+    case VLM_JV_LOOP:
+        return vlm_jctx_getattr(c, at, v, name, out);
     case VLM_JV_STR:
     case VLM_JV_DICT:
     case VLM_JV_LIST: {
         /* Only real attributes (methods), never dict keys. */
         bool found = false;
-        if (name.u.s->data[0] != '_' &&
-            !vlm_jinja_method_lookup(c, at, v, name, &found, out))
+        if (name.u.s->data[0] != '_' && !vlm_jinja_method_lookup(c, at, v, name, &found, out))
             return false;
-        if (!found) *out = vlm_jv_undef_hint("'%s object' has no attribute '%s'", vlm_jv_type_name(v), name.u.s->data);
+        if (!found)
+            *out = vlm_jv_undef_hint("'%s object' has no attribute '%s'", vlm_jv_type_name(v),
+                                     name.u.s->data);
         return true;
     }
     default:
@@ -1283,7 +1515,8 @@ static bool f_items(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, vlm_jv *out) {
     if (v.type == VLM_JV_UNDEFINED) return finish_list(res, out);
     if (v.type != VLM_JV_DICT) {
         vlm_jlist_decref(res);
-        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: Can only get item pairs from a mapping.");
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "TypeError: Can only get item pairs from a mapping.");
     }
     for (size_t i = 0; i < v.u.d->n; i++) {
         vlm_jlist *pair;
@@ -1331,7 +1564,8 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
     case F_CAPITALIZE: {
         if (a->npos || a->nkw) {
             vlm_jv_decref(s);
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %s() takes no arguments", filter_names[id]);
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %s() takes no arguments",
+                                 filter_names[id]);
         }
         vlm_strbuf r;
         vlm_strbuf_init(&r);
@@ -1371,7 +1605,8 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
             if (ok) {
                 size_t ncp = s.u.s->ncp;
                 if (width > (int64_t)c->max_output) {
-                    ok = vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "center width exceeds the output limit");
+                    ok = vlm_jctx_fail(c, at, VLM_ERR_LIMIT,
+                                       "center width exceeds the output limit");
                 } else if (width <= (int64_t)ncp) {
                     *out = vlm_jv_incref(s);
                 } else {
@@ -1379,9 +1614,11 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
                     size_t left = total / 2 + (total & (size_t)width & 1);
                     vlm_strbuf r;
                     vlm_strbuf_init(&r);
-                    for (size_t k = 0; k < left; k++) vlm_strbuf_putc(&r, ' ');
+                    for (size_t k = 0; k < left; k++)
+                        vlm_strbuf_putc(&r, ' ');
                     vlm_strbuf_append(&r, s.u.s->data, s.u.s->len);
-                    for (size_t k = left; k < total; k++) vlm_strbuf_putc(&r, ' ');
+                    for (size_t k = left; k < total; k++)
+                        vlm_strbuf_putc(&r, ' ');
                     ok = vlm_jctx_buf(c, at, &r, out);
                 }
             }
@@ -1391,7 +1628,8 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
     case F_FORMAT:
         if (a->npos && a->nkw) {
             ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                               "FilterArgumentError: can't handle positional and keyword arguments at the same time");
+                               "FilterArgumentError: can't handle positional and keyword arguments "
+                               "at the same time");
         } else if (a->nkw) {
             vlm_jdict *d = vlm_jdict_new(a->nkw);
             ok = d != NULL;
@@ -1408,7 +1646,8 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
         } else {
             vlm_jlist *t = vlm_jlist_new(VLM_JLIST_TUPLE, a->npos);
             ok = t != NULL;
-            for (uint32_t k = 0; ok && k < a->npos; k++) ok = vlm_jlist_push(t, vlm_jv_incref(a->pos[k]));
+            for (uint32_t k = 0; ok && k < a->npos; k++)
+                ok = vlm_jlist_push(t, vlm_jv_incref(a->pos[k]));
             if (!ok) {
                 vlm_jlist_decref(t);
                 ok = vlm_jctx_oom(c, at);
@@ -1423,14 +1662,16 @@ static bool str_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const
         *out = vlm_jv_incref(s);
         ok = true;
         break;
-    default: ok = vlm_jctx_fail(c, at, VLM_ERR_INTERNAL, "internal error: bad string filter"); break;
+    default:
+        ok = vlm_jctx_fail(c, at, VLM_ERR_INTERNAL, "internal error: bad string filter");
+        break;
     }
     vlm_jv_decref(s);
     return ok;
 }
 
-bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
-                            const vlm_jargs *a, vlm_jv *out) {
+bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, const vlm_jargs *a,
+                            vlm_jv *out) {
     *out = vlm_jv_undef();
     switch ((filter_id)id) {
     case F_UPPER:
@@ -1439,15 +1680,19 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
     case F_TITLE:
     case F_TRIM:
     case F_CENTER:
-    case F_FORMAT: return str_filter(c, at, id, v, a, out);
+    case F_FORMAT:
+        return str_filter(c, at, id, v, a, out);
     case F_STRING:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: string() takes no arguments");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: string() takes no arguments");
         if (v.type == VLM_JV_STR) {
             *out = vlm_jv_incref(v);
             return true;
         }
         return str_filter(c, at, id, v, a, out);
     case F_SAFE: {
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: safe() takes no arguments");
         if (v.type == VLM_JV_STR && v.u.s->markup) {
             *out = vlm_jv_incref(v);
             return true;
@@ -1461,28 +1706,41 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
     }
     case F_E:
     case F_ESCAPE:
-    case F_FORCEESCAPE: return f_escape(c, at, v, id == F_FORCEESCAPE, out);
+    case F_FORCEESCAPE:
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: escape() takes exactly one argument");
+        return f_escape(c, at, v, id == F_FORCEESCAPE, out);
     case F_DEFAULT:
     case F_D: {
         static const char *const params[] = {"default_value", "boolean"};
         bound b;
         if (!bind(c, at, id, a, params, 2, &b)) return false;
-        bool use_default = v.type == VLM_JV_UNDEFINED || (vlm_jv_truthy(b.v[1]) && !vlm_jv_truthy(v));
-        if (!use_default) *out = vlm_jv_incref(v);
-        else if (b.given[0]) *out = vlm_jv_incref(b.v[0]);
-        else return vlm_jctx_str(c, at, "", 0, out);
+        bool use_default =
+            v.type == VLM_JV_UNDEFINED || (vlm_jv_truthy(b.v[1]) && !vlm_jv_truthy(v));
+        if (!use_default)
+            *out = vlm_jv_incref(v);
+        else if (b.given[0])
+            *out = vlm_jv_incref(b.v[0]);
+        else
+            return vlm_jctx_str(c, at, "", 0, out);
         return true;
     }
     case F_LENGTH:
     case F_COUNT:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: len() takes exactly one argument");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: len() takes exactly one argument");
         return f_length(c, at, v, out);
     case F_FIRST:
     case F_LAST:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %s() takes no arguments", filter_names[id]);
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %s() takes no arguments",
+                                 filter_names[id]);
         return f_first_last(c, at, v, id == F_LAST, out);
     case F_LIST: {
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: list() takes no arguments");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: list() takes no arguments");
         vlm_jlist *items, *res;
         if (!vlm_jctx_iterate(c, at, v, &items)) return false;
         if (!new_list(c, at, VLM_JLIST_LIST, items->n, &res)) {
@@ -1490,7 +1748,8 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
             return false;
         }
         bool ok = true;
-        for (size_t i = 0; ok && i < items->n; i++) ok = vlm_jctx_push(c, at, res, vlm_jv_incref(items->items[i]));
+        for (size_t i = 0; ok && i < items->n; i++)
+            ok = vlm_jctx_push(c, at, res, vlm_jv_incref(items->items[i]));
         vlm_jlist_decref(items);
         if (!ok) {
             vlm_jlist_decref(res);
@@ -1498,25 +1757,38 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
         }
         return finish_list(res, out);
     }
-    case F_JOIN: return f_join(c, at, v, a, out);
-    case F_MAP: return f_map(c, at, v, a, out);
+    case F_JOIN:
+        return f_join(c, at, v, a, out);
+    case F_MAP:
+        return f_map(c, at, v, a, out);
     case F_SELECT:
     case F_REJECT:
     case F_SELECTATTR:
-    case F_REJECTATTR: return f_select(c, at, id, v, a, out);
-    case F_SORT: return f_sort(c, at, v, a, out);
-    case F_DICTSORT: return f_dictsort(c, at, v, a, out);
-    case F_UNIQUE: return f_unique(c, at, v, a, out);
+    case F_REJECTATTR:
+        return f_select(c, at, id, v, a, out);
+    case F_SORT:
+        return f_sort(c, at, v, a, out);
+    case F_DICTSORT:
+        return f_dictsort(c, at, v, a, out);
+    case F_UNIQUE:
+        return f_unique(c, at, v, a, out);
     case F_MIN:
-    case F_MAX: return f_minmax(c, at, id, v, a, out);
-    case F_INT: return f_int(c, at, v, a, out);
-    case F_FLOAT: return f_float(c, at, v, a, out);
-    case F_ROUND: return f_round(c, at, v, a, out);
+    case F_MAX:
+        return f_minmax(c, at, id, v, a, out);
+    case F_INT:
+        return f_int(c, at, v, a, out);
+    case F_FLOAT:
+        return f_float(c, at, v, a, out);
+    case F_ROUND:
+        return f_round(c, at, v, a, out);
     case F_ABS:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: abs() takes exactly one argument");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: abs() takes exactly one argument");
         if (v.type == VLM_JV_INT || v.type == VLM_JV_BOOL) {
             int64_t i = v.type == VLM_JV_BOOL ? v.u.b : v.u.i;
-            if (i == INT64_MIN) return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in abs()");
+            if (i == INT64_MIN)
+                return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "integer overflow in abs()");
             *out = vlm_jv_int(i < 0 ? -i : i);
             return true;
         }
@@ -1532,7 +1804,8 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
         bound b;
         if (!bind(c, at, id, a, params, 3, &b)) return false;
         if (!b.given[0] || !b.given[1])
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: replace() missing required arguments");
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: replace() missing required arguments");
         int64_t count = -1;
         if (b.given[2] && b.v[2].type != VLM_JV_NONE && !arg_int(c, at, b.v[2], "count", &count))
             return false;
@@ -1552,19 +1825,28 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
         return ok;
     }
     case F_REVERSE:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: reverse() takes no arguments");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: reverse() takes no arguments");
         return f_reverse(c, at, v, out);
-    case F_INDENT: return f_indent(c, at, v, a, out);
-    case F_TRUNCATE: return f_truncate(c, at, v, a, out);
+    case F_INDENT:
+        return f_indent(c, at, v, a, out);
+    case F_TRUNCATE:
+        return f_truncate(c, at, v, a, out);
     case F_BATCH:
-    case F_SLICE: return f_batch_slice(c, at, id, v, a, out);
-    case F_SUM: return f_sum(c, at, v, a, out);
-    case F_ATTR: return f_attr(c, at, v, a, out);
+    case F_SLICE:
+        return f_batch_slice(c, at, id, v, a, out);
+    case F_SUM:
+        return f_sum(c, at, v, a, out);
+    case F_ATTR:
+        return f_attr(c, at, v, a, out);
     case F_ITEMS:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: items() takes no arguments");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: items() takes no arguments");
         return f_items(c, at, v, out);
     case F_WORDCOUNT:
-        if (a->npos || a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: wordcount() takes no arguments");
+        if (a->npos || a->nkw)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "TypeError: wordcount() takes no arguments");
         return f_wordcount(c, at, v, out);
     case F_TOJSON: {
         static const char *const params[] = {"ensure_ascii", "indent", "separators", "sort_keys"};
@@ -1580,9 +1862,11 @@ bool vlm_jinja_apply_filter(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v,
             } else if (iv.type == VLM_JV_INT || iv.type == VLM_JV_BOOL) {
                 int64_t w = iv.type == VLM_JV_BOOL ? iv.u.b : iv.u.i;
                 if (w > 1000) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "tojson indent too large");
-                for (int64_t k = 0; k < w; k++) vlm_strbuf_putc(&ind, ' ');
+                for (int64_t k = 0; k < w; k++)
+                    vlm_strbuf_putc(&ind, ' ');
             } else {
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: tojson indent must be an int or str");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "TypeError: tojson indent must be an int or str");
             }
         }
         const char *isep = has_indent ? "," : ", ", *ksep = ": ";

@@ -26,18 +26,22 @@ static void put_padded(vlm_strbuf *b, const char *text, size_t len, size_t ncp, 
     size_t left = align == '<' ? 0 : align == '^' ? padn / 2 : padn;
     if (align == '=') {
         vlm_strbuf_append(b, text, sign_len);
-        for (size_t k = 0; k < padn; k++) vlm_strbuf_append(b, fill, fill_len);
+        for (size_t k = 0; k < padn; k++)
+            vlm_strbuf_append(b, fill, fill_len);
         vlm_strbuf_append(b, text + sign_len, len - sign_len);
         return;
     }
-    for (size_t k = 0; k < left; k++) vlm_strbuf_append(b, fill, fill_len);
+    for (size_t k = 0; k < left; k++)
+        vlm_strbuf_append(b, fill, fill_len);
     vlm_strbuf_append(b, text, len);
-    for (size_t k = left; k < padn; k++) vlm_strbuf_append(b, fill, fill_len);
+    for (size_t k = left; k < padn; k++)
+        vlm_strbuf_append(b, fill, fill_len);
 }
 
 static size_t count_cp(const char *s, size_t n) {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        k += ((unsigned char)s[i] & 0xC0) != 0x80;
     return k;
 }
 
@@ -75,7 +79,8 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
         size_t len = t.len, ncp = count_cp(vlm_strbuf_cstr(&t), t.len);
         if (sp->precision >= 0 && (size_t)sp->precision < ncp) {
             size_t i = 0;
-            for (int64_t k = 0; k < sp->precision; k++) vlm_utf8_next(t.data, t.len, &i);
+            for (int64_t k = 0; k < sp->precision; k++)
+                vlm_utf8_next(t.data, t.len, &i);
             len = i;
             ncp = (size_t)sp->precision;
         }
@@ -90,7 +95,8 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
             cp = vlm_utf8_next(v.u.s->data, v.u.s->len, &i);
         } else if (number_arg(v, &isf, &iv, &fv) && !isf) {
             if (iv < 0 || iv > 0x10FFFF || (iv >= 0xD800 && iv <= 0xDFFF))
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "OverflowError: %%c arg not in range(0x110000)");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "OverflowError: %%c arg not in range(0x110000)");
             cp = (uint32_t)iv;
         } else {
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: %%c requires int or char");
@@ -124,7 +130,10 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
         bool neg = iv < 0;
         uint64_t mag = neg ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
         char digits[80];
-        const char *fmtc = sp->type == 'x' ? "%llx" : sp->type == 'X' ? "%llX" : sp->type == 'o' ? "%llo" : "%llu";
+        const char *fmtc = sp->type == 'x'   ? "%llx"
+                           : sp->type == 'X' ? "%llX"
+                           : sp->type == 'o' ? "%llo"
+                                             : "%llu";
         int nd = snprintf(digits, sizeof digits, fmtc, (unsigned long long)mag);
         /* Precision is a minimum digit count. */
         char body[200];
@@ -135,10 +144,12 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
             bl += (size_t)snprintf(body + bl, sizeof body - bl, "0%c", sp->type);
         size_t prefix = bl;
         if (sp->precision > 64) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "precision too large");
-        for (int64_t k = nd; k < sp->precision; k++) body[bl++] = '0';
+        for (int64_t k = nd; k < sp->precision; k++)
+            body[bl++] = '0';
         memcpy(body + bl, digits, (size_t)nd);
         bl += (size_t)nd;
-        if (sp->width > (int64_t)sizeof tmp) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "width too large");
+        if (sp->width > (int64_t)sizeof tmp)
+            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "width too large");
         put_padded(b, body, bl, bl, sp->width, sp->left ? '<' : (sp->zero ? '=' : '>'),
                    sp->zero && !sp->left ? "0" : " ", 1, prefix);
         return true;
@@ -150,8 +161,8 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
     case 'g':
     case 'G': {
         if (!number_arg(v, &isf, &iv, &fv))
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                 "TypeError: must be real number, not %s", vlm_jv_type_name(v));
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "TypeError: must be real number, not %s",
+                                 vlm_jv_type_name(v));
         if (sp->width > 400 || sp->precision > 300)
             return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "width or precision too large");
         char f[32];
@@ -169,13 +180,18 @@ static bool percent_one(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, const s
         f[k] = '\0';
         int n = snprintf(tmp, sizeof tmp, f, (int)(sp->width < 0 ? 0 : sp->width),
                          (int)(sp->precision < 0 ? 6 : sp->precision), fv);
-        if (n < 0 || (size_t)n >= sizeof tmp) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "number too long");
+        if (n < 0 || (size_t)n >= sizeof tmp)
+            return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "number too long");
         vlm_strbuf_append(b, tmp, (size_t)n);
         return true;
     }
-    default:
+    case 'a':
         return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
-                             "the %%-format conversion '%c' is not supported", sp->type);
+                             "the %%-format conversion 'a' (ascii()) is not supported");
+    default:
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "ValueError: unsupported format character (0x%x)",
+                             (unsigned)(unsigned char)sp->type);
     }
 }
 
@@ -186,7 +202,10 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
     /* Python: a tuple gives positional arguments; any other single value is one argument,
      * and a mapping (dict, list, ...) may also serve %(name)s lookups. */
     bool is_tuple = args.type == VLM_JV_LIST && args.u.l->kind == VLM_JLIST_TUPLE;
-    bool is_mapping = !is_tuple && (args.type == VLM_JV_DICT || args.type == VLM_JV_LIST);
+    /* PyMapping_Check: anything with __getitem__ (dict, list, range, jinja2's Undefined). */
+    bool is_mapping = args.type == VLM_JV_DICT || args.type == VLM_JV_UNDEFINED ||
+                      (args.type == VLM_JV_LIST &&
+                       (args.u.l->kind == VLM_JLIST_LIST || args.u.l->kind == VLM_JLIST_RANGE));
     const vlm_jv *pos = is_tuple ? args.u.l->items : &args;
     size_t npos = is_tuple ? args.u.l->n : 1, next = 0;
     bool used_single = false;
@@ -196,7 +215,8 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
     while (i < n) {
         if (s[i] != '%') {
             size_t j = i;
-            while (j < n && s[j] != '%') j++;
+            while (j < n && s[j] != '%')
+                j++;
             vlm_strbuf_append(&b, s + i, j - i);
             i = j;
             continue;
@@ -206,14 +226,21 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
             vlm_strbuf_free(&b);
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: incomplete format");
         }
+        if (s[i] == '%') { /* only a bare "%%" is a literal percent sign */
+            vlm_strbuf_putc(&b, '%');
+            i++;
+            continue;
+        }
         vlm_jv keyed = vlm_jv_undef();
         bool have_key = false;
         if (s[i] == '(') {
             size_t j = i + 1;
             int depth = 1;
             while (j < n && depth) {
-                if (s[j] == '(') depth++;
-                else if (s[j] == ')') depth--;
+                if (s[j] == '(')
+                    depth++;
+                else if (s[j] == ')')
+                    depth--;
                 if (depth) j++;
             }
             if (j >= n || args.type != VLM_JV_DICT) {
@@ -234,12 +261,18 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
         }
         spec sp = {.width = -1, .precision = -1};
         for (; i < n; i++) {
-            if (s[i] == '-') sp.left = true;
-            else if (s[i] == '+') sp.plus = true;
-            else if (s[i] == ' ') sp.space = true;
-            else if (s[i] == '#') sp.alt = true;
-            else if (s[i] == '0') sp.zero = true;
-            else break;
+            if (s[i] == '-')
+                sp.left = true;
+            else if (s[i] == '+')
+                sp.plus = true;
+            else if (s[i] == ' ')
+                sp.space = true;
+            else if (s[i] == '#')
+                sp.alt = true;
+            else if (s[i] == '0')
+                sp.zero = true;
+            else
+                break;
         }
         for (int part = 0; part < 2; part++) {
             int64_t *dst = part == 0 ? &sp.width : &sp.precision;
@@ -277,16 +310,13 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
                 }
             }
         }
-        while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L')) i++; /* ignored by Python */
+        while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L'))
+            i++; /* ignored by Python */
         if (i >= n) {
             vlm_strbuf_free(&b);
             return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: incomplete format");
         }
         sp.type = s[i++];
-        if (sp.type == '%') {
-            vlm_strbuf_putc(&b, '%');
-            continue;
-        }
         vlm_jv v;
         if (have_key) {
             v = keyed;
@@ -318,9 +348,10 @@ bool vlm_jinja_percent_format(vlm_jctx *c, const vlm_jnode *at, vlm_jv fmtv, vlm
 
 /* ------------------------------------------------------------- str.format */
 
-/* format(value, spec) for the common spec subset: [[fill]align][sign][#][0][width][,_][.prec][type]. */
-static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv v,
-                         const char *fs, size_t fn) {
+/* format(value, spec) for the common spec subset:
+ * [[fill]align][sign][#][0][width][,_][.prec][type]. */
+static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv v, const char *fs,
+                         size_t fn) {
     const char *fill = " ";
     size_t fill_len = 1, i = 0;
     char align = 0, sign = '-', type = 0;
@@ -359,7 +390,8 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
         prec = 0;
         while (i < fn && fs[i] >= '0' && fs[i] <= '9') {
             prec = prec * 10 + (fs[i++] - '0');
-            if (prec > 300) return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "format precision too large");
+            if (prec > 300)
+                return vlm_jctx_fail(c, at, VLM_ERR_LIMIT, "format precision too large");
         }
     }
     if (i < fn) type = fs[i++];
@@ -389,10 +421,12 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
                                  "format specs for '%s' values are not supported",
                                  vlm_jv_type_name(v));
         if (v.type == VLM_JV_NONE && fn > 0)
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                 "TypeError: unsupported format string passed to NoneType.__format__");
+            return vlm_jctx_fail(
+                c, at, VLM_ERR_FORMAT,
+                "TypeError: unsupported format string passed to NoneType.__format__");
         if (sign != '-' || alt || grouping || align == '=')
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: invalid format spec for a string");
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: invalid format spec for a string");
         vlm_strbuf t;
         vlm_strbuf_init(&t);
         const char *e = vlm_jv_write_str(&t, v);
@@ -403,7 +437,8 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
         size_t len = t.len, ncp = count_cp(vlm_strbuf_cstr(&t), t.len);
         if (prec >= 0 && (size_t)prec < ncp) {
             size_t k = 0;
-            for (int64_t q = 0; q < prec; q++) vlm_utf8_next(t.data, t.len, &k);
+            for (int64_t q = 0; q < prec; q++)
+                vlm_utf8_next(t.data, t.len, &k);
             len = k;
             ncp = (size_t)prec;
         }
@@ -415,7 +450,9 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
     size_t bl = 0, prefix = 0;
     if (!isf && (type == 0 || type == 'd' || type == 'n' || type == 'x' || type == 'X' ||
                  type == 'o' || type == 'b')) {
-        if (prec >= 0) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: Precision not allowed in integer format specifier");
+        if (prec >= 0)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: Precision not allowed in integer format specifier");
         bool neg = iv < 0;
         uint64_t mag = neg ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
         char digits[80];
@@ -428,13 +465,20 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
                 rev[r++] = (char)('0' + (mag & 1));
                 mag >>= 1;
             }
-            while (r) digits[nd++] = rev[--r];
+            while (r)
+                digits[nd++] = rev[--r];
         } else {
-            nd = snprintf(digits, sizeof digits, type == 'x' ? "%llx" : type == 'X' ? "%llX" : type == 'o' ? "%llo" : "%llu",
+            nd = snprintf(digits, sizeof digits,
+                          type == 'x'   ? "%llx"
+                          : type == 'X' ? "%llX"
+                          : type == 'o' ? "%llo"
+                                        : "%llu",
                           (unsigned long long)mag);
         }
-        if (neg) body[bl++] = '-';
-        else if (sign == '+' || sign == ' ') body[bl++] = sign;
+        if (neg)
+            body[bl++] = '-';
+        else if (sign == '+' || sign == ' ')
+            body[bl++] = sign;
         if (alt && (type == 'x' || type == 'X' || type == 'o' || type == 'b')) {
             body[bl++] = '0';
             body[bl++] = type;
@@ -443,7 +487,8 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
         if (grouping) {
             int every = (type == 'x' || type == 'X' || type == 'o' || type == 'b') ? 4 : 3;
             if (grouping == ',' && every == 4)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: Cannot specify ',' with 'x'.");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "ValueError: Cannot specify ',' with 'x'.");
             for (int k = 0; k < nd; k++) {
                 body[bl++] = digits[k];
                 int left = nd - k - 1;
@@ -462,8 +507,10 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
                                      "format specs with precision and no type are not supported");
             vlm_strbuf t;
             vlm_strbuf_init(&t);
-            if (fv < 0 || signbit(fv)) vlm_strbuf_putc(&t, '-');
-            else if (sign == '+' || sign == ' ') vlm_strbuf_putc(&t, sign);
+            if (fv < 0 || signbit(fv))
+                vlm_strbuf_putc(&t, '-');
+            else if (sign == '+' || sign == ' ')
+                vlm_strbuf_putc(&t, sign);
             prefix = t.len;
             vlm_py_float_repr(&t, fabs(fv));
             if (t.len >= sizeof body) {
@@ -479,7 +526,10 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
                                      "the format spec '%.*s' is not supported", (int)fn, fs);
             double x = type == '%' ? fv * 100 : fv;
             char f[16];
-            snprintf(f, sizeof f, "%%%s%s.*%c", sign == '+' ? "+" : sign == ' ' ? " " : "",
+            snprintf(f, sizeof f, "%%%s%s.*%c",
+                     sign == '+'   ? "+"
+                     : sign == ' ' ? " "
+                                   : "",
                      alt ? "#" : "", type == '%' ? 'f' : type);
             int n = snprintf(body, sizeof body - 2, f, (int)(prec < 0 ? 6 : prec), x);
             if (n < 0 || (size_t)n >= sizeof body - 2)
@@ -497,35 +547,48 @@ static bool format_value(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv
 static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, const char *f,
                         size_t n, size_t *auto_idx, int *numbering, vlm_jv *out) {
     size_t i = 0;
-    while (i < n && f[i] != '.' && f[i] != '[') i++;
+    while (i < n && f[i] != '.' && f[i] != '[')
+        i++;
+    /* string.Formatter's rules (jinja2's SandboxedFormatter): "" numbers automatically, an
+     * all-digit name numbers manually (mixing the two fails), and otherwise the first part
+     * is an index when it is digits, else a keyword. */
+    bool all_digits = n > 0;
+    for (size_t k = 0; k < n; k++)
+        if (f[k] < '0' || f[k] > '9') all_digits = false;
+    bool first_digits = i > 0;
+    for (size_t k = 0; k < i; k++)
+        if (f[k] < '0' || f[k] > '9') first_digits = false;
     vlm_jv v;
-    if (i == 0 || (f[0] >= '0' && f[0] <= '9')) {
-        size_t idx = 0;
-        if (i == 0) {
-            if (*numbering == 2)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                     "ValueError: cannot switch from manual field specification to automatic field numbering");
-            *numbering = 1;
-            idx = (*auto_idx)++;
-        } else {
-            if (*numbering == 1)
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                     "ValueError: cannot switch from automatic field numbering to manual field specification");
-            *numbering = 2;
-            for (size_t k = 0; k < i; k++) {
-                if (f[k] < '0' || f[k] > '9' || idx > 100000)
-                    return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: bad field name");
-                idx = idx * 10 + (size_t)(f[k] - '0');
-            }
+    size_t idx = 0;
+    if (n == 0) {
+        if (*numbering == 2)
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: cannot switch from manual field specification to "
+                                 "automatic field numbering");
+        *numbering = 1;
+        idx = (*auto_idx)++;
+    } else if (all_digits && *numbering == 1) {
+        return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                             "ValueError: cannot switch from automatic field numbering to "
+                             "manual field specification");
+    } else if (all_digits) {
+        *numbering = 2;
+    }
+    if (n == 0 || first_digits) {
+        for (size_t k = 0; n && k < i; k++) {
+            if (idx > 100000)
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "IndexError: index too large");
+            idx = idx * 10 + (size_t)(f[k] - '0');
         }
         if (idx >= a->npos)
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
-                                 "IndexError: Replacement index %zu out of range for positional args tuple",
-                                 idx);
+            return vlm_jctx_fail(
+                c, at, VLM_ERR_FORMAT,
+                "IndexError: Replacement index %zu out of range for positional args tuple", idx);
         v = vlm_jv_incref(a->pos[idx]);
     } else {
         uint32_t k = 0;
-        while (k < a->nkw && (a->kwnames[k].u.s->len != i || memcmp(a->kwnames[k].u.s->data, f, i))) k++;
+        while (k < a->nkw && (a->kwnames[k].u.s->len != i || memcmp(a->kwnames[k].u.s->data, f, i)))
+            k++;
         if (k == a->nkw) return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "KeyError: '%.*s'", (int)i, f);
         v = vlm_jv_incref(a->kwvals[k]);
     }
@@ -534,38 +597,38 @@ static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, co
         bool ok;
         if (f[i] == '.') {
             size_t j = ++i;
-            while (j < n && f[j] != '.' && f[j] != '[') j++;
+            while (j < n && f[j] != '.' && f[j] != '[')
+                j++;
             ok = vlm_jctx_str(c, at, f + i, j - i, &key);
             if (ok) {
+                /* jinja2's SandboxedFormatter looks up with env.getattr: missing
+                 * attributes give an Undefined (formatted as ""), not an error. */
                 ok = vlm_jctx_getattr(c, at, v, key, &next);
                 vlm_jv_decref(key);
-                if (ok && next.type == VLM_JV_UNDEFINED) {
-                    vlm_jv_decref(next);
-                    ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "AttributeError in format field");
-                }
             }
             i = j;
         } else {
             size_t j = ++i;
-            while (j < n && f[j] != ']') j++;
+            while (j < n && f[j] != ']')
+                j++;
             if (j >= n) {
                 vlm_jv_decref(v);
-                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: Missing ']' in format string");
+                return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                     "ValueError: Missing ']' in format string");
             }
             bool digits = j > i;
-            int64_t idx = 0;
+            int64_t key_idx = 0;
             for (size_t k = i; k < j; k++) {
-                if (f[k] < '0' || f[k] > '9' || idx > 1000000000) digits = false;
-                else idx = idx * 10 + (f[k] - '0');
+                if (f[k] < '0' || f[k] > '9' || key_idx > 1000000000)
+                    digits = false;
+                else
+                    key_idx = key_idx * 10 + (f[k] - '0');
             }
-            ok = digits ? (key = vlm_jv_int(idx), true) : vlm_jctx_str(c, at, f + i, j - i, &key);
+            ok = digits ? (key = vlm_jv_int(key_idx), true)
+                        : vlm_jctx_str(c, at, f + i, j - i, &key);
             if (ok) {
                 ok = vlm_jctx_getitem(c, at, v, key, &next);
                 vlm_jv_decref(key);
-                if (ok && next.type == VLM_JV_UNDEFINED) {
-                    vlm_jv_decref(next);
-                    ok = vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "KeyError/IndexError in format field");
-                }
             }
             i = j + 1;
         }
@@ -577,10 +640,10 @@ static bool field_value(vlm_jctx *c, const vlm_jnode *at, const vlm_jargs *a, co
     return true;
 }
 
-bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
-                          const vlm_jargs *a, vlm_jv *out);
-bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
-                          const vlm_jargs *a, vlm_jv *out) {
+bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt, const vlm_jargs *a,
+                          vlm_jv *out);
+bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt, const vlm_jargs *a,
+                          vlm_jv *out) {
     const char *s = fmt->data;
     size_t n = fmt->len, i = 0, auto_idx = 0;
     int numbering = 0;
@@ -595,11 +658,13 @@ bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
                 continue;
             }
             vlm_strbuf_free(&b);
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: Single '}' encountered in format string");
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: Single '}' encountered in format string");
         }
         if (ch != '{') {
             size_t j = i;
-            while (j < n && s[j] != '{' && s[j] != '}') j++;
+            while (j < n && s[j] != '{' && s[j] != '}')
+                j++;
             vlm_strbuf_append(&b, s + i, j - i);
             i = j;
             continue;
@@ -610,25 +675,37 @@ bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
             continue;
         }
         size_t j = i + 1, name_end = 0, conv = 0, spec_start = 0;
-        int depth = 0;
+        bool in_bracket = false; /* in the field name, [key] may hold any of }!: */
         for (; j < n; j++) {
-            if (s[j] == '[') depth++;
-            else if (s[j] == ']') depth--;
-            else if (depth == 0 && s[j] == '{') {
+            char fc = s[j];
+            if (!name_end && !spec_start) {
+                if (in_bracket) {
+                    if (fc == ']') in_bracket = false;
+                    continue;
+                }
+                if (fc == '[') {
+                    in_bracket = true;
+                    continue;
+                }
+            }
+            if (fc == '{') {
                 vlm_strbuf_free(&b);
-                return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "nested format fields are not supported");
-            } else if (depth == 0 && s[j] == '}') break;
-            else if (depth == 0 && !name_end && s[j] == '!') {
+                return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
+                                     "nested format fields are not supported");
+            } else if (fc == '}') {
+                break;
+            } else if (!name_end && fc == '!') {
                 name_end = j;
                 conv = j + 1;
-            } else if (depth == 0 && !spec_start && s[j] == ':') {
+            } else if (!spec_start && fc == ':') {
                 if (!name_end) name_end = j;
                 spec_start = j + 1;
             }
         }
         if (j >= n) {
             vlm_strbuf_free(&b);
-            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT, "ValueError: expected '}' before end of string");
+            return vlm_jctx_fail(c, at, VLM_ERR_FORMAT,
+                                 "ValueError: expected '}' before end of string");
         }
         if (!name_end) name_end = j;
         char conversion = 0;
@@ -636,7 +713,8 @@ bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
             size_t cend = spec_start ? spec_start - 1 : j;
             if (cend != conv + 1 || (s[conv] != 'r' && s[conv] != 's')) {
                 vlm_strbuf_free(&b);
-                return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED, "format conversion must be !r or !s");
+                return vlm_jctx_fail(c, at, VLM_ERR_UNSUPPORTED,
+                                     "format conversion must be !r or !s");
             }
             conversion = s[conv];
         }
@@ -660,7 +738,8 @@ bool vlm_jinja_str_format(vlm_jctx *c, const vlm_jnode *at, const vlm_jstr *fmt,
                 return false;
             }
         }
-        bool ok = format_value(c, at, &b, v, spec_start ? s + spec_start : "", spec_start ? j - spec_start : 0);
+        bool ok = format_value(c, at, &b, v, spec_start ? s + spec_start : "",
+                               spec_start ? j - spec_start : 0);
         vlm_jv_decref(v);
         if (!ok) {
             vlm_strbuf_free(&b);

@@ -70,10 +70,14 @@ static vlm_status from_json(const vlm_json *j, int depth, vlm_jv *out, vlm_error
         return VLM_OK;
     }
     int64_t i;
-    if (vlm_json_int(j, &i)) *out = vlm_jv_int(i);
-    else if (vlm_json_is_number(j)) *out = vlm_jv_float(vlm_json_number(j));
-    else if (vlm_json_is_bool(j)) *out = vlm_jv_bool(vlm_json_true(j));
-    else *out = vlm_jv_none();
+    if (vlm_json_int(j, &i))
+        *out = vlm_jv_int(i);
+    else if (vlm_json_is_number(j))
+        *out = vlm_jv_float(vlm_json_number(j));
+    else if (vlm_json_is_bool(j))
+        *out = vlm_jv_bool(vlm_json_true(j));
+    else
+        *out = vlm_jv_none();
     return VLM_OK;
 }
 
@@ -111,14 +115,29 @@ static void dump_string(dumper *d, const char *s, size_t n) {
         size_t start = i;
         uint32_t cp = vlm_utf8_next(s, n, &i);
         switch (cp) {
-        case '"': vlm_strbuf_puts(b, "\\\""); continue;
-        case '\\': vlm_strbuf_puts(b, "\\\\"); continue;
-        case '\n': vlm_strbuf_puts(b, "\\n"); continue;
-        case '\r': vlm_strbuf_puts(b, "\\r"); continue;
-        case '\t': vlm_strbuf_puts(b, "\\t"); continue;
-        case '\b': vlm_strbuf_puts(b, "\\b"); continue;
-        case '\f': vlm_strbuf_puts(b, "\\f"); continue;
-        default: break;
+        case '"':
+            vlm_strbuf_puts(b, "\\\"");
+            continue;
+        case '\\':
+            vlm_strbuf_puts(b, "\\\\");
+            continue;
+        case '\n':
+            vlm_strbuf_puts(b, "\\n");
+            continue;
+        case '\r':
+            vlm_strbuf_puts(b, "\\r");
+            continue;
+        case '\t':
+            vlm_strbuf_puts(b, "\\t");
+            continue;
+        case '\b':
+            vlm_strbuf_puts(b, "\\b");
+            continue;
+        case '\f':
+            vlm_strbuf_puts(b, "\\f");
+            continue;
+        default:
+            break;
         }
         if (cp < 0x20) {
             put_hex4(b, cp);
@@ -138,14 +157,18 @@ static void dump_string(dumper *d, const char *s, size_t n) {
 }
 
 static void dump_float(vlm_strbuf *b, double f) {
-    if (isnan(f)) vlm_strbuf_puts(b, "NaN");
-    else if (isinf(f)) vlm_strbuf_puts(b, f < 0 ? "-Infinity" : "Infinity");
-    else vlm_py_float_repr(b, f);
+    if (isnan(f))
+        vlm_strbuf_puts(b, "NaN");
+    else if (isinf(f))
+        vlm_strbuf_puts(b, f < 0 ? "-Infinity" : "Infinity");
+    else
+        vlm_py_float_repr(b, f);
 }
 
 static void newline_indent(dumper *d, int level) {
     vlm_strbuf_putc(d->b, '\n');
-    for (int k = 0; k < level; k++) vlm_strbuf_append(d->b, d->indent, d->indent_len);
+    for (int k = 0; k < level; k++)
+        vlm_strbuf_append(d->b, d->indent, d->indent_len);
 }
 
 static bool not_serializable(dumper *d, vlm_jv v) {
@@ -160,10 +183,18 @@ static bool not_serializable(dumper *d, vlm_jv v) {
 /* A dict key as json.dumps writes it (only str, int, float, bool, None are allowed). */
 static bool dump_key(dumper *d, vlm_jv k) {
     switch (k.type) {
-    case VLM_JV_STR: dump_string(d, k.u.s->data, k.u.s->len); return true;
-    case VLM_JV_BOOL: vlm_strbuf_puts(d->b, k.u.b ? "\"true\"" : "\"false\""); return true;
-    case VLM_JV_NONE: vlm_strbuf_puts(d->b, "\"null\""); return true;
-    case VLM_JV_INT: vlm_strbuf_printf(d->b, "\"%lld\"", (long long)k.u.i); return true;
+    case VLM_JV_STR:
+        dump_string(d, k.u.s->data, k.u.s->len);
+        return true;
+    case VLM_JV_BOOL:
+        vlm_strbuf_puts(d->b, k.u.b ? "\"true\"" : "\"false\"");
+        return true;
+    case VLM_JV_NONE:
+        vlm_strbuf_puts(d->b, "\"null\"");
+        return true;
+    case VLM_JV_INT:
+        vlm_strbuf_printf(d->b, "\"%lld\"", (long long)k.u.i);
+        return true;
     case VLM_JV_FLOAT:
         vlm_strbuf_putc(d->b, '"');
         dump_float(d->b, k.u.f);
@@ -181,11 +212,21 @@ static bool dump(dumper *d, vlm_jv v, int level) {
     if (b->len > d->c->max_output)
         return vlm_jctx_fail(d->c, d->at, VLM_ERR_LIMIT, "tojson output exceeds the output limit");
     switch (v.type) {
-    case VLM_JV_NONE: vlm_strbuf_puts(b, "null"); return true;
-    case VLM_JV_BOOL: vlm_strbuf_puts(b, v.u.b ? "true" : "false"); return true;
-    case VLM_JV_INT: vlm_strbuf_printf(b, "%lld", (long long)v.u.i); return true;
-    case VLM_JV_FLOAT: dump_float(b, v.u.f); return true;
-    case VLM_JV_STR: dump_string(d, v.u.s->data, v.u.s->len); return true;
+    case VLM_JV_NONE:
+        vlm_strbuf_puts(b, "null");
+        return true;
+    case VLM_JV_BOOL:
+        vlm_strbuf_puts(b, v.u.b ? "true" : "false");
+        return true;
+    case VLM_JV_INT:
+        vlm_strbuf_printf(b, "%lld", (long long)v.u.i);
+        return true;
+    case VLM_JV_FLOAT:
+        dump_float(b, v.u.f);
+        return true;
+    case VLM_JV_STR:
+        dump_string(d, v.u.s->data, v.u.s->len);
+        return true;
     case VLM_JV_LIST: {
         const vlm_jlist *l = v.u.l;
         if (l->kind != VLM_JLIST_LIST && l->kind != VLM_JLIST_TUPLE) return not_serializable(d, v);
@@ -211,7 +252,8 @@ static bool dump(dumper *d, vlm_jv v, int level) {
         }
         size_t *order = malloc(m->n * sizeof *order);
         if (!order) return vlm_jctx_oom(d->c, d->at);
-        for (size_t i = 0; i < m->n; i++) order[i] = i;
+        for (size_t i = 0; i < m->n; i++)
+            order[i] = i;
         if (d->sort_keys && !vlm_jinja_sort_indices(d->c, d->at, order, m->n, m->keys, false)) {
             free(order);
             return false;
@@ -234,7 +276,8 @@ static bool dump(dumper *d, vlm_jv v, int level) {
         vlm_strbuf_putc(b, '}');
         return true;
     }
-    default: return not_serializable(d, v);
+    default:
+        return not_serializable(d, v);
     }
 }
 
@@ -242,9 +285,17 @@ bool vlm_jinja_tojson(vlm_jctx *c, const vlm_jnode *at, vlm_strbuf *b, vlm_jv v,
                       const char *indent, size_t indent_len, const char *item_sep,
                       size_t item_sep_len, const char *key_sep, size_t key_sep_len,
                       bool sort_keys) {
-    dumper d = {.c = c, .at = at, .b = b, .ensure_ascii = ensure_ascii, .indent = indent,
-                .indent_len = indent_len, .isep = item_sep, .isep_len = item_sep_len,
-                .ksep = key_sep, .ksep_len = key_sep_len, .sort_keys = sort_keys};
+    dumper d = {.c = c,
+                .at = at,
+                .b = b,
+                .ensure_ascii = ensure_ascii,
+                .indent = indent,
+                .indent_len = indent_len,
+                .isep = item_sep,
+                .isep_len = item_sep_len,
+                .ksep = key_sep,
+                .ksep_len = key_sep_len,
+                .sort_keys = sort_keys};
     if (!dump(&d, v, 0)) return false;
     if (b->failed) return vlm_jctx_oom(c, at);
     if (b->len > c->max_output)

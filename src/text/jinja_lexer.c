@@ -67,12 +67,24 @@ static void locate(lexer *lx, size_t pos, uint32_t *line, uint32_t *col) {
     *col = lx->col;
 }
 
-static vlm_status lex_error(lexer *lx, size_t pos, const char *fmt, const char *arg) {
+static vlm_status lex_error_st(lexer *lx, vlm_status st, size_t pos, const char *fmt,
+                               const char *arg) {
     uint32_t line, col;
     locate(lx, pos, &line, &col);
-    char msg[256];
+    char msg[256], full[sizeof(((vlm_error *)0)->message)];
     snprintf(msg, sizeof msg, fmt, arg);
-    return vlm_err(lx->err, VLM_ERR_FORMAT, "%s:%u:%u: %s", lx->name, line, col, msg);
+    snprintf(full, sizeof full, "%s:%u:%u: %s", lx->name, line, col, msg);
+    vlm_utf8_trim_partial(full);
+    return vlm_err(lx->err, st, "%s", full);
+}
+
+static vlm_status lex_error(lexer *lx, size_t pos, const char *fmt, const char *arg) {
+    return lex_error_st(lx, VLM_ERR_FORMAT, pos, fmt, arg);
+}
+
+/* Valid jinja2 that this engine does not take (an error, never a different result). */
+static vlm_status lex_unsupported(lexer *lx, size_t pos, const char *msg) {
+    return lex_error_st(lx, VLM_ERR_UNSUPPORTED, pos, "%s", msg);
 }
 
 static vlm_status push(lexer *lx, size_t pos, uint8_t type, uint8_t op, vlm_jv val) {
@@ -108,7 +120,8 @@ static size_t space_at(const lexer *lx, size_t i) {
 
 static size_t skip_space(const lexer *lx, size_t i) {
     size_t w;
-    while ((w = space_at(lx, i)) > 0) i += w;
+    while ((w = space_at(lx, i)) > 0)
+        i += w;
     return i;
 }
 
@@ -168,7 +181,8 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
     while (i < to) {
         if (s[i] != '\\') {
             size_t j = i + 1;
-            while (j < to && s[j] != '\\') j++;
+            while (j < to && s[j] != '\\')
+                j++;
             vlm_strbuf_append(&b, s + i, j - i);
             i = j;
             continue;
@@ -177,17 +191,38 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
         i += 2;
         uint32_t cp;
         switch (c) {
-        case '\n': continue;
-        case '\\': cp = '\\'; break;
-        case '\'': cp = '\''; break;
-        case '"': cp = '"'; break;
-        case 'a': cp = 7; break;
-        case 'b': cp = 8; break;
-        case 'f': cp = 12; break;
-        case 'n': cp = 10; break;
-        case 'r': cp = 13; break;
-        case 't': cp = 9; break;
-        case 'v': cp = 11; break;
+        case '\n':
+            continue;
+        case '\\':
+            cp = '\\';
+            break;
+        case '\'':
+            cp = '\'';
+            break;
+        case '"':
+            cp = '"';
+            break;
+        case 'a':
+            cp = 7;
+            break;
+        case 'b':
+            cp = 8;
+            break;
+        case 'f':
+            cp = 12;
+            break;
+        case 'n':
+            cp = 10;
+            break;
+        case 'r':
+            cp = 13;
+            break;
+        case 't':
+            cp = 9;
+            break;
+        case 'v':
+            cp = 11;
+            break;
         case 'x':
         case 'u':
         case 'U': {
@@ -197,7 +232,9 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
                 int h = i + (size_t)k < to ? hexval(s[i + (size_t)k]) : -1;
                 if (h < 0) {
                     st = lex_error(lx, start, "truncated \\%sXX escape in a string literal",
-                                   c == 'x' ? "x" : c == 'u' ? "u" : "U");
+                                   c == 'x'   ? "x"
+                                   : c == 'u' ? "u"
+                                              : "U");
                     goto done;
                 }
                 cp = cp * 16 + (uint32_t)h;
@@ -208,14 +245,14 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
                 goto done;
             }
             if (cp >= 0xD800 && cp <= 0xDFFF) {
-                st = lex_error(lx, start, "%s",
-                               "a surrogate escape in a string literal is not supported");
+                st = lex_unsupported(lx, start,
+                                     "a surrogate escape in a string literal is not supported");
                 goto done;
             }
             break;
         }
         case 'N':
-            st = lex_error(lx, start, "%s", "\\N{...} escapes are not supported");
+            st = lex_unsupported(lx, start, "\\N{...} escapes are not supported");
             goto done;
         default:
             if (c >= '0' && c <= '7') {
@@ -231,8 +268,10 @@ static vlm_status decode_string(lexer *lx, size_t start, size_t from, size_t to)
         }
         vlm_utf8_put(&b, cp);
     }
-    if (b.failed) st = vlm_err(lx->err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", lx->name);
-    else st = push_str(lx, start, VLM_JTOK_STRING, vlm_strbuf_cstr(&b), b.len);
+    if (b.failed)
+        st = vlm_err(lx->err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", lx->name);
+    else
+        st = push_str(lx, start, VLM_JTOK_STRING, vlm_strbuf_cstr(&b), b.len);
 done:
     vlm_strbuf_free(&b);
     return st;
@@ -247,10 +286,12 @@ static bool is_digit(char c) {
 /* End of `(\d+_)*\d+` at i, or i when there is no digit. */
 static size_t scan_digits(const lexer *lx, size_t i) {
     if (i >= lx->len || !is_digit(lx->src[i])) return i;
-    while (i < lx->len && is_digit(lx->src[i])) i++;
+    while (i < lx->len && is_digit(lx->src[i]))
+        i++;
     while (i + 1 < lx->len && lx->src[i] == '_' && is_digit(lx->src[i + 1])) {
         i++;
-        while (i < lx->len && is_digit(lx->src[i])) i++;
+        while (i < lx->len && is_digit(lx->src[i]))
+            i++;
     }
     return i;
 }
@@ -291,8 +332,10 @@ static size_t scan_int(const lexer *lx, size_t i, int *base) {
             for (;;) {
                 size_t q = p;
                 if (q < lx->len && s[q] == '_') q++;
-                if (q < lx->len && digit_in_base(s[q], b) >= 0) p = q + 1;
-                else break;
+                if (q < lx->len && digit_in_base(s[q], b) >= 0)
+                    p = q + 1;
+                else
+                    break;
             }
             if (p > i + 2) {
                 *base = b;
@@ -306,8 +349,10 @@ static size_t scan_int(const lexer *lx, size_t i, int *base) {
         for (;;) {
             size_t q = p;
             if (q < lx->len && s[q] == '_') q++;
-            if (q < lx->len && is_digit(s[q])) p = q + 1;
-            else break;
+            if (q < lx->len && is_digit(s[q]))
+                p = q + 1;
+            else
+                break;
         }
         return p;
     }
@@ -316,8 +361,10 @@ static size_t scan_int(const lexer *lx, size_t i, int *base) {
         for (;;) {
             size_t q = p;
             if (q < lx->len && s[q] == '_') q++;
-            if (q < lx->len && s[q] == '0') p = q + 1;
-            else break;
+            if (q < lx->len && s[q] == '0')
+                p = q + 1;
+            else
+                break;
         }
         return p;
     }
@@ -331,8 +378,9 @@ static vlm_status push_int(lexer *lx, size_t from, size_t to, int base) {
     for (; i < to; i++) {
         int d = digit_in_base(lx->src[i], base);
         if (d < 0) continue; /* '_' */
-        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base || v * (uint64_t)base + (uint64_t)d > INT64_MAX)
-            return lex_error(lx, from, "%s", "integer literal does not fit in 64 bits");
+        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base ||
+            v * (uint64_t)base + (uint64_t)d > INT64_MAX)
+            return lex_unsupported(lx, from, "integer literal does not fit in 64 bits");
         v = v * (uint64_t)base + (uint64_t)d;
     }
     return push(lx, from, VLM_JTOK_INT, 0, vlm_jv_int((int64_t)v));
@@ -356,7 +404,7 @@ static int scan_op(const lexer *lx, size_t i, size_t *end) {
     static const struct {
         const char *text;
         int op;
-    } two[] = {{"//", VLM_JOP_FLOORDIV}, {"**", VLM_JOP_POW}, {"==", VLM_JOP_EQ},
+    } two[] = {{"//", VLM_JOP_FLOORDIV}, {"**", VLM_JOP_POW},  {"==", VLM_JOP_EQ},
                {"!=", VLM_JOP_NE},       {">=", VLM_JOP_GTEQ}, {"<=", VLM_JOP_LTEQ}};
     for (size_t k = 0; k < sizeof two / sizeof two[0]; k++)
         if (starts(lx, i, two[k].text)) {
@@ -365,10 +413,10 @@ static int scan_op(const lexer *lx, size_t i, size_t *end) {
         }
     static const char one[] = "+-/*%~[](){}><=.:|,;";
     static const int one_ops[] = {
-        VLM_JOP_ADD,      VLM_JOP_SUB,      VLM_JOP_DIV,    VLM_JOP_MUL,    VLM_JOP_MOD,
-        VLM_JOP_TILDE,    VLM_JOP_LBRACKET, VLM_JOP_RBRACKET, VLM_JOP_LPAREN, VLM_JOP_RPAREN,
-        VLM_JOP_LBRACE,   VLM_JOP_RBRACE,   VLM_JOP_GT,     VLM_JOP_LT,     VLM_JOP_ASSIGN,
-        VLM_JOP_DOT,      VLM_JOP_COLON,    VLM_JOP_PIPE,   VLM_JOP_COMMA,  VLM_JOP_SEMICOLON};
+        VLM_JOP_ADD,    VLM_JOP_SUB,      VLM_JOP_DIV,      VLM_JOP_MUL,    VLM_JOP_MOD,
+        VLM_JOP_TILDE,  VLM_JOP_LBRACKET, VLM_JOP_RBRACKET, VLM_JOP_LPAREN, VLM_JOP_RPAREN,
+        VLM_JOP_LBRACE, VLM_JOP_RBRACE,   VLM_JOP_GT,       VLM_JOP_LT,     VLM_JOP_ASSIGN,
+        VLM_JOP_DOT,    VLM_JOP_COLON,    VLM_JOP_PIPE,     VLM_JOP_COMMA,  VLM_JOP_SEMICOLON};
     if (i < lx->len) {
         const char *p = memchr(one, lx->src[i], sizeof one - 1);
         if (p && lx->src[i]) {
@@ -388,19 +436,23 @@ static vlm_status lex_tag(lexer *lx, size_t *pos, bool is_block) {
         if (lx->nbrackets == 0) {
             size_t end = 0;
             if (is_block) {
-                if (starts(lx, i, "+%}")) end = i + 3;
-                else if (starts(lx, i, "-%}")) end = skip_space(lx, i + 3);
+                if (starts(lx, i, "+%}"))
+                    end = i + 3;
+                else if (starts(lx, i, "-%}"))
+                    end = skip_space(lx, i + 3);
                 else if (starts(lx, i, "%}")) {
                     end = i + 2;
                     if (end < lx->len && lx->src[end] == '\n') end++; /* trim_blocks */
                 }
             } else {
-                if (starts(lx, i, "-}}")) end = skip_space(lx, i + 3);
-                else if (starts(lx, i, "}}")) end = i + 2;
+                if (starts(lx, i, "-}}"))
+                    end = skip_space(lx, i + 3);
+                else if (starts(lx, i, "}}"))
+                    end = i + 2;
             }
             if (end) {
-                vlm_status st = push(lx, i, is_block ? VLM_JTOK_BLOCK_END : VLM_JTOK_VAR_END, 0,
-                                     vlm_jv_none());
+                vlm_status st =
+                    push(lx, i, is_block ? VLM_JTOK_BLOCK_END : VLM_JTOK_VAR_END, 0, vlm_jv_none());
                 if (st) return st;
                 lx->line_starting = lx->src[end - 1] == '\n';
                 *pos = end;
@@ -433,29 +485,35 @@ static vlm_status lex_tag(lexer *lx, size_t *pos, bool is_block) {
                 end++;
             }
             if (end < lx->len && ((unsigned char)lx->src[end] & 0x80))
-                return lex_error(lx, i, "%s", "non-ASCII identifiers are not supported");
+                return lex_unsupported(lx, i, "non-ASCII identifiers are not supported");
             st = push_str(lx, i, VLM_JTOK_NAME, lx->src + i, end - i);
         } else if (c == '\'' || c == '"') {
             size_t j = i + 1;
-            while (j < lx->len && lx->src[j] != c) j += lx->src[j] == '\\' ? 2 : 1;
-            if (j >= lx->len) return lex_error(lx, i, "unexpected char %s", c == '"' ? "'\"'" : "\"'\"");
+            while (j < lx->len && lx->src[j] != c)
+                j += lx->src[j] == '\\' ? 2 : 1;
+            if (j >= lx->len)
+                return lex_error(lx, i, "unexpected char %s", c == '"' ? "'\"'" : "\"'\"");
             st = decode_string(lx, i, i + 1, j);
             end = j + 1;
         } else {
             int op = scan_op(lx, i, &end);
             if (!op) {
                 if ((unsigned char)c & 0x80)
-                    return lex_error(lx, i, "%s", "unexpected non-ASCII character in a tag");
+                    return lex_unsupported(
+                        lx, i, "non-ASCII characters in a tag (identifiers) are not supported");
                 char what[16];
-                if ((unsigned char)c < 0x20 || c == 0x7f) snprintf(what, sizeof what, "'\\x%02x'", (unsigned char)c);
-                else snprintf(what, sizeof what, "'%c'", c);
+                if ((unsigned char)c < 0x20 || c == 0x7f)
+                    snprintf(what, sizeof what, "'\\x%02x'", (unsigned char)c);
+                else
+                    snprintf(what, sizeof what, "'%c'", c);
                 return lex_error(lx, i, "unexpected char %s", what);
             }
             if (op == VLM_JOP_LBRACE || op == VLM_JOP_LPAREN || op == VLM_JOP_LBRACKET) {
                 if (lx->nbrackets >= MAX_BRACKETS)
                     return lex_error(lx, i, "%s", "brackets nested too deeply");
-                lx->brackets[lx->nbrackets++] =
-                    op == VLM_JOP_LBRACE ? '}' : op == VLM_JOP_LPAREN ? ')' : ']';
+                lx->brackets[lx->nbrackets++] = op == VLM_JOP_LBRACE   ? '}'
+                                                : op == VLM_JOP_LPAREN ? ')'
+                                                                       : ']';
             } else if (op == VLM_JOP_RBRACE || op == VLM_JOP_RPAREN || op == VLM_JOP_RBRACKET) {
                 char want[2] = {lx->src[i], 0};
                 if (lx->nbrackets == 0) return lex_error(lx, i, "unexpected '%s'", want);
@@ -498,8 +556,10 @@ static bool find_raw_end(const lexer *lx, size_t i, size_t *tag, char *sign, siz
         if (!starts(lx, p, "endraw")) continue;
         p = skip_space(lx, p + 6);
         size_t e = 0;
-        if (starts(lx, p, "+%}")) e = p + 3;
-        else if (starts(lx, p, "-%}")) e = skip_space(lx, p + 3);
+        if (starts(lx, p, "+%}"))
+            e = p + 3;
+        else if (starts(lx, p, "-%}"))
+            e = skip_space(lx, p + 3);
         else if (starts(lx, p, "%}")) {
             e = p + 2;
             if (e < lx->len && lx->src[e] == '\n') e++;
@@ -541,8 +601,11 @@ static vlm_status lex_root(lexer *lx) {
         if (raw_end) {
             size_t tag, end;
             char rsign;
-            if (!find_raw_end(lx, raw_end, &tag, &rsign, &end))
+            if (!find_raw_end(lx, raw_end, &tag, &rsign, &end)) {
+                /* jinja2 only fails when there is text left to scan. */
+                if (raw_end >= lx->len) break;
                 return lex_error(lx, t, "%s", "missing end of raw directive");
+            }
             lx->line_starting = lx->src[raw_end - 1] == '\n';
             size_t body_end = strip_text(lx, raw_end, tag, rsign, false);
             st = emit_data(lx, raw_end, body_end);
@@ -552,7 +615,8 @@ static vlm_status lex_root(lexer *lx) {
             continue;
         }
         if (kind == '#') {
-            size_t k = t + 2, end = 0;
+            size_t k = t + 2 + (sign ? 1 : 0), end = 0;
+            if (k >= lx->len) break; /* "{#" at the very end: jinja2 stops without error */
             for (; k + 1 < lx->len; k++) {
                 if (starts(lx, k, "+#}")) {
                     end = k + 3;
@@ -591,9 +655,10 @@ vlm_status vlm_jinja_lex(const char *src, size_t len, const char *name, vlm_jtok
     if (valid != len) {
         /* Report the line of the first bad byte. */
         uint32_t line = 1;
-        for (size_t i = 0; i < valid; i++) line += src[i] == '\n';
-        return vlm_err(err, VLM_ERR_FORMAT, "%s:%u: template is not valid UTF-8 (byte %zu)",
-                       name, line, valid);
+        for (size_t i = 0; i < valid; i++)
+            line += src[i] == '\n';
+        return vlm_err(err, VLM_ERR_FORMAT, "%s:%u: template is not valid UTF-8 (byte %zu)", name,
+                       line, valid);
     }
     /* Normalize \r\n and \r to \n and drop one trailing newline (keep_trailing_newline off). */
     char *norm = malloc(len + 1);
@@ -609,7 +674,13 @@ vlm_status vlm_jinja_lex(const char *src, size_t len, const char *name, vlm_jtok
     }
     if (n > 0 && norm[n - 1] == '\n') n--;
     norm[n] = '\0';
-    lexer lx = {.src = norm, .len = n, .name = name, .out = out, .err = err, .line = 1, .col = 1,
+    lexer lx = {.src = norm,
+                .len = n,
+                .name = name,
+                .out = out,
+                .err = err,
+                .line = 1,
+                .col = 1,
                 .line_starting = true};
     vlm_status st = lex_root(&lx);
     free(norm);

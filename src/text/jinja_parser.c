@@ -15,6 +15,7 @@
 #include "text/jinja.h"
 #include "text/jinja_ast.h"
 #include "text/jinja_lexer.h"
+#include "text/jinja_pystr.h"
 
 #define MAX_PARSE_DEPTH 400
 #define MAX_BLOCKS 256 /* nested block tags */
@@ -31,6 +32,7 @@ typedef struct parser {
     /* jinja2's "soft frame": directly inside an if statement or a conditional expression,
      * an unknown filter or test fails only when evaluated; elsewhere at compile time. */
     bool soft;
+    bool unsupported; /* the next failure is valid jinja2 this engine refuses */
     /* For messages: the open block tags and the end tags being looked for. */
     const char *tags[MAX_BLOCKS];
     int ntags;
@@ -57,13 +59,15 @@ static void fail_at(parser *p, const vlm_jtok *tok, const char *fmt, ...) VLM_PR
 static void fail_at(parser *p, const vlm_jtok *tok, const char *fmt, ...) {
     if (p->failed) return;
     p->failed = true;
-    p->status = VLM_ERR_FORMAT;
-    char msg[400];
+    p->status = p->unsupported ? VLM_ERR_UNSUPPORTED : VLM_ERR_FORMAT;
+    char msg[400], full[sizeof(((vlm_error *)0)->message)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vlm_err(p->err, VLM_ERR_FORMAT, "%s:%u:%u: %s", p->tpl->name, tok->line, tok->col, msg);
+    snprintf(full, sizeof full, "%s:%u:%u: %s", p->tpl->name, tok->line, tok->col, msg);
+    vlm_utf8_trim_partial(full);
+    vlm_err(p->err, p->status, "%s", full);
 }
 
 static bool is_name(const vlm_jtok *tok, const char *name) {
@@ -77,18 +81,42 @@ static bool is_op(const vlm_jtok *tok, int op) {
 /* jinja2's description of a token, for "expected ..., got ..." messages. */
 static void describe(const vlm_jtok *tok, char *buf, size_t n) {
     switch (tok->type) {
-    case VLM_JTOK_EOF: snprintf(buf, n, "end of template"); break;
-    case VLM_JTOK_DATA: snprintf(buf, n, "template data / text"); break;
-    case VLM_JTOK_VAR_BEGIN: snprintf(buf, n, "begin of print statement"); break;
-    case VLM_JTOK_VAR_END: snprintf(buf, n, "end of print statement"); break;
-    case VLM_JTOK_BLOCK_BEGIN: snprintf(buf, n, "begin of statement block"); break;
-    case VLM_JTOK_BLOCK_END: snprintf(buf, n, "end of statement block"); break;
-    case VLM_JTOK_NAME: snprintf(buf, n, "%.60s", tok->val.u.s->data); break;
-    case VLM_JTOK_STRING: snprintf(buf, n, "string"); break;
-    case VLM_JTOK_INT: snprintf(buf, n, "integer"); break;
-    case VLM_JTOK_FLOAT: snprintf(buf, n, "float"); break;
-    case VLM_JTOK_OP: snprintf(buf, n, "%s", vlm_jop_text(tok->op)); break;
-    default: snprintf(buf, n, "?"); break;
+    case VLM_JTOK_EOF:
+        snprintf(buf, n, "end of template");
+        break;
+    case VLM_JTOK_DATA:
+        snprintf(buf, n, "template data / text");
+        break;
+    case VLM_JTOK_VAR_BEGIN:
+        snprintf(buf, n, "begin of print statement");
+        break;
+    case VLM_JTOK_VAR_END:
+        snprintf(buf, n, "end of print statement");
+        break;
+    case VLM_JTOK_BLOCK_BEGIN:
+        snprintf(buf, n, "begin of statement block");
+        break;
+    case VLM_JTOK_BLOCK_END:
+        snprintf(buf, n, "end of statement block");
+        break;
+    case VLM_JTOK_NAME:
+        snprintf(buf, n, "%.60s", tok->val.u.s->data);
+        break;
+    case VLM_JTOK_STRING:
+        snprintf(buf, n, "string");
+        break;
+    case VLM_JTOK_INT:
+        snprintf(buf, n, "integer");
+        break;
+    case VLM_JTOK_FLOAT:
+        snprintf(buf, n, "float");
+        break;
+    case VLM_JTOK_OP:
+        snprintf(buf, n, "%s", vlm_jop_text(tok->op));
+        break;
+    default:
+        snprintf(buf, n, "?");
+        break;
     }
 }
 
@@ -239,6 +267,7 @@ static bool parse_call_args(parser *p, vlm_jnode *nd) {
             if (is_op(cur(p), VLM_JOP_RPAREN)) break;
         }
         if (is_op(cur(p), VLM_JOP_MUL) || is_op(cur(p), VLM_JOP_POW)) {
+            p->unsupported = true;
             fail_at(p, cur(p), "*args and **kwargs in calls are not supported");
             break;
         }
@@ -311,9 +340,12 @@ static vlm_jnode *parse_primary(parser *p) {
         const char *s = tok->val.u.s->data;
         nd = node_new(p, VLM_JN_CONST, tok);
         if (!nd) return NULL;
-        if (!strcmp(s, "true") || !strcmp(s, "True")) nd->val = vlm_jv_bool(true);
-        else if (!strcmp(s, "false") || !strcmp(s, "False")) nd->val = vlm_jv_bool(false);
-        else if (!strcmp(s, "none") || !strcmp(s, "None")) nd->val = vlm_jv_none();
+        if (!strcmp(s, "true") || !strcmp(s, "True"))
+            nd->val = vlm_jv_bool(true);
+        else if (!strcmp(s, "false") || !strcmp(s, "False"))
+            nd->val = vlm_jv_bool(false);
+        else if (!strcmp(s, "none") || !strcmp(s, "None"))
+            nd->val = vlm_jv_none();
         else {
             nd->kind = VLM_JN_NAME;
             nd->val = tok->val;
@@ -363,7 +395,8 @@ static vlm_jnode *parse_primary(parser *p) {
         if (tok->op == VLM_JOP_LBRACKET) return parse_list(p);
         if (tok->op == VLM_JOP_LBRACE) return parse_dict(p);
         break;
-    default: break;
+    default:
+        break;
     }
     char got[80];
     describe(tok, got, sizeof got);
@@ -471,11 +504,44 @@ static vlm_jnode *parse_call(parser *p, vlm_jnode *callee) {
 
 static vlm_jnode *parse_postfix(parser *p, vlm_jnode *nd) {
     while (nd && !p->failed) {
-        if (is_op(cur(p), VLM_JOP_DOT) || is_op(cur(p), VLM_JOP_LBRACKET)) nd = parse_subscript(p, nd);
-        else if (is_op(cur(p), VLM_JOP_LPAREN)) nd = parse_call(p, nd);
-        else break;
+        if (is_op(cur(p), VLM_JOP_DOT) || is_op(cur(p), VLM_JOP_LBRACKET))
+            nd = parse_subscript(p, nd);
+        else if (is_op(cur(p), VLM_JOP_LPAREN))
+            nd = parse_call(p, nd);
+        else
+            break;
     }
     return p->failed ? NULL : nd;
+}
+
+/* A filter or test name: NAME ('.' NAME)*, as jinja2 reads it (no builtin has a dot, so a
+ * dotted name is unknown: a compile error, or a runtime one in a soft frame). */
+static bool dotted_name(parser *p, const vlm_jtok *first, vlm_jv *out) {
+    *out = first->val;
+    if (!is_op(cur(p), VLM_JOP_DOT)) return true;
+    vlm_strbuf b;
+    vlm_strbuf_init(&b);
+    vlm_strbuf_append(&b, first->val.u.s->data, first->val.u.s->len);
+    while (is_op(cur(p), VLM_JOP_DOT)) {
+        advance(p);
+        const vlm_jtok *part = cur(p);
+        if (part->type != VLM_JTOK_NAME) {
+            vlm_strbuf_free(&b);
+            fail_expected(p, "name");
+            return false;
+        }
+        advance(p);
+        vlm_strbuf_putc(&b, '.');
+        vlm_strbuf_append(&b, part->val.u.s->data, part->val.u.s->len);
+    }
+    bool ok = !b.failed && vlm_jpool_str(&p->tpl->pool, vlm_strbuf_cstr(&b), b.len, out);
+    vlm_strbuf_free(&b);
+    if (!ok) {
+        p->failed = true;
+        p->status = VLM_ERR_OUT_OF_MEMORY;
+        vlm_err(p->err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", p->tpl->name);
+    }
+    return ok;
 }
 
 static vlm_jnode *parse_filter_chain(parser *p, vlm_jnode *nd, bool start_inline) {
@@ -488,20 +554,17 @@ static vlm_jnode *parse_filter_chain(parser *p, vlm_jnode *nd, bool start_inline
             return NULL;
         }
         advance(p);
-        if (is_op(cur(p), VLM_JOP_DOT)) {
-            fail_at(p, tok, "No filter named '%s.%s'.", tok->val.u.s->data,
-                    peek(p, 1)->type == VLM_JTOK_NAME ? peek(p, 1)->val.u.s->data : "");
-            return NULL;
-        }
-        int id = vlm_jinja_filter_id(tok->val.u.s->data);
+        vlm_jv name;
+        if (!dotted_name(p, tok, &name)) return NULL;
+        int id = vlm_jinja_filter_id(name.u.s->data);
         if (id < 0 && !p->soft) {
-            fail_at(p, tok, "No filter named '%s'.", tok->val.u.s->data);
+            fail_at(p, tok, "No filter named '%s'.", name.u.s->data);
             return NULL;
         }
         vlm_jnode *f = node_new(p, VLM_JN_FILTER, tok);
         if (!f) return NULL;
         f->a = nd;
-        f->val = tok->val;
+        f->val = name;
         f->id = id;
         if (is_op(cur(p), VLM_JOP_LPAREN) && !parse_call_args(p, f)) return NULL;
         nd = f;
@@ -523,26 +586,24 @@ static vlm_jnode *parse_test(parser *p, vlm_jnode *operand) {
         return NULL;
     }
     advance(p);
-    if (is_op(cur(p), VLM_JOP_DOT)) {
-        fail_at(p, tok, "No test named '%s.'.", tok->val.u.s->data);
-        return NULL;
-    }
-    int id = vlm_jinja_test_id(tok->val.u.s->data);
+    vlm_jv name;
+    if (!dotted_name(p, tok, &name)) return NULL;
+    int id = vlm_jinja_test_id(name.u.s->data);
     if (id < 0 && !p->soft) {
-        fail_at(p, tok, "No test named '%s'.", tok->val.u.s->data);
+        fail_at(p, tok, "No test named '%s'.", name.u.s->data);
         return NULL;
     }
     vlm_jnode *t = node_new(p, VLM_JN_TEST, tok);
     if (!t) return NULL;
     t->a = operand;
-    t->val = tok->val;
+    t->val = name;
     t->id = id;
     const vlm_jtok *c = cur(p);
     if (is_op(c, VLM_JOP_LPAREN)) {
         if (!parse_call_args(p, t)) return NULL;
-    } else if ((c->type == VLM_JTOK_NAME || c->type == VLM_JTOK_STRING ||
-                c->type == VLM_JTOK_INT || c->type == VLM_JTOK_FLOAT ||
-                is_op(c, VLM_JOP_LBRACKET) || is_op(c, VLM_JOP_LBRACE)) &&
+    } else if ((c->type == VLM_JTOK_NAME || c->type == VLM_JTOK_STRING || c->type == VLM_JTOK_INT ||
+                c->type == VLM_JTOK_FLOAT || is_op(c, VLM_JOP_LBRACKET) ||
+                is_op(c, VLM_JOP_LBRACE)) &&
                !is_name(c, "else") && !is_name(c, "or") && !is_name(c, "and")) {
         /* A single argument without parentheses: `x is divisibleby 3`. */
         if (is_name(c, "is")) {
@@ -570,10 +631,14 @@ static vlm_jnode *parse_test(parser *p, vlm_jnode *operand) {
 
 static vlm_jnode *parse_filter_expr(parser *p, vlm_jnode *nd) {
     while (nd && !p->failed) {
-        if (is_op(cur(p), VLM_JOP_PIPE)) nd = parse_filter_chain(p, nd, false);
-        else if (is_name(cur(p), "is")) nd = parse_test(p, nd);
-        else if (is_op(cur(p), VLM_JOP_LPAREN)) nd = parse_call(p, nd);
-        else break;
+        if (is_op(cur(p), VLM_JOP_PIPE))
+            nd = parse_filter_chain(p, nd, false);
+        else if (is_name(cur(p), "is"))
+            nd = parse_test(p, nd);
+        else if (is_op(cur(p), VLM_JOP_LPAREN))
+            nd = parse_call(p, nd);
+        else
+            break;
     }
     return p->failed ? NULL : nd;
 }
@@ -666,13 +731,26 @@ static vlm_jnode *parse_compare(parser *p) {
         int op = 0;
         if (tok->type == VLM_JTOK_OP) {
             switch (tok->op) {
-            case VLM_JOP_EQ: op = VLM_JCMP_EQ; break;
-            case VLM_JOP_NE: op = VLM_JCMP_NE; break;
-            case VLM_JOP_LT: op = VLM_JCMP_LT; break;
-            case VLM_JOP_LTEQ: op = VLM_JCMP_LTEQ; break;
-            case VLM_JOP_GT: op = VLM_JCMP_GT; break;
-            case VLM_JOP_GTEQ: op = VLM_JCMP_GTEQ; break;
-            default: break;
+            case VLM_JOP_EQ:
+                op = VLM_JCMP_EQ;
+                break;
+            case VLM_JOP_NE:
+                op = VLM_JCMP_NE;
+                break;
+            case VLM_JOP_LT:
+                op = VLM_JCMP_LT;
+                break;
+            case VLM_JOP_LTEQ:
+                op = VLM_JCMP_LTEQ;
+                break;
+            case VLM_JOP_GT:
+                op = VLM_JCMP_GT;
+                break;
+            case VLM_JOP_GTEQ:
+                op = VLM_JCMP_GTEQ;
+                break;
+            default:
+                break;
             }
             if (op) advance(p);
         } else if (is_name(tok, "in")) {
@@ -756,10 +834,13 @@ static bool condexpr_ahead(parser *p) {
     for (size_t i = p->pos; i < p->n; i++) {
         const vlm_jtok *t = &p->t[i];
         if (t->type == VLM_JTOK_OP) {
-            if (t->op == VLM_JOP_LPAREN || t->op == VLM_JOP_LBRACKET || t->op == VLM_JOP_LBRACE) depth++;
-            else if (t->op == VLM_JOP_RPAREN || t->op == VLM_JOP_RBRACKET || t->op == VLM_JOP_RBRACE) {
+            if (t->op == VLM_JOP_LPAREN || t->op == VLM_JOP_LBRACKET || t->op == VLM_JOP_LBRACE)
+                depth++;
+            else if (t->op == VLM_JOP_RPAREN || t->op == VLM_JOP_RBRACKET ||
+                     t->op == VLM_JOP_RBRACE) {
                 if (--depth < 0) return false;
-            } else if (depth == 0 && (t->op == VLM_JOP_COMMA || t->op == VLM_JOP_COLON)) return false;
+            } else if (depth == 0 && (t->op == VLM_JOP_COMMA || t->op == VLM_JOP_COLON))
+                return false;
         } else if (t->type != VLM_JTOK_NAME && t->type != VLM_JTOK_STRING &&
                    t->type != VLM_JTOK_INT && t->type != VLM_JTOK_FLOAT) {
             return false;
@@ -830,8 +911,10 @@ static vlm_jnode *parse_tuple(parser *p, bool simplified, bool with_condexpr,
         if (is_tuple_end(p, extra_end)) break;
         vlm_jnode *x = simplified ? parse_primary(p) : parse_expression(p, with_condexpr);
         if (!x || !list_add(p, &items, x)) break;
-        if (is_op(cur(p), VLM_JOP_COMMA)) is_tuple = true;
-        else break;
+        if (is_op(cur(p), VLM_JOP_COMMA))
+            is_tuple = true;
+        else
+            break;
     }
     if (p->failed) {
         free(items.items);
@@ -880,8 +963,7 @@ static void fail_eof(parser *p, const char *const *ends) {
 
 /* Parses `:`? %} body until one of `ends` (the end name is left current, or consumed when
  * drop_needle). */
-static bool parse_statements(parser *p, const char *const *ends, bool drop_needle,
-                             nodelist *body) {
+static bool parse_statements(parser *p, const char *const *ends, bool drop_needle, nodelist *body) {
     if (is_op(cur(p), VLM_JOP_COLON)) advance(p);
     if (!expect_type(p, VLM_JTOK_BLOCK_END, "end of statement block")) return false;
     if (!parse_body(p, ends, body)) return false;
@@ -1024,8 +1106,10 @@ static vlm_jnode *parse_statement(parser *p) {
             n->a = parse_tuple(p, false, false, NULL, false);
             if (!n->a || !parse_statements(p, ends, false, &body)) break;
             take_kids(n, &body, false);
-            if (!result) result = n;
+            if (!result)
+                result = n;
             else { /* an elif: the else body of the previous if */
+                n->flags |= VLM_JIF_ELIF;
                 node->kids2 = malloc(sizeof *node->kids2);
                 if (!node->kids2) {
                     p->failed = true;
@@ -1064,6 +1148,7 @@ static vlm_jnode *parse_statement(parser *p) {
                 if (!nd->c) nd->b = NULL;
             }
             if (nd->b && is_name(cur(p), "recursive")) {
+                p->unsupported = true;
                 fail_at(p, cur(p), "recursive for loops are not supported");
             } else if (nd->b) {
                 p->loop_depth++;
@@ -1142,6 +1227,7 @@ static vlm_jnode *parse_statement(parser *p) {
             if (nd->nnames && !expect_op(p, VLM_JOP_COMMA)) break;
             const vlm_jtok *name = cur(p);
             if (name->type != VLM_JTOK_NAME || !is_op(peek(p, 1), VLM_JOP_ASSIGN)) {
+                p->unsupported = true;
                 fail_at(p, name, "only `name = value` targets are supported in with");
                 break;
             }
@@ -1176,8 +1262,8 @@ static vlm_jnode *parse_statement(parser *p) {
         }
         take_kids(nd, &items, false);
     } else if (!strcmp(tag, "extends") || !strcmp(tag, "block") || !strcmp(tag, "include") ||
-               !strcmp(tag, "import") || !strcmp(tag, "from") ||
-               !strcmp(tag, "autoescape")) {
+               !strcmp(tag, "import") || !strcmp(tag, "from") || !strcmp(tag, "autoescape")) {
+        p->unsupported = true;
         fail_at(p, tok, "the '%s' tag is not supported in chat templates", tag);
     } else {
         /* jinja2's unknown-tag message, naming what the enclosing block waits for. */
@@ -1190,8 +1276,10 @@ static vlm_jnode *parse_statement(parser *p) {
             fail_at(p, tok,
                     "Encountered unknown tag '%s'. You probably made a nesting mistake. Jinja "
                     "is expecting this tag, but currently looking for '%s'.%s%s%s",
-                    tag, p->ends[p->nends - 1][0], p->ntags ? " The innermost block that needs to be closed is '" : "",
-                    p->ntags ? p->tags[(p->ntags < MAX_BLOCKS ? p->ntags : MAX_BLOCKS) - 1] : "", p->ntags ? "'." : "");
+                    tag, p->ends[p->nends - 1][0],
+                    p->ntags ? " The innermost block that needs to be closed is '" : "",
+                    p->ntags ? p->tags[(p->ntags < MAX_BLOCKS ? p->ntags : MAX_BLOCKS) - 1] : "",
+                    p->ntags ? "'." : "");
         else
             fail_at(p, tok, "Encountered unknown tag '%s'.", tag);
         leave(p);
@@ -1277,6 +1365,8 @@ void vlm_jinja_template_free(vlm_jinja_template *t) {
         free(nd->kids2);
         free(nd->names);
         free(nd->ops);
+        free(nd->missing);
+        free(nd->missing2);
         free(nd);
     }
     free(t->all);
@@ -1285,10 +1375,11 @@ void vlm_jinja_template_free(vlm_jinja_template *t) {
     free(t);
 }
 
-vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name,
-                           vlm_jinja_template **out, vlm_error *err) {
+vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name, vlm_jinja_template **out,
+                           vlm_error *err) {
     *out = NULL;
-    if (!src || !name) return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_parse: NULL argument");
+    if (!src || !name)
+        return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "vlm_jinja_parse: NULL argument");
     vlm_jinja_template *t = calloc(1, sizeof *t);
     if (!t || !(t->name = vlm_strdup(name))) {
         free(t);
@@ -1311,6 +1402,10 @@ vlm_status vlm_jinja_parse(const char *src, size_t len, const char *name,
     }
     free(body.items);
     vlm_jtokens_free(&toks);
+    if (!p.failed && !vlm_jinja_scope_analyze(t)) {
+        p.failed = true;
+        p.status = vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    }
     if (p.failed) {
         vlm_jinja_template_free(t);
         return p.status;

@@ -1,6 +1,6 @@
 /* Python text rules for the Jinja evaluator (see jinja_pystr.h). The small tables below are
  * Unicode properties utf8proc does not expose (Other_Uppercase, Other_Lowercase, digits
- * outside Nd) and the code points whose Python case mapping has several code points. */
+ * outside Nd) and Unicode's special (multi-code-point) case mappings. */
 #include "text/jinja_pystr.h"
 
 #include <math.h>
@@ -17,9 +17,12 @@ static bool in_ranges(uint32_t cp, const cp_range *r, size_t n) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < r[mid].lo) hi = mid;
-        else if (cp > r[mid].hi) lo = mid + 1;
-        else return true;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
     }
     return false;
 }
@@ -30,34 +33,18 @@ static const cp_range other_upper[] = {
     {0x2160, 0x216F}, {0x24B6, 0x24CF}, {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189}};
 /* Unicode Other_Lowercase. */
 static const cp_range other_lower[] = {
-    {0x00AA, 0x00AA}, {0x00BA, 0x00BA},   {0x02B0, 0x02B8},   {0x02C0, 0x02C1},
-    {0x02E0, 0x02E4}, {0x0345, 0x0345},   {0x037A, 0x037A},   {0x1D2C, 0x1D6A},
-    {0x1D78, 0x1D78}, {0x1D9B, 0x1DBF},   {0x2071, 0x2071},   {0x207F, 0x207F},
-    {0x2090, 0x209C}, {0x2170, 0x217F},   {0x24D0, 0x24E9},   {0x2C7C, 0x2C7D},
-    {0xA69C, 0xA69D}, {0xA770, 0xA770},   {0xA7F8, 0xA7F9},   {0xAB5C, 0xAB5F},
+    {0x00AA, 0x00AA},   {0x00BA, 0x00BA},   {0x02B0, 0x02B8},   {0x02C0, 0x02C1},  {0x02E0, 0x02E4},
+    {0x0345, 0x0345},   {0x037A, 0x037A},   {0x1D2C, 0x1D6A},   {0x1D78, 0x1D78},  {0x1D9B, 0x1DBF},
+    {0x2071, 0x2071},   {0x207F, 0x207F},   {0x2090, 0x209C},   {0x2170, 0x217F},  {0x24D0, 0x24E9},
+    {0x2C7C, 0x2C7D},   {0xA69C, 0xA69D},   {0xA770, 0xA770},   {0xA7F8, 0xA7F9},  {0xAB5C, 0xAB5F},
     {0x10780, 0x10780}, {0x10783, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA}};
 /* Numeric_Type=Digit code points outside category Nd (str.isdigit() is true for them). */
 static const cp_range extra_digits[] = {
-    {0x00B2, 0x00B3}, {0x00B9, 0x00B9}, {0x1369, 0x1371}, {0x19DA, 0x19DA},
-    {0x2070, 0x2070}, {0x2074, 0x2079}, {0x2080, 0x2089}, {0x2460, 0x2468},
-    {0x2474, 0x247C}, {0x2488, 0x2490}, {0x24EA, 0x24EA}, {0x24F5, 0x24FD},
-    {0x24FF, 0x24FF}, {0x2776, 0x277E}, {0x2780, 0x2788}, {0x278A, 0x2792},
+    {0x00B2, 0x00B3},   {0x00B9, 0x00B9},   {0x1369, 0x1371},   {0x19DA, 0x19DA},
+    {0x2070, 0x2070},   {0x2074, 0x2079},   {0x2080, 0x2089},   {0x2460, 0x2468},
+    {0x2474, 0x247C},   {0x2488, 0x2490},   {0x24EA, 0x24EA},   {0x24F5, 0x24FD},
+    {0x24FF, 0x24FF},   {0x2776, 0x277E},   {0x2780, 0x2788},   {0x278A, 0x2792},
     {0x10A40, 0x10A43}, {0x10E60, 0x10E68}, {0x11052, 0x1105A}, {0x1F100, 0x1F10A}};
-/* Code points whose full uppercase (and titlecase) mapping in Python has several code
- * points (SpecialCasing.txt, unconditional part). */
-static const cp_range multi_upper[] = {
-    {0x00DF, 0x00DF}, {0x0149, 0x0149}, {0x01F0, 0x01F0}, {0x0390, 0x0390}, {0x03B0, 0x03B0},
-    {0x0587, 0x0587}, {0x1E96, 0x1E9A}, {0x1F50, 0x1F50}, {0x1F52, 0x1F52}, {0x1F54, 0x1F54},
-    {0x1F56, 0x1F56}, {0x1F80, 0x1FAF}, {0x1FB2, 0x1FB4}, {0x1FB6, 0x1FB7}, {0x1FBC, 0x1FBC},
-    {0x1FC2, 0x1FC4}, {0x1FC6, 0x1FC7}, {0x1FCC, 0x1FCC}, {0x1FD2, 0x1FD3}, {0x1FD6, 0x1FD7},
-    {0x1FE2, 0x1FE4}, {0x1FE6, 0x1FE7}, {0x1FF2, 0x1FF4}, {0x1FF6, 0x1FF7}, {0x1FFC, 0x1FFC},
-    {0xFB00, 0xFB06}, {0xFB13, 0xFB17}};
-/* Titlecase differs from uppercase in that set only for 1F80-1FAF, 1FB3, 1FBC, 1FC3, 1FCC,
- * 1FF3, 1FFC, whose titlecase is a single code point. */
-static const cp_range single_title[] = {{0x1F80, 0x1FAF}, {0x1FB3, 0x1FB3}, {0x1FBC, 0x1FBC},
-                                        {0x1FC3, 0x1FC3}, {0x1FCC, 0x1FCC}, {0x1FF3, 0x1FF3},
-                                        {0x1FFC, 0x1FFC}};
-
 /* ------------------------------------------------------------- UTF-8 */
 
 void vlm_utf8_put(vlm_strbuf *b, uint32_t cp) {
@@ -122,13 +109,26 @@ size_t vlm_utf8_valid_prefix(const char *s, size_t n) {
     return n;
 }
 
+void vlm_utf8_trim_partial(char *s) {
+    size_t len = strlen(s);
+    size_t start = len;
+    while (start > 0 && ((unsigned char)s[start - 1] & 0xC0) == 0x80 && len - start < 3)
+        start--;
+    if (start == 0) return;
+    unsigned char lead = (unsigned char)s[start - 1];
+    if (lead < 0xC0) return; /* ASCII or a stray continuation run: nothing to do */
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (start - 1) < need) s[start - 1] = '\0';
+}
+
 size_t vlm_jstr_offset(const vlm_jstr *s, size_t cp) {
     if (s->ascii || cp == 0) return cp < s->len ? cp : s->len;
     if (cp >= s->ncp) return s->len;
     size_t i = 0;
     for (size_t k = 0; k < cp; k++) {
         i++;
-        while (i < s->len && ((unsigned char)s->data[i] & 0xC0) == 0x80) i++;
+        while (i < s->len && ((unsigned char)s->data[i] & 0xC0) == 0x80)
+            i++;
     }
     return i;
 }
@@ -142,8 +142,8 @@ bool vlm_py_isspace(uint32_t cp) {
 }
 
 bool vlm_py_islinebreak(uint32_t cp) {
-    return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 ||
-           cp == 0x2028 || cp == 0x2029;
+    return (cp >= 0x0A && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 || cp == 0x2028 ||
+           cp == 0x2029;
 }
 
 bool vlm_py_isprintable(uint32_t cp) {
@@ -156,8 +156,10 @@ bool vlm_py_isprintable(uint32_t cp) {
     case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_ZL:
     case UTF8PROC_CATEGORY_ZP:
-    case UTF8PROC_CATEGORY_ZS: return false;
-    default: return true;
+    case UTF8PROC_CATEGORY_ZS:
+        return false;
+    default:
+        return true;
     }
 }
 
@@ -203,42 +205,167 @@ bool vlm_py_iscased(uint32_t cp) {
 
 /* ------------------------------------------------------------- case mapping */
 
-static const char *const multi_msg =
-    "full Unicode case mapping (a character such as 'ß' or 'ﬁ' that maps to several) is not "
-    "supported";
+/* Unicode's SpecialCasing.txt (unconditional part): the code points whose full upper,
+ * title or lower mapping has more than one code point, as Python applies them. */
+typedef struct special_case {
+    uint32_t cp;
+    uint32_t upper[3], title[3], lower[3];
+} special_case;
 
-const char *vlm_py_case_cp(uint32_t cp, vlm_py_case which, uint32_t *out) {
+static const special_case special_cases[] = {
+    /* cp, upper, title, lower (up to 3 code points each, 0-padded) */
+    {0x00DF, {0x0053, 0x0053, 0x0000}, {0x0053, 0x0073, 0x0000}, {0x00DF, 0x0000, 0x0000}},
+    {0x0130, {0x0130, 0x0000, 0x0000}, {0x0130, 0x0000, 0x0000}, {0x0069, 0x0307, 0x0000}},
+    {0x0149, {0x02BC, 0x004E, 0x0000}, {0x02BC, 0x004E, 0x0000}, {0x0149, 0x0000, 0x0000}},
+    {0x01F0, {0x004A, 0x030C, 0x0000}, {0x004A, 0x030C, 0x0000}, {0x01F0, 0x0000, 0x0000}},
+    {0x0390, {0x0399, 0x0308, 0x0301}, {0x0399, 0x0308, 0x0301}, {0x0390, 0x0000, 0x0000}},
+    {0x03B0, {0x03A5, 0x0308, 0x0301}, {0x03A5, 0x0308, 0x0301}, {0x03B0, 0x0000, 0x0000}},
+    {0x0587, {0x0535, 0x0552, 0x0000}, {0x0535, 0x0582, 0x0000}, {0x0587, 0x0000, 0x0000}},
+    {0x1E96, {0x0048, 0x0331, 0x0000}, {0x0048, 0x0331, 0x0000}, {0x1E96, 0x0000, 0x0000}},
+    {0x1E97, {0x0054, 0x0308, 0x0000}, {0x0054, 0x0308, 0x0000}, {0x1E97, 0x0000, 0x0000}},
+    {0x1E98, {0x0057, 0x030A, 0x0000}, {0x0057, 0x030A, 0x0000}, {0x1E98, 0x0000, 0x0000}},
+    {0x1E99, {0x0059, 0x030A, 0x0000}, {0x0059, 0x030A, 0x0000}, {0x1E99, 0x0000, 0x0000}},
+    {0x1E9A, {0x0041, 0x02BE, 0x0000}, {0x0041, 0x02BE, 0x0000}, {0x1E9A, 0x0000, 0x0000}},
+    {0x1F50, {0x03A5, 0x0313, 0x0000}, {0x03A5, 0x0313, 0x0000}, {0x1F50, 0x0000, 0x0000}},
+    {0x1F52, {0x03A5, 0x0313, 0x0300}, {0x03A5, 0x0313, 0x0300}, {0x1F52, 0x0000, 0x0000}},
+    {0x1F54, {0x03A5, 0x0313, 0x0301}, {0x03A5, 0x0313, 0x0301}, {0x1F54, 0x0000, 0x0000}},
+    {0x1F56, {0x03A5, 0x0313, 0x0342}, {0x03A5, 0x0313, 0x0342}, {0x1F56, 0x0000, 0x0000}},
+    {0x1F80, {0x1F08, 0x0399, 0x0000}, {0x1F88, 0x0000, 0x0000}, {0x1F80, 0x0000, 0x0000}},
+    {0x1F81, {0x1F09, 0x0399, 0x0000}, {0x1F89, 0x0000, 0x0000}, {0x1F81, 0x0000, 0x0000}},
+    {0x1F82, {0x1F0A, 0x0399, 0x0000}, {0x1F8A, 0x0000, 0x0000}, {0x1F82, 0x0000, 0x0000}},
+    {0x1F83, {0x1F0B, 0x0399, 0x0000}, {0x1F8B, 0x0000, 0x0000}, {0x1F83, 0x0000, 0x0000}},
+    {0x1F84, {0x1F0C, 0x0399, 0x0000}, {0x1F8C, 0x0000, 0x0000}, {0x1F84, 0x0000, 0x0000}},
+    {0x1F85, {0x1F0D, 0x0399, 0x0000}, {0x1F8D, 0x0000, 0x0000}, {0x1F85, 0x0000, 0x0000}},
+    {0x1F86, {0x1F0E, 0x0399, 0x0000}, {0x1F8E, 0x0000, 0x0000}, {0x1F86, 0x0000, 0x0000}},
+    {0x1F87, {0x1F0F, 0x0399, 0x0000}, {0x1F8F, 0x0000, 0x0000}, {0x1F87, 0x0000, 0x0000}},
+    {0x1F88, {0x1F08, 0x0399, 0x0000}, {0x1F88, 0x0000, 0x0000}, {0x1F80, 0x0000, 0x0000}},
+    {0x1F89, {0x1F09, 0x0399, 0x0000}, {0x1F89, 0x0000, 0x0000}, {0x1F81, 0x0000, 0x0000}},
+    {0x1F8A, {0x1F0A, 0x0399, 0x0000}, {0x1F8A, 0x0000, 0x0000}, {0x1F82, 0x0000, 0x0000}},
+    {0x1F8B, {0x1F0B, 0x0399, 0x0000}, {0x1F8B, 0x0000, 0x0000}, {0x1F83, 0x0000, 0x0000}},
+    {0x1F8C, {0x1F0C, 0x0399, 0x0000}, {0x1F8C, 0x0000, 0x0000}, {0x1F84, 0x0000, 0x0000}},
+    {0x1F8D, {0x1F0D, 0x0399, 0x0000}, {0x1F8D, 0x0000, 0x0000}, {0x1F85, 0x0000, 0x0000}},
+    {0x1F8E, {0x1F0E, 0x0399, 0x0000}, {0x1F8E, 0x0000, 0x0000}, {0x1F86, 0x0000, 0x0000}},
+    {0x1F8F, {0x1F0F, 0x0399, 0x0000}, {0x1F8F, 0x0000, 0x0000}, {0x1F87, 0x0000, 0x0000}},
+    {0x1F90, {0x1F28, 0x0399, 0x0000}, {0x1F98, 0x0000, 0x0000}, {0x1F90, 0x0000, 0x0000}},
+    {0x1F91, {0x1F29, 0x0399, 0x0000}, {0x1F99, 0x0000, 0x0000}, {0x1F91, 0x0000, 0x0000}},
+    {0x1F92, {0x1F2A, 0x0399, 0x0000}, {0x1F9A, 0x0000, 0x0000}, {0x1F92, 0x0000, 0x0000}},
+    {0x1F93, {0x1F2B, 0x0399, 0x0000}, {0x1F9B, 0x0000, 0x0000}, {0x1F93, 0x0000, 0x0000}},
+    {0x1F94, {0x1F2C, 0x0399, 0x0000}, {0x1F9C, 0x0000, 0x0000}, {0x1F94, 0x0000, 0x0000}},
+    {0x1F95, {0x1F2D, 0x0399, 0x0000}, {0x1F9D, 0x0000, 0x0000}, {0x1F95, 0x0000, 0x0000}},
+    {0x1F96, {0x1F2E, 0x0399, 0x0000}, {0x1F9E, 0x0000, 0x0000}, {0x1F96, 0x0000, 0x0000}},
+    {0x1F97, {0x1F2F, 0x0399, 0x0000}, {0x1F9F, 0x0000, 0x0000}, {0x1F97, 0x0000, 0x0000}},
+    {0x1F98, {0x1F28, 0x0399, 0x0000}, {0x1F98, 0x0000, 0x0000}, {0x1F90, 0x0000, 0x0000}},
+    {0x1F99, {0x1F29, 0x0399, 0x0000}, {0x1F99, 0x0000, 0x0000}, {0x1F91, 0x0000, 0x0000}},
+    {0x1F9A, {0x1F2A, 0x0399, 0x0000}, {0x1F9A, 0x0000, 0x0000}, {0x1F92, 0x0000, 0x0000}},
+    {0x1F9B, {0x1F2B, 0x0399, 0x0000}, {0x1F9B, 0x0000, 0x0000}, {0x1F93, 0x0000, 0x0000}},
+    {0x1F9C, {0x1F2C, 0x0399, 0x0000}, {0x1F9C, 0x0000, 0x0000}, {0x1F94, 0x0000, 0x0000}},
+    {0x1F9D, {0x1F2D, 0x0399, 0x0000}, {0x1F9D, 0x0000, 0x0000}, {0x1F95, 0x0000, 0x0000}},
+    {0x1F9E, {0x1F2E, 0x0399, 0x0000}, {0x1F9E, 0x0000, 0x0000}, {0x1F96, 0x0000, 0x0000}},
+    {0x1F9F, {0x1F2F, 0x0399, 0x0000}, {0x1F9F, 0x0000, 0x0000}, {0x1F97, 0x0000, 0x0000}},
+    {0x1FA0, {0x1F68, 0x0399, 0x0000}, {0x1FA8, 0x0000, 0x0000}, {0x1FA0, 0x0000, 0x0000}},
+    {0x1FA1, {0x1F69, 0x0399, 0x0000}, {0x1FA9, 0x0000, 0x0000}, {0x1FA1, 0x0000, 0x0000}},
+    {0x1FA2, {0x1F6A, 0x0399, 0x0000}, {0x1FAA, 0x0000, 0x0000}, {0x1FA2, 0x0000, 0x0000}},
+    {0x1FA3, {0x1F6B, 0x0399, 0x0000}, {0x1FAB, 0x0000, 0x0000}, {0x1FA3, 0x0000, 0x0000}},
+    {0x1FA4, {0x1F6C, 0x0399, 0x0000}, {0x1FAC, 0x0000, 0x0000}, {0x1FA4, 0x0000, 0x0000}},
+    {0x1FA5, {0x1F6D, 0x0399, 0x0000}, {0x1FAD, 0x0000, 0x0000}, {0x1FA5, 0x0000, 0x0000}},
+    {0x1FA6, {0x1F6E, 0x0399, 0x0000}, {0x1FAE, 0x0000, 0x0000}, {0x1FA6, 0x0000, 0x0000}},
+    {0x1FA7, {0x1F6F, 0x0399, 0x0000}, {0x1FAF, 0x0000, 0x0000}, {0x1FA7, 0x0000, 0x0000}},
+    {0x1FA8, {0x1F68, 0x0399, 0x0000}, {0x1FA8, 0x0000, 0x0000}, {0x1FA0, 0x0000, 0x0000}},
+    {0x1FA9, {0x1F69, 0x0399, 0x0000}, {0x1FA9, 0x0000, 0x0000}, {0x1FA1, 0x0000, 0x0000}},
+    {0x1FAA, {0x1F6A, 0x0399, 0x0000}, {0x1FAA, 0x0000, 0x0000}, {0x1FA2, 0x0000, 0x0000}},
+    {0x1FAB, {0x1F6B, 0x0399, 0x0000}, {0x1FAB, 0x0000, 0x0000}, {0x1FA3, 0x0000, 0x0000}},
+    {0x1FAC, {0x1F6C, 0x0399, 0x0000}, {0x1FAC, 0x0000, 0x0000}, {0x1FA4, 0x0000, 0x0000}},
+    {0x1FAD, {0x1F6D, 0x0399, 0x0000}, {0x1FAD, 0x0000, 0x0000}, {0x1FA5, 0x0000, 0x0000}},
+    {0x1FAE, {0x1F6E, 0x0399, 0x0000}, {0x1FAE, 0x0000, 0x0000}, {0x1FA6, 0x0000, 0x0000}},
+    {0x1FAF, {0x1F6F, 0x0399, 0x0000}, {0x1FAF, 0x0000, 0x0000}, {0x1FA7, 0x0000, 0x0000}},
+    {0x1FB2, {0x1FBA, 0x0399, 0x0000}, {0x1FBA, 0x0345, 0x0000}, {0x1FB2, 0x0000, 0x0000}},
+    {0x1FB3, {0x0391, 0x0399, 0x0000}, {0x1FBC, 0x0000, 0x0000}, {0x1FB3, 0x0000, 0x0000}},
+    {0x1FB4, {0x0386, 0x0399, 0x0000}, {0x0386, 0x0345, 0x0000}, {0x1FB4, 0x0000, 0x0000}},
+    {0x1FB6, {0x0391, 0x0342, 0x0000}, {0x0391, 0x0342, 0x0000}, {0x1FB6, 0x0000, 0x0000}},
+    {0x1FB7, {0x0391, 0x0342, 0x0399}, {0x0391, 0x0342, 0x0345}, {0x1FB7, 0x0000, 0x0000}},
+    {0x1FBC, {0x0391, 0x0399, 0x0000}, {0x1FBC, 0x0000, 0x0000}, {0x1FB3, 0x0000, 0x0000}},
+    {0x1FC2, {0x1FCA, 0x0399, 0x0000}, {0x1FCA, 0x0345, 0x0000}, {0x1FC2, 0x0000, 0x0000}},
+    {0x1FC3, {0x0397, 0x0399, 0x0000}, {0x1FCC, 0x0000, 0x0000}, {0x1FC3, 0x0000, 0x0000}},
+    {0x1FC4, {0x0389, 0x0399, 0x0000}, {0x0389, 0x0345, 0x0000}, {0x1FC4, 0x0000, 0x0000}},
+    {0x1FC6, {0x0397, 0x0342, 0x0000}, {0x0397, 0x0342, 0x0000}, {0x1FC6, 0x0000, 0x0000}},
+    {0x1FC7, {0x0397, 0x0342, 0x0399}, {0x0397, 0x0342, 0x0345}, {0x1FC7, 0x0000, 0x0000}},
+    {0x1FCC, {0x0397, 0x0399, 0x0000}, {0x1FCC, 0x0000, 0x0000}, {0x1FC3, 0x0000, 0x0000}},
+    {0x1FD2, {0x0399, 0x0308, 0x0300}, {0x0399, 0x0308, 0x0300}, {0x1FD2, 0x0000, 0x0000}},
+    {0x1FD3, {0x0399, 0x0308, 0x0301}, {0x0399, 0x0308, 0x0301}, {0x1FD3, 0x0000, 0x0000}},
+    {0x1FD6, {0x0399, 0x0342, 0x0000}, {0x0399, 0x0342, 0x0000}, {0x1FD6, 0x0000, 0x0000}},
+    {0x1FD7, {0x0399, 0x0308, 0x0342}, {0x0399, 0x0308, 0x0342}, {0x1FD7, 0x0000, 0x0000}},
+    {0x1FE2, {0x03A5, 0x0308, 0x0300}, {0x03A5, 0x0308, 0x0300}, {0x1FE2, 0x0000, 0x0000}},
+    {0x1FE3, {0x03A5, 0x0308, 0x0301}, {0x03A5, 0x0308, 0x0301}, {0x1FE3, 0x0000, 0x0000}},
+    {0x1FE4, {0x03A1, 0x0313, 0x0000}, {0x03A1, 0x0313, 0x0000}, {0x1FE4, 0x0000, 0x0000}},
+    {0x1FE6, {0x03A5, 0x0342, 0x0000}, {0x03A5, 0x0342, 0x0000}, {0x1FE6, 0x0000, 0x0000}},
+    {0x1FE7, {0x03A5, 0x0308, 0x0342}, {0x03A5, 0x0308, 0x0342}, {0x1FE7, 0x0000, 0x0000}},
+    {0x1FF2, {0x1FFA, 0x0399, 0x0000}, {0x1FFA, 0x0345, 0x0000}, {0x1FF2, 0x0000, 0x0000}},
+    {0x1FF3, {0x03A9, 0x0399, 0x0000}, {0x1FFC, 0x0000, 0x0000}, {0x1FF3, 0x0000, 0x0000}},
+    {0x1FF4, {0x038F, 0x0399, 0x0000}, {0x038F, 0x0345, 0x0000}, {0x1FF4, 0x0000, 0x0000}},
+    {0x1FF6, {0x03A9, 0x0342, 0x0000}, {0x03A9, 0x0342, 0x0000}, {0x1FF6, 0x0000, 0x0000}},
+    {0x1FF7, {0x03A9, 0x0342, 0x0399}, {0x03A9, 0x0342, 0x0345}, {0x1FF7, 0x0000, 0x0000}},
+    {0x1FFC, {0x03A9, 0x0399, 0x0000}, {0x1FFC, 0x0000, 0x0000}, {0x1FF3, 0x0000, 0x0000}},
+    {0xFB00, {0x0046, 0x0046, 0x0000}, {0x0046, 0x0066, 0x0000}, {0xFB00, 0x0000, 0x0000}},
+    {0xFB01, {0x0046, 0x0049, 0x0000}, {0x0046, 0x0069, 0x0000}, {0xFB01, 0x0000, 0x0000}},
+    {0xFB02, {0x0046, 0x004C, 0x0000}, {0x0046, 0x006C, 0x0000}, {0xFB02, 0x0000, 0x0000}},
+    {0xFB03, {0x0046, 0x0046, 0x0049}, {0x0046, 0x0066, 0x0069}, {0xFB03, 0x0000, 0x0000}},
+    {0xFB04, {0x0046, 0x0046, 0x004C}, {0x0046, 0x0066, 0x006C}, {0xFB04, 0x0000, 0x0000}},
+    {0xFB05, {0x0053, 0x0054, 0x0000}, {0x0053, 0x0074, 0x0000}, {0xFB05, 0x0000, 0x0000}},
+    {0xFB06, {0x0053, 0x0054, 0x0000}, {0x0053, 0x0074, 0x0000}, {0xFB06, 0x0000, 0x0000}},
+    {0xFB13, {0x0544, 0x0546, 0x0000}, {0x0544, 0x0576, 0x0000}, {0xFB13, 0x0000, 0x0000}},
+    {0xFB14, {0x0544, 0x0535, 0x0000}, {0x0544, 0x0565, 0x0000}, {0xFB14, 0x0000, 0x0000}},
+    {0xFB15, {0x0544, 0x053B, 0x0000}, {0x0544, 0x056B, 0x0000}, {0xFB15, 0x0000, 0x0000}},
+    {0xFB16, {0x054E, 0x0546, 0x0000}, {0x054E, 0x0576, 0x0000}, {0xFB16, 0x0000, 0x0000}},
+    {0xFB17, {0x0544, 0x053D, 0x0000}, {0x0544, 0x056D, 0x0000}, {0xFB17, 0x0000, 0x0000}},
+};
+
+static const special_case *find_special(uint32_t cp) {
+    size_t lo = 0, hi = sizeof special_cases / sizeof special_cases[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < special_cases[mid].cp)
+            hi = mid;
+        else if (cp > special_cases[mid].cp)
+            lo = mid + 1;
+        else
+            return &special_cases[mid];
+    }
+    return NULL;
+}
+
+const char *vlm_py_case_put(vlm_strbuf *b, uint32_t cp, vlm_py_case which) {
     if (cp < 0x80) {
-        if (which == VLM_PY_LOWER) *out = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
-        else *out = (cp >= 'a' && cp <= 'z') ? cp - 32 : cp;
+        if (which == VLM_PY_LOWER)
+            vlm_strbuf_putc(b, (char)((cp >= 'A' && cp <= 'Z') ? cp + 32 : cp));
+        else
+            vlm_strbuf_putc(b, (char)((cp >= 'a' && cp <= 'z') ? cp - 32 : cp));
         return NULL;
     }
-    switch (which) {
-    case VLM_PY_LOWER:
-        /* U+0130 lowercases to two code points; capital sigma depends on its neighbours. */
-        if (cp == 0x130 || cp == 0x3A3)
-            return "lowercasing 'İ' or 'Σ' (context-dependent in Python) is not supported";
-        *out = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
-        return NULL;
-    case VLM_PY_UPPER:
-        if (IN(cp, multi_upper)) return multi_msg;
-        *out = (uint32_t)utf8proc_toupper((utf8proc_int32_t)cp);
-        return NULL;
-    case VLM_PY_TITLE:
-        if (IN(cp, multi_upper) && !IN(cp, single_title)) return multi_msg;
-        *out = (uint32_t)utf8proc_totitle((utf8proc_int32_t)cp);
+    /* Python lowercases capital sigma to final sigma at the end of a word (judged through
+     * case-ignorable characters, a property utf8proc does not expose). */
+    if (which == VLM_PY_LOWER && cp == 0x3A3)
+        return "lowercasing 'Σ' (context-dependent in Python) is not supported";
+    const special_case *sc = find_special(cp);
+    if (sc) {
+        const uint32_t *m = which == VLM_PY_UPPER   ? sc->upper
+                            : which == VLM_PY_TITLE ? sc->title
+                                                    : sc->lower;
+        for (int k = 0; k < 3 && m[k]; k++)
+            vlm_utf8_put(b, m[k]);
         return NULL;
     }
+    utf8proc_int32_t c = (utf8proc_int32_t)cp;
+    vlm_utf8_put(b, (uint32_t)(which == VLM_PY_UPPER   ? utf8proc_toupper(c)
+                               : which == VLM_PY_TITLE ? utf8proc_totitle(c)
+                                                       : utf8proc_tolower(c)));
     return NULL;
 }
 
 static const char *map_all(vlm_strbuf *b, const char *s, size_t n, vlm_py_case which) {
     size_t i = 0;
     while (i < n) {
-        uint32_t cp = vlm_utf8_next(s, n, &i), m;
-        const char *e = vlm_py_case_cp(cp, which, &m);
+        const char *e = vlm_py_case_put(b, vlm_utf8_next(s, n, &i), which);
         if (e) return e;
-        vlm_utf8_put(b, m);
     }
     return NULL;
 }
@@ -254,10 +381,8 @@ const char *vlm_py_lower(vlm_strbuf *b, const char *s, size_t n) {
 const char *vlm_py_capitalize(vlm_strbuf *b, const char *s, size_t n) {
     if (!n) return NULL;
     size_t i = 0;
-    uint32_t cp = vlm_utf8_next(s, n, &i), m;
-    const char *e = vlm_py_case_cp(cp, VLM_PY_TITLE, &m);
+    const char *e = vlm_py_case_put(b, vlm_utf8_next(s, n, &i), VLM_PY_TITLE);
     if (e) return e;
-    vlm_utf8_put(b, m);
     return map_all(b, s + i, n - i, VLM_PY_LOWER);
 }
 
@@ -265,10 +390,9 @@ const char *vlm_py_title(vlm_strbuf *b, const char *s, size_t n) {
     bool prev_cased = false;
     size_t i = 0;
     while (i < n) {
-        uint32_t cp = vlm_utf8_next(s, n, &i), m;
-        const char *e = vlm_py_case_cp(cp, prev_cased ? VLM_PY_LOWER : VLM_PY_TITLE, &m);
+        uint32_t cp = vlm_utf8_next(s, n, &i);
+        const char *e = vlm_py_case_put(b, cp, prev_cased ? VLM_PY_LOWER : VLM_PY_TITLE);
         if (e) return e;
-        vlm_utf8_put(b, m);
         prev_cased = vlm_py_iscased(cp);
     }
     return NULL;
@@ -277,12 +401,16 @@ const char *vlm_py_title(vlm_strbuf *b, const char *s, size_t n) {
 const char *vlm_py_swapcase(vlm_strbuf *b, const char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        uint32_t cp = vlm_utf8_next(s, n, &i), m = cp;
+        size_t start = i;
+        uint32_t cp = vlm_utf8_next(s, n, &i);
         const char *e = NULL;
-        if (vlm_py_isupper(cp)) e = vlm_py_case_cp(cp, VLM_PY_LOWER, &m);
-        else if (vlm_py_islower(cp)) e = vlm_py_case_cp(cp, VLM_PY_UPPER, &m);
+        if (vlm_py_isupper(cp))
+            e = vlm_py_case_put(b, cp, VLM_PY_LOWER);
+        else if (vlm_py_islower(cp))
+            e = vlm_py_case_put(b, cp, VLM_PY_UPPER);
+        else
+            vlm_strbuf_append(b, s + start, i - start);
         if (e) return e;
-        vlm_utf8_put(b, m);
     }
     return NULL;
 }
@@ -317,17 +445,20 @@ void vlm_py_float_repr(vlm_strbuf *b, double f) {
     for (; *q && *q != 'e'; q++)
         if (*q >= '0' && *q <= '9' && nd < 20) digits[nd++] = *q;
     int exp10 = *q == 'e' ? atoi(q + 1) : 0;
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     int decpt = exp10 + 1; /* value = 0.d1d2... * 10^decpt */
     if (neg) vlm_strbuf_putc(b, '-');
     if (decpt > -4 && decpt <= 16) {
         if (decpt <= 0) {
             vlm_strbuf_puts(b, "0.");
-            for (int k = 0; k < -decpt; k++) vlm_strbuf_putc(b, '0');
+            for (int k = 0; k < -decpt; k++)
+                vlm_strbuf_putc(b, '0');
             vlm_strbuf_append(b, digits, (size_t)nd);
         } else if (decpt >= nd) {
             vlm_strbuf_append(b, digits, (size_t)nd);
-            for (int k = nd; k < decpt; k++) vlm_strbuf_putc(b, '0');
+            for (int k = nd; k < decpt; k++)
+                vlm_strbuf_putc(b, '0');
             vlm_strbuf_puts(b, ".0");
         } else {
             vlm_strbuf_append(b, digits, (size_t)decpt);
@@ -379,8 +510,8 @@ void vlm_py_str_repr(vlm_strbuf *b, const char *s, size_t n) {
 
 static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth);
 
-static const char *write_seq(vlm_strbuf *b, const vlm_jlist *l, const char *open,
-                             const char *close, int depth) {
+static const char *write_seq(vlm_strbuf *b, const vlm_jlist *l, const char *open, const char *close,
+                             int depth) {
     vlm_strbuf_puts(b, open);
     for (size_t i = 0; i < l->n; i++) {
         if (i) vlm_strbuf_puts(b, ", ");
@@ -414,18 +545,34 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
     case VLM_JV_UNDEFINED:
         if (repr) vlm_strbuf_puts(b, "Undefined");
         return NULL;
-    case VLM_JV_NONE: vlm_strbuf_puts(b, "None"); return NULL;
-    case VLM_JV_BOOL: vlm_strbuf_puts(b, v.u.b ? "True" : "False"); return NULL;
-    case VLM_JV_INT: vlm_strbuf_printf(b, "%lld", (long long)v.u.i); return NULL;
-    case VLM_JV_FLOAT: vlm_py_float_repr(b, v.u.f); return NULL;
+    case VLM_JV_NONE:
+        vlm_strbuf_puts(b, "None");
+        return NULL;
+    case VLM_JV_BOOL:
+        vlm_strbuf_puts(b, v.u.b ? "True" : "False");
+        return NULL;
+    case VLM_JV_INT:
+        vlm_strbuf_printf(b, "%lld", (long long)v.u.i);
+        return NULL;
+    case VLM_JV_FLOAT:
+        vlm_py_float_repr(b, v.u.f);
+        return NULL;
     case VLM_JV_STR:
-        if (repr) vlm_py_str_repr(b, v.u.s->data, v.u.s->len);
-        else vlm_strbuf_append(b, v.u.s->data, v.u.s->len);
+        if (repr && v.u.s->markup) { /* markupsafe.Markup.__repr__ */
+            vlm_strbuf_puts(b, "Markup(");
+            vlm_py_str_repr(b, v.u.s->data, v.u.s->len);
+            vlm_strbuf_putc(b, ')');
+        } else if (repr) {
+            vlm_py_str_repr(b, v.u.s->data, v.u.s->len);
+        } else {
+            vlm_strbuf_append(b, v.u.s->data, v.u.s->len);
+        }
         return NULL;
     case VLM_JV_LIST: {
         const vlm_jlist *l = v.u.l;
         switch (l->kind) {
-        case VLM_JLIST_TUPLE: return write_seq(b, l, "(", ")", depth);
+        case VLM_JLIST_TUPLE:
+            return write_seq(b, l, "(", ")", depth);
         case VLM_JLIST_RANGE:
             if (l->range_step == 1)
                 vlm_strbuf_printf(b, "range(%lld, %lld)", (long long)l->range_start,
@@ -437,13 +584,18 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
         case VLM_JLIST_GENERATOR:
             return "printing a generator (the result of map, select, reverse, ...) gives a "
                    "memory address in jinja2; convert it with |list";
-        case VLM_JLIST_KEYS: return write_seq(b, l, "dict_keys([", "])", depth);
-        case VLM_JLIST_VALUES: return write_seq(b, l, "dict_values([", "])", depth);
-        case VLM_JLIST_ITEMS: return write_seq(b, l, "dict_items([", "])", depth);
-        default: return write_seq(b, l, "[", "]", depth);
+        case VLM_JLIST_KEYS:
+            return write_seq(b, l, "dict_keys([", "])", depth);
+        case VLM_JLIST_VALUES:
+            return write_seq(b, l, "dict_values([", "])", depth);
+        case VLM_JLIST_ITEMS:
+            return write_seq(b, l, "dict_items([", "])", depth);
+        default:
+            return write_seq(b, l, "[", "]", depth);
         }
     }
-    case VLM_JV_DICT: return write_dict(b, v.u.d, depth);
+    case VLM_JV_DICT:
+        return write_dict(b, v.u.d, depth);
     case VLM_JV_NAMESPACE: {
         vlm_strbuf_puts(b, "<Namespace {");
         const vlm_jdict *d = v.u.ns->attrs;
@@ -470,7 +622,8 @@ static const char *write_any(vlm_strbuf *b, vlm_jv v, bool repr, int depth) {
     case VLM_JV_LOOP:
         vlm_strbuf_printf(b, "<LoopContext %zu/%zu>", v.u.loop->index0 + 1, v.u.loop->items->n);
         return NULL;
-    default: return "cannot print this value";
+    default:
+        return "cannot print this value";
     }
 }
 

@@ -8,20 +8,54 @@
 #include "text/jinja_pystr.h"
 
 typedef enum test_id {
-    T_ODD, T_EVEN, T_DIVISIBLEBY, T_DEFINED, T_UNDEFINED, T_FILTER, T_TEST, T_NONE, T_BOOLEAN,
-    T_FALSE, T_TRUE, T_INTEGER, T_FLOAT, T_LOWER, T_UPPER, T_STRING, T_MAPPING, T_NUMBER,
-    T_SEQUENCE, T_ITERABLE, T_CALLABLE, T_SAMEAS, T_ESCAPED, T_IN, T_EQ_SYM, T_EQ, T_EQUALTO,
-    T_NE_SYM, T_NE, T_GT_SYM, T_GT, T_GREATERTHAN, T_GE, T_GE_SYM, T_LT_SYM, T_LT, T_LESSTHAN,
-    T_LE_SYM, T_LE, T_COUNT
+    T_ODD,
+    T_EVEN,
+    T_DIVISIBLEBY,
+    T_DEFINED,
+    T_UNDEFINED,
+    T_FILTER,
+    T_TEST,
+    T_NONE,
+    T_BOOLEAN,
+    T_FALSE,
+    T_TRUE,
+    T_INTEGER,
+    T_FLOAT,
+    T_LOWER,
+    T_UPPER,
+    T_STRING,
+    T_MAPPING,
+    T_NUMBER,
+    T_SEQUENCE,
+    T_ITERABLE,
+    T_CALLABLE,
+    T_SAMEAS,
+    T_ESCAPED,
+    T_IN,
+    T_EQ_SYM,
+    T_EQ,
+    T_EQUALTO,
+    T_NE_SYM,
+    T_NE,
+    T_GT_SYM,
+    T_GT,
+    T_GREATERTHAN,
+    T_GE,
+    T_GE_SYM,
+    T_LT_SYM,
+    T_LT,
+    T_LESSTHAN,
+    T_LE_SYM,
+    T_LE,
+    T_COUNT
 } test_id;
 
 static const char *const test_names[T_COUNT] = {
-    "odd",    "even",     "divisibleby", "defined",  "undefined", "filter",  "test",
-    "none",   "boolean",  "false",       "true",     "integer",   "float",   "lower",
-    "upper",  "string",   "mapping",     "number",   "sequence",  "iterable", "callable",
-    "sameas", "escaped",  "in",          "==",       "eq",        "equalto", "!=",
-    "ne",     ">",        "gt",          "greaterthan", "ge",     ">=",      "<",
-    "lt",     "lessthan", "<=",          "le"};
+    "odd",     "even",   "divisibleby", "defined",  "undefined", "filter", "test",    "none",
+    "boolean", "false",  "true",        "integer",  "float",     "lower",  "upper",   "string",
+    "mapping", "number", "sequence",    "iterable", "callable",  "sameas", "escaped", "in",
+    "==",      "eq",     "equalto",     "!=",       "ne",        ">",      "gt",      "greaterthan",
+    "ge",      ">=",     "<",           "lt",       "lessthan",  "<=",     "le"};
 
 int vlm_jinja_test_id(const char *name) {
     for (int i = 0; i < T_COUNT; i++)
@@ -68,9 +102,12 @@ static bool str_predicate(vlm_jctx *c, const vlm_jnode *at, vlm_jv v, bool upper
     size_t i = 0;
     while (i < s.u.s->len) {
         uint32_t cp = vlm_utf8_next(s.u.s->data, s.u.s->len, &i);
-        if (vlm_py_isupper(cp)) has_upper = true;
-        else if (vlm_py_islower(cp)) has_lower = true;
-        else if (vlm_py_iscased(cp)) has_upper = has_lower = true; /* titlecase */
+        if (vlm_py_isupper(cp))
+            has_upper = true;
+        else if (vlm_py_islower(cp))
+            has_lower = true;
+        else if (vlm_py_iscased(cp))
+            has_upper = has_lower = true; /* titlecase */
     }
     vlm_jv_decref(s);
     *out = upper ? (has_upper && !has_lower) : (has_lower && !has_upper);
@@ -97,10 +134,12 @@ bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
     case T_FILTER:
     case T_TEST:
         if (!no_args(c, at, id, a)) return false;
-        if (v.type == VLM_JV_STR)
-            *out = (id == T_FILTER ? vlm_jinja_filter_id(v.u.s->data) : vlm_jinja_test_id(v.u.s->data)) >= 0;
+        if (v.type == VLM_JV_STR && strlen(v.u.s->data) == v.u.s->len)
+            *out = (id == T_FILTER ? vlm_jinja_filter_id(v.u.s->data)
+                                   : vlm_jinja_test_id(v.u.s->data)) >= 0;
         return true;
-    default: break;
+    default:
+        break;
     }
     if (id >= T_IN) {
         if (!one_arg(c, at, id, a, &arg)) return false;
@@ -109,18 +148,30 @@ bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
         switch ((test_id)id) {
         case T_EQ_SYM:
         case T_EQ:
-        case T_EQUALTO: op = VLM_JCMP_EQ; break;
+        case T_EQUALTO:
+            op = VLM_JCMP_EQ;
+            break;
         case T_NE_SYM:
-        case T_NE: op = VLM_JCMP_NE; break;
+        case T_NE:
+            op = VLM_JCMP_NE;
+            break;
         case T_GT_SYM:
         case T_GT:
-        case T_GREATERTHAN: op = VLM_JCMP_GT; break;
+        case T_GREATERTHAN:
+            op = VLM_JCMP_GT;
+            break;
         case T_GE:
-        case T_GE_SYM: op = VLM_JCMP_GTEQ; break;
+        case T_GE_SYM:
+            op = VLM_JCMP_GTEQ;
+            break;
         case T_LT_SYM:
         case T_LT:
-        case T_LESSTHAN: op = VLM_JCMP_LT; break;
-        default: op = VLM_JCMP_LTEQ; break;
+        case T_LESSTHAN:
+            op = VLM_JCMP_LT;
+            break;
+        default:
+            op = VLM_JCMP_LTEQ;
+            break;
         }
         return vlm_jctx_compare(c, at, op, v, arg, out);
     }
@@ -130,26 +181,54 @@ bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
         if (v.type != arg.type) return true;
         switch (v.type) {
         case VLM_JV_NONE:
-        case VLM_JV_UNDEFINED: *out = v.type == VLM_JV_NONE || v.u.s == arg.u.s; break;
-        case VLM_JV_BOOL: *out = v.u.b == arg.u.b; break;
-        case VLM_JV_INT: *out = v.u.i == arg.u.i && v.u.i >= -5 && v.u.i <= 256; break;
-        case VLM_JV_FLOAT: *out = false; break;
-        default: *out = v.u.s == arg.u.s; break;
+        case VLM_JV_UNDEFINED:
+            *out = v.type == VLM_JV_NONE || v.u.s == arg.u.s;
+            break;
+        case VLM_JV_BOOL:
+            *out = v.u.b == arg.u.b;
+            break;
+        case VLM_JV_INT:
+            *out = v.u.i == arg.u.i && v.u.i >= -5 && v.u.i <= 256;
+            break;
+        case VLM_JV_FLOAT:
+            *out = false;
+            break;
+        default:
+            *out = v.u.s == arg.u.s;
+            break;
         }
         return true;
     }
     if (!no_args(c, at, id, a)) return false;
     switch ((test_id)id) {
-    case T_NONE: *out = v.type == VLM_JV_NONE; return true;
-    case T_BOOLEAN: *out = v.type == VLM_JV_BOOL; return true;
-    case T_FALSE: *out = v.type == VLM_JV_BOOL && !v.u.b; return true;
-    case T_TRUE: *out = v.type == VLM_JV_BOOL && v.u.b; return true;
-    case T_INTEGER: *out = v.type == VLM_JV_INT; return true;
-    case T_FLOAT: *out = v.type == VLM_JV_FLOAT; return true;
-    case T_LOWER: return str_predicate(c, at, v, false, out);
-    case T_UPPER: return str_predicate(c, at, v, true, out);
-    case T_STRING: *out = v.type == VLM_JV_STR; return true;
-    case T_MAPPING: *out = v.type == VLM_JV_DICT; return true;
+    case T_NONE:
+        *out = v.type == VLM_JV_NONE;
+        return true;
+    case T_BOOLEAN:
+        *out = v.type == VLM_JV_BOOL;
+        return true;
+    case T_FALSE:
+        *out = v.type == VLM_JV_BOOL && !v.u.b;
+        return true;
+    case T_TRUE:
+        *out = v.type == VLM_JV_BOOL && v.u.b;
+        return true;
+    case T_INTEGER:
+        *out = v.type == VLM_JV_INT;
+        return true;
+    case T_FLOAT:
+        *out = v.type == VLM_JV_FLOAT;
+        return true;
+    case T_LOWER:
+        return str_predicate(c, at, v, false, out);
+    case T_UPPER:
+        return str_predicate(c, at, v, true, out);
+    case T_STRING:
+        *out = v.type == VLM_JV_STR;
+        return true;
+    case T_MAPPING:
+        *out = v.type == VLM_JV_DICT;
+        return true;
     case T_NUMBER:
         *out = v.type == VLM_JV_INT || v.type == VLM_JV_FLOAT || v.type == VLM_JV_BOOL;
         return true;
@@ -168,8 +247,11 @@ bool vlm_jinja_apply_test(vlm_jctx *c, const vlm_jnode *at, int id, vlm_jv v, co
         /* jinja2's Undefined defines __call__ (to fail), so callable() is true for it. */
         *out = v.type == VLM_JV_FUNC || v.type == VLM_JV_UNDEFINED;
         return true;
-    case T_ESCAPED: *out = v.type == VLM_JV_STR && v.u.s->markup; return true;
-    default: break;
+    case T_ESCAPED:
+        *out = v.type == VLM_JV_STR && v.u.s->markup;
+        return true;
+    default:
+        break;
     }
     return vlm_jctx_fail(c, at, VLM_ERR_INTERNAL, "internal error: unknown test id %d", id);
 }

@@ -62,7 +62,8 @@ vlm_jv vlm_jv_undef_hint(const char *fmt, ...) {
     /* Keep the truncated hint valid UTF-8: drop a cut multi-byte sequence. */
     while (len > 0 && ((unsigned char)buf[len - 1] & 0x80)) {
         size_t start = len - 1;
-        while (start > 0 && ((unsigned char)buf[start] & 0xC0) == 0x80) start--;
+        while (start > 0 && ((unsigned char)buf[start] & 0xC0) == 0x80)
+            start--;
         unsigned char lead = (unsigned char)buf[start];
         size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
         if (len - start == need) break;
@@ -76,11 +77,16 @@ vlm_jv vlm_jv_undef_hint(const char *fmt, ...) {
 
 uint32_t vlm_jv_depth(vlm_jv v) {
     switch (v.type) {
-    case VLM_JV_LIST: return v.u.l->depth;
-    case VLM_JV_DICT: return v.u.d->depth;
-    case VLM_JV_LOOP: return v.u.loop->items ? v.u.loop->items->depth + 1 : 1;
-    case VLM_JV_FUNC: return vlm_jv_depth(v.u.fn->self) + 1;
-    default: return 0; /* namespaces are registered with the renderer and break chains */
+    case VLM_JV_LIST:
+        return v.u.l->depth;
+    case VLM_JV_DICT:
+        return v.u.d->depth;
+    case VLM_JV_LOOP:
+        return v.u.loop->items ? v.u.loop->items->depth + 1 : 1;
+    case VLM_JV_FUNC:
+        return vlm_jv_depth(v.u.fn->self) + 1;
+    default:
+        return 0; /* namespaces are registered with the renderer and break chains */
     }
 }
 
@@ -149,9 +155,12 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 /* Equal keys hash equally: 1, 1.0 and True share a hash, as in Python. */
 static uint64_t jv_hash(vlm_jv v) {
     switch (v.type) {
-    case VLM_JV_STR: return hash_bytes(v.u.s->data, v.u.s->len);
-    case VLM_JV_BOOL: return mix64((uint64_t)v.u.b);
-    case VLM_JV_INT: return mix64((uint64_t)v.u.i);
+    case VLM_JV_STR:
+        return hash_bytes(v.u.s->data, v.u.s->len);
+    case VLM_JV_BOOL:
+        return mix64((uint64_t)v.u.b);
+    case VLM_JV_INT:
+        return mix64((uint64_t)v.u.i);
     case VLM_JV_FLOAT: {
         double f = v.u.f;
         if (f == floor(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0)
@@ -161,13 +170,18 @@ static uint64_t jv_hash(vlm_jv v) {
         memcpy(&bits, &f, sizeof bits);
         return mix64(bits ^ 0x5bd1e995ULL);
     }
-    case VLM_JV_NONE: return 0x9e3779b97f4a7c15ULL;
+    case VLM_JV_NONE:
+        return 0x9e3779b97f4a7c15ULL;
+    case VLM_JV_UNDEFINED:
+        return 0x7f4a7c159e3779b9ULL;
     case VLM_JV_LIST: {
         uint64_t h = 0x345678;
-        for (size_t i = 0; i < v.u.l->n; i++) h = mix64(h ^ jv_hash(v.u.l->items[i]));
+        for (size_t i = 0; i < v.u.l->n; i++)
+            h = mix64(h ^ jv_hash(v.u.l->items[i]));
         return h;
     }
-    default: return mix64((uint64_t)(uintptr_t)v.u.fn);
+    default:
+        return mix64((uint64_t)(uintptr_t)v.u.fn);
     }
 }
 
@@ -177,13 +191,16 @@ bool vlm_jv_hashable(vlm_jv v) {
     case VLM_JV_BOOL:
     case VLM_JV_INT:
     case VLM_JV_FLOAT:
-    case VLM_JV_NONE: return true;
+    case VLM_JV_NONE:
+    case VLM_JV_UNDEFINED: /* jinja2's Undefined defines __hash__ */
+        return true;
     case VLM_JV_LIST:
         if (v.u.l->kind != VLM_JLIST_TUPLE) return false;
         for (size_t i = 0; i < v.u.l->n; i++)
             if (!vlm_jv_hashable(v.u.l->items[i])) return false;
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -232,7 +249,8 @@ static bool dict_reindex(vlm_jdict *d, size_t nslots) {
     size_t mask = nslots - 1;
     for (size_t i = 0; i < d->n; i++) {
         size_t p = (size_t)jv_hash(d->keys[i]) & mask;
-        while (slots[p]) p = (p + 1) & mask;
+        while (slots[p])
+            p = (p + 1) & mask;
         slots[p] = (uint32_t)(i + 1);
     }
     return true;
@@ -272,14 +290,16 @@ bool vlm_jdict_set(vlm_jdict *d, vlm_jv key, vlm_jv val) {
         /* Keep the load factor at most 1/2. */
         if (!d->slots || d->n * 2 > d->nslots) {
             size_t nslots = 16;
-            while (nslots < d->n * 2) nslots *= 2;
+            while (nslots < d->n * 2)
+                nslots *= 2;
             if (!dict_reindex(d, nslots)) {
                 d->n--;
                 goto fail;
             }
         } else {
             size_t mask = d->nslots - 1, p = (size_t)h & mask;
-            while (d->slots[p]) p = (p + 1) & mask;
+            while (d->slots[p])
+                p = (p + 1) & mask;
             d->slots[p] = (uint32_t)d->n;
         }
     }
@@ -296,12 +316,9 @@ const vlm_jv *vlm_jdict_get(const vlm_jdict *d, vlm_jv key) {
 }
 
 const vlm_jv *vlm_jdict_get_str(const vlm_jdict *d, const char *key, size_t len) {
-    /* A stack string avoids an allocation per lookup; never stored. */
-    struct {
-        vlm_jstr s;
-        char buf[64];
-    } tmp;
-    if (len >= sizeof tmp.buf) {
+    /* A stack string avoids an allocation per lookup; it is never stored. */
+    _Alignas(vlm_jstr) unsigned char mem[sizeof(vlm_jstr) + 64];
+    if (len >= 64) {
         for (size_t i = 0; i < d->n; i++) {
             vlm_jv k = d->keys[i];
             if (k.type == VLM_JV_STR && k.u.s->len == len && !memcmp(k.u.s->data, key, len))
@@ -309,15 +326,16 @@ const vlm_jv *vlm_jdict_get_str(const vlm_jdict *d, const char *key, size_t len)
         }
         return NULL;
     }
-    tmp.s.refs = -1;
-    tmp.s.len = len;
-    tmp.s.ncp = 0;
-    tmp.s.ascii = false;
-    tmp.s.markup = false;
-    memcpy(tmp.s.data, key, len);
-    tmp.s.data[len] = '\0';
+    vlm_jstr *tmp = (vlm_jstr *)mem;
+    tmp->refs = -1;
+    tmp->len = len;
+    tmp->ncp = 0;
+    tmp->ascii = false;
+    tmp->markup = false;
+    memcpy(tmp->data, key, len);
+    tmp->data[len] = '\0';
     vlm_jv k = {.type = VLM_JV_STR};
-    k.u.s = &tmp.s;
+    k.u.s = tmp;
     return vlm_jdict_get(d, k);
 }
 
@@ -356,13 +374,20 @@ vlm_jscope *vlm_jscope_new(vlm_jscope *parent) {
 static int32_t *heap_refs(vlm_jv v) {
     switch (v.type) {
     case VLM_JV_UNDEFINED:
-    case VLM_JV_STR: return v.u.s ? &v.u.s->refs : NULL;
-    case VLM_JV_LIST: return &v.u.l->refs;
-    case VLM_JV_DICT: return &v.u.d->refs;
-    case VLM_JV_NAMESPACE: return &v.u.ns->refs;
-    case VLM_JV_FUNC: return &v.u.fn->refs;
-    case VLM_JV_LOOP: return &v.u.loop->refs;
-    default: return NULL;
+    case VLM_JV_STR:
+        return v.u.s ? &v.u.s->refs : NULL;
+    case VLM_JV_LIST:
+        return &v.u.l->refs;
+    case VLM_JV_DICT:
+        return &v.u.d->refs;
+    case VLM_JV_NAMESPACE:
+        return &v.u.ns->refs;
+    case VLM_JV_FUNC:
+        return &v.u.fn->refs;
+    case VLM_JV_LOOP:
+        return &v.u.loop->refs;
+    default:
+        return NULL;
     }
 }
 
@@ -374,7 +399,8 @@ vlm_jv vlm_jv_incref(vlm_jv v) {
 
 void vlm_jlist_decref(vlm_jlist *l) {
     if (!l || l->refs < 0 || --l->refs > 0) return;
-    for (size_t i = 0; i < l->n; i++) vlm_jv_decref(l->items[i]);
+    for (size_t i = 0; i < l->n; i++)
+        vlm_jv_decref(l->items[i]);
     free(l->items);
     free(l);
 }
@@ -409,9 +435,15 @@ void vlm_jv_decref(vlm_jv v) {
     }
     switch (v.type) {
     case VLM_JV_UNDEFINED:
-    case VLM_JV_STR: free(v.u.s); break;
-    case VLM_JV_LIST: vlm_jlist_decref(v.u.l); break;
-    case VLM_JV_DICT: vlm_jdict_decref(v.u.d); break;
+    case VLM_JV_STR:
+        free(v.u.s);
+        break;
+    case VLM_JV_LIST:
+        vlm_jlist_decref(v.u.l);
+        break;
+    case VLM_JV_DICT:
+        vlm_jdict_decref(v.u.d);
+        break;
     case VLM_JV_NAMESPACE:
         vlm_jdict_decref(v.u.ns->attrs);
         free(v.u.ns);
@@ -426,7 +458,8 @@ void vlm_jv_decref(vlm_jv v) {
         vlm_jv_decref(v.u.loop->last_changed);
         free(v.u.loop);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -449,7 +482,8 @@ bool vlm_jpool_str(vlm_jpool *p, const char *s, size_t len, vlm_jv *out) {
 }
 
 void vlm_jpool_free(vlm_jpool *p) {
-    for (size_t i = 0; i < p->n; i++) free(p->strs[i]);
+    for (size_t i = 0; i < p->n; i++)
+        free(p->strs[i]);
     free(p->strs);
     p->strs = NULL;
     p->n = p->cap = 0;
@@ -460,14 +494,22 @@ void vlm_jpool_free(vlm_jpool *p) {
 bool vlm_jv_truthy(vlm_jv v) {
     switch (v.type) {
     case VLM_JV_UNDEFINED:
-    case VLM_JV_NONE: return false;
-    case VLM_JV_BOOL: return v.u.b;
-    case VLM_JV_INT: return v.u.i != 0;
-    case VLM_JV_FLOAT: return v.u.f != 0.0;
-    case VLM_JV_STR: return v.u.s->len > 0;
-    case VLM_JV_LIST: return v.u.l->kind == VLM_JLIST_GENERATOR || v.u.l->n > 0;
-    case VLM_JV_DICT: return v.u.d->n > 0;
-    default: return true;
+    case VLM_JV_NONE:
+        return false;
+    case VLM_JV_BOOL:
+        return v.u.b;
+    case VLM_JV_INT:
+        return v.u.i != 0;
+    case VLM_JV_FLOAT:
+        return v.u.f != 0.0;
+    case VLM_JV_STR:
+        return v.u.s->len > 0;
+    case VLM_JV_LIST:
+        return v.u.l->kind == VLM_JLIST_GENERATOR || v.u.l->n > 0;
+    case VLM_JV_DICT:
+        return v.u.d->n > 0;
+    default:
+        return true;
     }
 }
 
@@ -515,7 +557,8 @@ bool vlm_jv_equal(vlm_jv a, vlm_jv b) {
     if (a.type != b.type) return false;
     switch (a.type) {
     case VLM_JV_UNDEFINED:
-    case VLM_JV_NONE: return true;
+    case VLM_JV_NONE:
+        return true;
     case VLM_JV_STR:
         return a.u.s == b.u.s ||
                (a.u.s->len == b.u.s->len && !memcmp(a.u.s->data, b.u.s->data, a.u.s->len));
@@ -545,7 +588,8 @@ bool vlm_jv_equal(vlm_jv a, vlm_jv b) {
         return a.u.fn->kind == VLM_JFUNC_METHOD && b.u.fn->kind == VLM_JFUNC_METHOD &&
                a.u.fn->id == b.u.fn->id && a.u.fn->self.type == b.u.fn->self.type &&
                a.u.fn->self.u.fn == b.u.fn->self.u.fn;
-    default: return a.u.fn == b.u.fn; /* identity */
+    default:
+        return a.u.fn == b.u.fn; /* identity */
     }
 }
 
@@ -578,27 +622,44 @@ int vlm_jv_compare(vlm_jv a, vlm_jv b, bool *ok) {
 
 const char *vlm_jv_type_name(vlm_jv v) {
     switch (v.type) {
-    case VLM_JV_UNDEFINED: return "Undefined";
-    case VLM_JV_NONE: return "NoneType";
-    case VLM_JV_BOOL: return "bool";
-    case VLM_JV_INT: return "int";
-    case VLM_JV_FLOAT: return "float";
-    case VLM_JV_STR: return "str";
+    case VLM_JV_UNDEFINED:
+        return "Undefined";
+    case VLM_JV_NONE:
+        return "NoneType";
+    case VLM_JV_BOOL:
+        return "bool";
+    case VLM_JV_INT:
+        return "int";
+    case VLM_JV_FLOAT:
+        return "float";
+    case VLM_JV_STR:
+        return "str";
     case VLM_JV_LIST:
         switch (v.u.l->kind) {
-        case VLM_JLIST_TUPLE: return "tuple";
-        case VLM_JLIST_RANGE: return "range";
-        case VLM_JLIST_GENERATOR: return "generator";
-        case VLM_JLIST_KEYS: return "dict_keys";
-        case VLM_JLIST_VALUES: return "dict_values";
-        case VLM_JLIST_ITEMS: return "dict_items";
-        default: return "list";
+        case VLM_JLIST_TUPLE:
+            return "tuple";
+        case VLM_JLIST_RANGE:
+            return "range";
+        case VLM_JLIST_GENERATOR:
+            return "generator";
+        case VLM_JLIST_KEYS:
+            return "dict_keys";
+        case VLM_JLIST_VALUES:
+            return "dict_values";
+        case VLM_JLIST_ITEMS:
+            return "dict_items";
+        default:
+            return "list";
         }
-    case VLM_JV_DICT: return "dict";
-    case VLM_JV_NAMESPACE: return "Namespace";
+    case VLM_JV_DICT:
+        return "dict";
+    case VLM_JV_NAMESPACE:
+        return "Namespace";
     case VLM_JV_FUNC:
         return v.u.fn->kind == VLM_JFUNC_MACRO ? "Macro" : "builtin_function_or_method";
-    case VLM_JV_LOOP: return "LoopContext";
-    default: return "object";
+    case VLM_JV_LOOP:
+        return "LoopContext";
+    default:
+        return "object";
     }
 }

@@ -57,12 +57,12 @@ typedef struct vlm_jv {
 } vlm_jv;
 
 struct vlm_jstr {
-    int32_t refs;     /* < 0: immortal */
-    bool ascii;       /* every byte < 0x80: code point index == byte index */
-    bool markup;      /* markupsafe.Markup (from |safe, |escape): see jinja_filters.c */
-    size_t len;       /* bytes, NUL excluded */
-    size_t ncp;       /* code points */
-    char data[];      /* len bytes + NUL */
+    int32_t refs; /* < 0: immortal */
+    bool ascii;   /* every byte < 0x80: code point index == byte index */
+    bool markup;  /* markupsafe.Markup (from |safe, |escape): see jinja_filters.c */
+    size_t len;   /* bytes, NUL excluded */
+    size_t ncp;   /* code points */
+    char data[];  /* len bytes + NUL */
 };
 
 typedef enum vlm_jlist_kind {
@@ -84,7 +84,7 @@ struct vlm_jlist {
     uint8_t kind;   /* vlm_jlist_kind */
     uint32_t depth; /* 1 + the deepest item's depth */
     size_t n, cap;
-    size_t pos;   /* GENERATOR: items already consumed */
+    size_t pos; /* GENERATOR: items already consumed */
     int64_t range_start, range_stop, range_step;
     vlm_jv *items;
 };
@@ -113,11 +113,11 @@ struct vlm_jfunc {
     int32_t refs;
     uint8_t kind;
     int id;
-    vlm_jv self;              /* METHOD: the receiver */
-    const void *node;         /* MACRO: the defining AST node (owned by the template) */
-    vlm_jscope *closure;      /* MACRO: the scope it was defined in */
-    bool is_caller;           /* MACRO: the body of a {% call %} block */
-    const char *name;         /* static or owned by the template; for repr and messages */
+    vlm_jv self;         /* METHOD: the receiver */
+    const void *node;    /* MACRO: the defining AST node (owned by the template) */
+    vlm_jscope *closure; /* MACRO: the scope it was defined in */
+    bool is_caller;      /* MACRO: the body of a {% call %} block */
+    const char *name;    /* static or owned by the template; for repr and messages */
 };
 
 struct vlm_jloop {
@@ -138,11 +138,31 @@ struct vlm_jscope {
 };
 
 /* ------------------------------------------------------------- construction */
-static inline vlm_jv vlm_jv_undef(void) { vlm_jv v = {.type = VLM_JV_UNDEFINED}; v.u.s = NULL; return v; }
-static inline vlm_jv vlm_jv_none(void) { vlm_jv v = {.type = VLM_JV_NONE}; v.u.i = 0; return v; }
-static inline vlm_jv vlm_jv_bool(bool b) { vlm_jv v = {.type = VLM_JV_BOOL}; v.u.b = b; return v; }
-static inline vlm_jv vlm_jv_int(int64_t i) { vlm_jv v = {.type = VLM_JV_INT}; v.u.i = i; return v; }
-static inline vlm_jv vlm_jv_float(double f) { vlm_jv v = {.type = VLM_JV_FLOAT}; v.u.f = f; return v; }
+static inline vlm_jv vlm_jv_undef(void) {
+    vlm_jv v = {.type = VLM_JV_UNDEFINED};
+    v.u.s = NULL;
+    return v;
+}
+static inline vlm_jv vlm_jv_none(void) {
+    vlm_jv v = {.type = VLM_JV_NONE};
+    v.u.i = 0;
+    return v;
+}
+static inline vlm_jv vlm_jv_bool(bool b) {
+    vlm_jv v = {.type = VLM_JV_BOOL};
+    v.u.b = b;
+    return v;
+}
+static inline vlm_jv vlm_jv_int(int64_t i) {
+    vlm_jv v = {.type = VLM_JV_INT};
+    v.u.i = i;
+    return v;
+}
+static inline vlm_jv vlm_jv_float(double f) {
+    vlm_jv v = {.type = VLM_JV_FLOAT};
+    v.u.f = f;
+    return v;
+}
 
 /* All constructors return false (and leave *out UNDEFINED) only when memory runs out or,
  * for lists and dicts, when an item would nest deeper than VLM_JV_MAX_NEST. */
@@ -158,7 +178,7 @@ vlm_jv vlm_jv_undef_hint(const char *fmt, ...)
 
 vlm_jlist *vlm_jlist_new(uint8_t kind, size_t cap);
 bool vlm_jlist_push(vlm_jlist *l, vlm_jv v); /* takes ownership of v (released on failure) */
-vlm_jv vlm_jv_list(vlm_jlist *l);             /* wraps, taking the reference */
+vlm_jv vlm_jv_list(vlm_jlist *l);            /* wraps, taking the reference */
 
 vlm_jdict *vlm_jdict_new(size_t cap);
 /* Inserts or replaces; takes ownership of key and val (released on failure). */
@@ -168,7 +188,7 @@ const vlm_jv *vlm_jdict_get(const vlm_jdict *d, vlm_jv key);
 const vlm_jv *vlm_jdict_get_str(const vlm_jdict *d, const char *key, size_t len);
 void vlm_jdict_clear(vlm_jdict *d);
 vlm_jv vlm_jv_dict(vlm_jdict *d);
-/* Whether a value can be a dict key (str, int, float, bool, None, tuple of those). */
+/* Whether a value can be a dict key (str, int, float, bool, None, Undefined, tuples). */
 bool vlm_jv_hashable(vlm_jv v);
 /* Nesting depth of a value: 0 for scalars, 1 + deepest item for containers. */
 uint32_t vlm_jv_depth(vlm_jv v);

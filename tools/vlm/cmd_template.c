@@ -14,13 +14,12 @@
 #include "text/chat_template.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: vlm template DIR --messages FILE.json [--add-generation-prompt]\n"
-            "                        [--kwargs FILE.json]\n\n"
-            "Renders DIR's chat template (chat_template.jinja, chat_template.json or\n"
-            "tokenizer_config.json) as transformers' apply_chat_template does and prints it.\n"
-            "FILE.json: a list of messages, or {\"messages\": [...], \"tools\": [...], ...}.\n"
-            "--kwargs: a JSON object of further template arguments (enable_thinking, ...).\n");
+    fprintf(f, "usage: vlm template DIR --messages FILE.json [--add-generation-prompt]\n"
+               "                        [--kwargs FILE.json]\n\n"
+               "Renders DIR's chat template (chat_template.jinja, chat_template.json or\n"
+               "tokenizer_config.json) as transformers' apply_chat_template does and prints it.\n"
+               "FILE.json: a list of messages, or {\"messages\": [...], \"tools\": [...], ...}.\n"
+               "--kwargs: a JSON object of further template arguments (enable_thinking, ...).\n");
 }
 
 int vlm_cmd_template(int argc, char **argv) {
@@ -103,8 +102,9 @@ int vlm_cmd_template(int argc, char **argv) {
                                                       : "\"add_generation_prompt\":false");
         }
         vlm_strbuf_putc(&b, '}');
-        vlm_status st = b.failed ? VLM_ERR_OUT_OF_MEMORY
-                                 : vlm_json_parse(vlm_strbuf_cstr(&b), b.len, "arguments", 0, &extra, &err);
+        vlm_status st =
+            b.failed ? VLM_ERR_OUT_OF_MEMORY
+                     : vlm_json_parse(vlm_strbuf_cstr(&b), b.len, "arguments", 0, &extra, &err);
         vlm_strbuf_free(&b);
         if (st) goto fail;
     }
