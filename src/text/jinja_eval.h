@@ -1,6 +1,8 @@
 /* Internal interface of the Jinja evaluator, shared by the files that implement it:
- * jinja_eval.c (statements, expressions, scopes), jinja_call.c (global functions and the
- * methods of str/dict/list), jinja_filters.c, jinja_tests.c and jinja_json.c. Every
+ * jinja_eval.c (statements, expressions, scopes), jinja_ctx.c (the render context),
+ * jinja_access.c (attributes, items, slices, iteration), jinja_ops.c (operators),
+ * jinja_call.c (global functions and the methods of str/dict/list), jinja_format.c,
+ * jinja_filters.c, jinja_tests.c and jinja_json.c. Every
  * function that can fail returns false after recording the error (with the template
  * position of `at`) in the render context; values follow jinja_value.h's ownership rule. */
 #ifndef VLM_TEXT_JINJA_EVAL_H
@@ -77,8 +79,12 @@ bool vlm_jctx_contains(vlm_jctx *c, const vlm_jnode *at, vlm_jv b, vlm_jv a, boo
 bool vlm_jctx_compare(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b, bool *out);
 /* Python's binary operators (op: VLM_JOP_ADD ... VLM_JOP_POW). */
 bool vlm_jctx_binop(vlm_jctx *c, const vlm_jnode *at, int op, vlm_jv a, vlm_jv b, vlm_jv *out);
-/* Registers a namespace for the end-of-render cycle break. */
+/* Registers a namespace (or a scope a macro captured) for the end-of-render cycle break. */
 bool vlm_jctx_keep(vlm_jctx *c, const vlm_jnode *at, vlm_jv ns);
+bool vlm_jctx_keep_scope(vlm_jctx *c, const vlm_jnode *at, vlm_jscope *s);
+/* obj[start:stop:step] (parts: None where absent), and unary minus (neg) or plus. */
+bool vlm_jctx_slice(vlm_jctx *c, const vlm_jnode *at, vlm_jv obj, const vlm_jv *parts, vlm_jv *out);
+bool vlm_jctx_unary(vlm_jctx *c, const vlm_jnode *at, bool neg, vlm_jv v, vlm_jv *out);
 
 /* Builtin globals (range, namespace, dict, raise_exception, strftime_now, ...) and methods
  * (jinja_call.c). lookup: false when `name` is no builtin. */
