@@ -117,9 +117,17 @@ typedef struct vlm_model_params {
     const char *tokenizer_dir;  /* NULL: the model directory; else where tokenizer files live */
     int load_tensors;           /* 1 (default): map weights and build the model; 0: read the
                                    checkpoint's configs and safetensors headers only */
+    const char *device;         /* where weights live and the model computes: "cpu" (default,
+                                   also NULL or ""), "cuda" (GPU 0) or "cuda:N". A CUDA device
+                                   that is absent, or a library built without CUDA, fails the
+                                   load with VLM_ERR_DEVICE; a name of another form with
+                                   VLM_ERR_INVALID_ARGUMENT. Weights are uploaded once at load;
+                                   each session's KV cache and scratch memory are on the
+                                   device. MLX-quantized checkpoints run on the CPU only for
+                                   now (VLM_ERR_UNSUPPORTED on CUDA). */
 } vlm_model_params;
 
-/* Defaults: no logging, INFO level, tokenizer in the model directory, full load. */
+/* Defaults: no logging, INFO level, tokenizer in the model directory, full load, CPU. */
 VLM_API vlm_model_params vlm_model_params_default(void);
 
 /* Loads the checkpoint in directory `path` (Hugging Face Hub, transformers-5 or

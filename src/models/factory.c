@@ -10,6 +10,7 @@
 #include "models/model.h"
 #include "models/registry.h"
 #include "text/chat_template.h"
+#include "tensor/device.h"
 #include "text/tokenizer.h"
 
 vlm_model_params vlm_model_params_default(void) {
@@ -43,6 +44,8 @@ vlm_status vlm_model_load(const char *path, const vlm_model_params *params, vlm_
      * any tokenizer or weight I/O. */
     vlm_status s = vlm_checkpoint_probe(path, &m->ckpt, err);
     if (s == VLM_OK) s = vlm_checkpoint_require_supported(&m->ckpt, err);
+    /* the device: an absent GPU fails here, before the tokenizer and the weights */
+    if (s == VLM_OK) s = vlm_device_backend(p->device, &m->backend, err);
     /* 4: tokenizer directory, weights, model and processor constructors. */
     if (s == VLM_OK) s = resolve_tokenizer_dir(m, p, err);
     if (s == VLM_OK) {

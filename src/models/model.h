@@ -1,10 +1,12 @@
 /* The vlm_model handle (opaque in vlm.h): the checkpoint's configs, its weights, the
- * tokenizer directory, the logger, and the family's model and processor state attached by
- * their constructors. Read-only once vlm_model_load returns. */
+ * compute backend (params.device), the tokenizer directory, the logger, and the family's
+ * model and processor state attached by their constructors. Read-only once vlm_model_load
+ * returns. */
 #ifndef VLM_MODELS_MODEL_H
 #define VLM_MODELS_MODEL_H
 
 #include "core/log.h"
+#include "tensor/tensor.h"
 #include "models/checkpoint.h"
 #include "weights/safetensors.h"
 
@@ -15,6 +17,7 @@ struct vlm_chat_template;
 struct vlm_model {
     vlm_checkpoint ckpt;
     vlm_logger log;
+    const vlm_backend *backend; /* params.device's: weights, KV caches and arenas live there */
     char *tokenizer_dir;  /* params.tokenizer_dir or the model directory */
     vlm_st_set *weights;  /* headers only (no data) when loaded with load_tensors == 0 */
     struct vlm_tokenizer *tokenizer;         /* tokenizer.json of tokenizer_dir */

@@ -49,6 +49,7 @@ int vlm_cli_parse(int argc, char **argv, vlm_cli_options *o, const char *usage) 
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--video")) o->video = v;
+        else if (!strcmp(a, "--device")) o->device = v;
         else if (!strcmp(a, "--system")) o->gen.system_prompt = o->system = v;
         else if (!strcmp(a, "--image")) {
             if (o->n_images == VLM_CLI_MAX_IMAGES) {
@@ -113,9 +114,10 @@ void vlm_cli_options_free(vlm_cli_options *o) {
     (void)o; /* options point into argv */
 }
 
+/* Warnings only: an error comes back through vlm_error and the command prints it once. */
 static void log_to_stderr(vlm_log_level level, const char *msg, void *user) {
     (void)user;
-    if (level >= VLM_LOG_WARN) fprintf(stderr, "vlm: %s: %s\n", vlm_log_level_str(level), msg);
+    if (level == VLM_LOG_WARN) fprintf(stderr, "vlm: %s: %s\n", vlm_log_level_str(level), msg);
 }
 
 vlm_status vlm_cli_load(const vlm_cli_options *o, vlm_model **model, vlm_session **session,
@@ -131,6 +133,7 @@ vlm_status vlm_cli_load(const vlm_cli_options *o, vlm_model **model, vlm_session
     vlm_model_params mp = vlm_model_params_default();
     mp.log_fn = log_to_stderr;
     mp.log_level = VLM_LOG_WARN;
+    mp.device = o->device;
     vlm_status s = vlm_model_load(dir, &mp, model, err);
     if (s != VLM_OK) return s;
     vlm_session_params sp = vlm_session_params_default();

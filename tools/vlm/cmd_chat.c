@@ -12,8 +12,8 @@
 
 static const char usage_text[] =
     "usage: vlm chat --model DIR [--system TEXT] [--max-tokens N] [--temperature T] ...\n"
-    "(the sampling options of `vlm generate`). In the chat: /image PATH, /video PATH,\n"
-    "/clear, /quit.\n";
+    "(the sampling and --device options of `vlm generate`). In the chat: /image PATH,\n"
+    "/video PATH, /clear, /quit.\n";
 
 static int print_piece(const char *piece, size_t len, int32_t token, void *user) {
     (void)token;

@@ -48,6 +48,7 @@ static void usage(FILE *f) {
             "  --all-frames      use every video frame (do_sample_frames=False)\n"
             "  --min-pixels N    image/video pixel budget overrides (default: the processor's)\n"
             "  --max-pixels N\n"
+            "  --device D        load the model on D: cpu (default), cuda, cuda:N\n"
             "  --verbose         let FFmpeg print its own warnings\n");
 }
 
@@ -145,7 +146,7 @@ static vlm_status write_qwen2_vl(const vlm_model *model, const vlm_prompt *p, co
 }
 
 int vlm_cmd_preprocess(int argc, char **argv) {
-    const char *model_arg = NULL, *prompt = NULL, *out_path = NULL;
+    const char *model_arg = NULL, *prompt = NULL, *out_path = NULL, *device = NULL;
     const char *images[MAX_INPUTS], *videos[MAX_INPUTS];
     int n_images = 0, n_videos = 0, verbose = 0, all_frames = 0;
     vlm_generate_params gp = vlm_generate_params_default();
@@ -177,6 +178,8 @@ int vlm_cmd_preprocess(int argc, char **argv) {
             gp.system_prompt = val;
         else if (!strcmp(a, "--out"))
             out_path = val;
+        else if (!strcmp(a, "--device"))
+            device = val;
         else if (!strcmp(a, "--image") || !strcmp(a, "--video")) {
             int is_image = a[2] == 'i';
             if ((is_image ? n_images : n_videos) >= MAX_INPUTS) {
@@ -248,6 +251,7 @@ int vlm_cmd_preprocess(int argc, char **argv) {
     vlm_model_params mp = vlm_model_params_default();
     mp.log_fn = log_warnings;
     mp.log_level = VLM_LOG_WARN;
+    mp.device = device;
     if (vlm_model_load(dir, &mp, &model, &err) != VLM_OK) goto out;
     if (model->family != &qwen2_vl_ops) {
         vlm_err(&err, VLM_ERR_UNSUPPORTED,

@@ -13,6 +13,7 @@
 #include "models/model.h"
 #include "models/qwen2_vl/text.h"
 #include "models/qwen2_vl/vision.h"
+#include "tensor/backend_info.h"
 #include "tensor/ops.h"
 
 #define PREFILL_CHUNK 512
@@ -36,8 +37,14 @@ vlm_status qwen2_vl_model_construct(vlm_model *m, void *user, vlm_error *err) {
     if (s != VLM_OK) return s;
     const qwen2_vl_vision_config *v = &qm->cfg.vision;
     qm->patch_dim = v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
-    s = qwen2_vl_weights_load(&qm->cfg, &m->ckpt.base.quant, m->weights, vlm_backend_cpu(),
-                              &qm->w, err);
+    /* The CUDA table has no quantized matmul / embedding yet: refuse before uploading. */
+    if (m->ckpt.base.quant.present && !vlm_backend_host_memory(m->backend))
+        return vlm_err(err, VLM_ERR_UNSUPPORTED,
+                       "%s: MLX-quantized weights run on the CPU only for now (device %s has no "
+                       "quantized matmul); use --device cpu or a float checkpoint",
+                       m->ckpt.dir, vlm_backend_name(m->backend));
+    s = qwen2_vl_weights_load(&qm->cfg, &m->ckpt.base.quant, m->weights, m->backend, &qm->w,
+                              err);
     if (s != VLM_OK) return s;
     m->family = &qwen2_vl_ops;
     return VLM_OK;
@@ -85,8 +92,8 @@ static vlm_status state_init(const vlm_model *m, const vlm_session_params *p, vo
     const qwen2_vl_model *qm = vlm_model_impl(m);
     qwen2_vl_state *st = calloc(1, sizeof *st);
     if (!st) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "session: out of memory");
-    vlm_status s = qwen2_vl_kv_init(&st->kv, &qm->cfg, vlm_backend_cpu(), p->context_size, err);
-    if (s == VLM_OK) s = vlm_arena_create(vlm_backend_cpu(), 0, &st->arena, err);
+    vlm_status s = qwen2_vl_kv_init(&st->kv, &qm->cfg, m->backend, p->context_size, err);
+    if (s == VLM_OK) s = vlm_arena_create(m->backend, 0, &st->arena, err);
     if (s != VLM_OK) {
         state_free(st);
         return s;
