@@ -62,7 +62,7 @@ grep -q "conversation cleared" "$tmp/chat.err" || { echo "FAIL: /clear"; fail=1;
 # no leaks (libgomp's thread stacks show as "possibly lost": not counted)
 # (an ASan build checks leaks itself and cannot run under valgrind)
 if command -v valgrind >/dev/null 2>&1 && ! grep -q __asan_init "$VLM"; then
-  OMP_NUM_THREADS=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  OMP_NUM_THREADS=2 valgrind -q --suppressions=tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect \
     --error-exitcode=9 "$VLM" generate --model "$FIX/qwen2_5_vl/hub" --image "$IMG" \
     --prompt "What?" --max-tokens 4 >/dev/null 2>"$tmp/vg"
   [ $? -eq 0 ] || { echo "FAIL: valgrind:"; tail -30 "$tmp/vg"; fail=1; }
