@@ -1,26 +1,35 @@
 /*
  * vlm.h — the public C API of vlm.c: run vision-language models from C.
  *
- * A complete program (error handling shortened to one check each):
+ * A complete program: ask a model about a picture, streaming the answer (error handling
+ * shortened to one check each).
  *
  *   #include <stdio.h>
  *   #include "vlm.h"
  *
- *   static void on_log(vlm_log_level level, const char *msg, void *user) {
- *       (void)user;
- *       fprintf(stderr, "[%s] %s\n", vlm_log_level_str(level), msg);
+ *   static int on_piece(const char *piece, size_t len, int32_t token, void *user) {
+ *       fwrite(piece, 1, len, stdout);        // whole UTF-8 sequences, as they come
+ *       return 0;                             // nonzero stops generation
  *   }
  *
- *   int main(int argc, char **argv) {
- *       vlm_model_params mp = vlm_model_params_default();
- *       mp.log_fn = on_log;                 // optional; NULL keeps the library silent
- *       vlm_model *model = NULL;
+ *   int main(int argc, char **argv) {         // prog MODEL_DIR IMAGE
  *       vlm_error err;
- *       if (vlm_model_load(argv[1], &mp, &model, &err) != VLM_OK) {
+ *       vlm_model *model;
+ *       vlm_session *session;
+ *       vlm_request *req;
+ *       if (vlm_model_load(argv[1], NULL, &model, &err) != VLM_OK ||
+ *           vlm_session_init(model, NULL, &session, &err) != VLM_OK) {
  *           fprintf(stderr, "vlm: %s: %s\n", vlm_status_str(err.status), err.message);
  *           return 1;
  *       }
- *       printf("model_type %s\n", vlm_model_type(model));
+ *       vlm_request_init(&req, &err);
+ *       vlm_request_add_image_file(req, argv[2], &err);
+ *       vlm_request_add_text(req, "What is in this picture?", &err);
+ *       vlm_generate_params gp = vlm_generate_params_default();   // greedy, 256 tokens
+ *       if (vlm_session_generate(session, req, &gp, on_piece, NULL, NULL, &err) != VLM_OK)
+ *           fprintf(stderr, "vlm: %s\n", err.message);
+ *       vlm_request_free(req);
+ *       vlm_session_free(session);
  *       vlm_model_free(model);
  *       return 0;
  *   }
