@@ -35,6 +35,30 @@ int vlm_strided_coalesce(int n_ops, const vlm_tensor *const *ts, int64_t shape[V
     return nd;
 }
 
+bool vlm_strided_flat_rows(const vlm_tensor *t, int64_t *ld) {
+    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
+    int nd = t->ndim;
+    if (nd == 0) {
+        *ld = 1;
+        return true;
+    }
+    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
+    int64_t row_stride = -1, expect = -1;
+    for (int i = nd - 2; i >= 0; i--) {
+        if (t->shape[i] == 1) continue;
+        if (row_stride < 0) {
+            row_stride = t->stride[i];
+        } else if (t->stride[i] != expect) {
+            return false;
+        }
+        expect = t->stride[i] * t->shape[i];
+    }
+    int64_t cols = t->shape[nd - 1];
+    if (row_stride >= 0 && row_stride / es < cols) return false; /* rows overlap (broadcast) */
+    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
+    return true;
+}
+
 int64_t vlm_strided_batch_offset(const vlm_tensor *t, const int64_t *shape, int nd, int64_t b) {
     int64_t off = 0;
     for (int i = nd - 3; i >= 0; i--) {

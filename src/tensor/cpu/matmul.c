@@ -8,32 +8,6 @@
 #include "tensor/cpu/gemm.h"
 #include "tensor/strided.h"
 
-/* Whether all dimensions but the last collapse into one with a uniform stride and the
- * last is contiguous: then row r starts at r * *ld elements. */
-static bool flat_rows(const vlm_tensor *t, int64_t *ld) {
-    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
-    int nd = t->ndim;
-    if (nd == 0) {
-        *ld = 1;
-        return true;
-    }
-    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
-    int64_t row_stride = -1, expect = -1;
-    for (int i = nd - 2; i >= 0; i--) {
-        if (t->shape[i] == 1) continue;
-        if (row_stride < 0) {
-            row_stride = t->stride[i];
-        } else if (t->stride[i] != expect) {
-            return false;
-        }
-        expect = t->stride[i] * t->shape[i];
-    }
-    int64_t cols = t->shape[nd - 1];
-    if (row_stride >= 0 && row_stride / es < cols) return false; /* rows overlap (broadcast) */
-    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
-    return true;
-}
-
 /* A contiguous f32 copy of t in arena scratch (2-D view [rows, cols]). */
 static vlm_status to_scratch(vlm_ctx *ctx, const vlm_tensor *t, vlm_tensor *out) {
     vlm_tensor c;
@@ -52,9 +26,9 @@ vlm_status cpu_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
     int64_t m = cpu_rows(x), n = w->shape[0], k = w->shape[1];
     int64_t ldx, ldy, ldw;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
     const float *bf = NULL;
-    if (!flat_rows(x, &ldx)) {
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, x, &xs)) != VLM_OK) goto done;
         ldx = k > 0 ? k : 1;
     }
@@ -106,9 +80,9 @@ vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
     int64_t m = cpu_rows(x), n = w->w.shape[0], k = w->w.shape[1] * 32 / w->bits;
     int64_t ldx, ldy;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
     const float *bf = NULL;
-    if (!flat_rows(x, &ldx)) {
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, x, &xs)) != VLM_OK) goto done;
         ldx = k;
     }

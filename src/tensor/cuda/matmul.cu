@@ -19,31 +19,6 @@
 #define GEMV_WARPS 8
 #define WIDEN_MAX_ELEMS ((int64_t)1 << 24) /* f32 scratch for widened weights: 64 MiB */
 
-/* Whether all dimensions but the last collapse into one with a uniform stride and the last
- * is contiguous: then row r starts at r * *ld elements (same rule as the CPU backend). */
-static bool flat_rows(const vlm_tensor *t, int64_t *ld) {
-    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
-    int nd = t->ndim;
-    if (nd == 0) {
-        *ld = 1;
-        return true;
-    }
-    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
-    int64_t row_stride = -1, expect = -1;
-    for (int i = nd - 2; i >= 0; i--) {
-        if (t->shape[i] == 1) continue;
-        if (row_stride < 0)
-            row_stride = t->stride[i];
-        else if (t->stride[i] != expect)
-            return false;
-        expect = t->stride[i] * t->shape[i];
-    }
-    int64_t cols = t->shape[nd - 1];
-    if (row_stride >= 0 && row_stride / es < cols) return false; /* overlapping rows */
-    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
-    return true;
-}
-
 /* A contiguous copy of t (same dtype unless `dt` says otherwise) in arena scratch. */
 static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
                              vlm_tensor *out) {
@@ -250,8 +225,8 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
     int64_t m = cuda_nrows(x), n = w->shape[0], k = w->shape[1];
     int64_t ldx, ldy;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
-    if (!flat_rows(x, &ldx)) {
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, op, x, VLM_DTYPE_F32, &xs)) != VLM_OK) goto done;
         ldx = k > 0 ? k : 1;
     }
