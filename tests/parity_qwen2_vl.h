@@ -26,6 +26,7 @@
 #include "models/qwen2_vl/model.h"
 #include "models/qwen2_vl/vision.h"
 #include "tensor/ops.h"
+#include "request_util.h"
 #include "test.h"
 #include "weights/safetensors.h"
 
@@ -45,60 +46,6 @@ static int64_t numel(const vlm_st_tensor *t) {
     return n;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - (double)b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
-/* Builds the request of a case from its messages (images: files in media/; a video:
- * PNG frames decoded here and given as raw RGB frames at 2 fps). */
-static vlm_request *make_request(const vlm_json *messages, const char *media) {
-    vlm_request *req;
-    vlm_error err;
-    if (vlm_request_init(&req, &err) != VLM_OK) return NULL;
-    for (size_t i = 0; i < vlm_json_array_size(messages); i++) {
-        const vlm_json *m = vlm_json_array_at(messages, i);
-        vlm_request_add_message(req, vlm_json_string(vlm_json_get(m, "role")), &err);
-        const vlm_json *c = vlm_json_get(m, "content");
-        if (vlm_json_is_string(c)) {
-            vlm_request_add_text(req, vlm_json_string(c), &err);
-            continue;
-        }
-        for (size_t j = 0; j < vlm_json_array_size(c); j++) {
-            const vlm_json *p = vlm_json_array_at(c, j);
-            const char *type = vlm_json_string(vlm_json_get(p, "type"));
-            char path[2048];
-            if (!strcmp(type, "text")) {
-                vlm_request_add_text(req, vlm_json_string(vlm_json_get(p, "text")), &err);
-            } else if (!strcmp(type, "image")) {
-                snprintf(path, sizeof path, "%s/%s", media, vlm_json_string(vlm_json_get(p, "image")));
-                CHECK(vlm_request_add_image_file(req, path, &err) == VLM_OK);
-            } else if (!strcmp(type, "video")) {
-                const vlm_json *fr = vlm_json_get(p, "video");
-                size_t n = vlm_json_array_size(fr);
-                vlm_image *imgs = calloc(n, sizeof *imgs);
-                const uint8_t **rows = calloc(n, sizeof *rows);
-                vlm_image_decode_params dp = vlm_image_decode_params_default();
-                for (size_t k = 0; k < n; k++) {
-                    snprintf(path, sizeof path, "%s/%s", media, vlm_json_string(vlm_json_array_at(fr, k)));
-                    CHECK(vlm_image_decode_file(path, &dp, &imgs[k], NULL, &err) == VLM_OK);
-                    rows[k] = imgs[k].data;
-                }
-                CHECK(vlm_request_add_video_frames(req, rows, (int)n, imgs[0].width, imgs[0].height,
-                                                   imgs[0].stride, 2.0, &err) == VLM_OK);
-                for (size_t k = 0; k < n; k++) vlm_image_free(&imgs[k]);
-                free(imgs);
-                free(rows);
-            }
-        }
-    }
-    return req;
-}
-
 static void check_case(vlm_model *m, const char *family, const char *layout, const char *name) {
     char path[2048], media[2048];
     snprintf(media, sizeof media, "%s/media", g_root);
@@ -116,7 +63,7 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
         vlm_json_free(meta);
         return;
     }
-    vlm_request *req = make_request(vlm_json_get(meta, "messages"), media);
+    vlm_request *req = test_request_from_messages(vlm_json_get(meta, "messages"), media);
     const qwen2_vl_model *qm = vlm_model_impl(m);
 
     /* the prompt: template + tokenizer + expansion + positions, through the family */
@@ -192,7 +139,7 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
         CHECK(qwen2_vl_ops.prefill(m, state, &pr, logits, &err) == VLM_OK);
         const vlm_st_tensor *ll = ref(set, "logits_last");
         if (ll) {
-            double e = rel_err(logits, (const float *)ll->data, V);
+            double e = test_rel_err(logits, (const float *)ll->data, V);
             CHECK_MSG(e <= 1e-4, "%s/%s/%s: last logits relative error %g", family, layout, name, e);
             fprintf(stderr, "%s/%s/%s: %lld prompt tokens, last logits rel err %.2e (%s)\n",
                     family, layout, name, (long long)pr.n, e, g_device ? g_device : "cpu");
@@ -240,7 +187,7 @@ static void check_embeddings(vlm_model *m, const char *family, const char *name,
             CHECK_MSG(s == VLM_OK, "%s/%s: download: %s", family, name, err.message);
         }
         if (s == VLM_OK) {
-            double r = rel_err(got, (const float *)e->data, numel(e));
+            double r = test_rel_err(got, (const float *)e->data, numel(e));
             CHECK_MSG(r <= 1e-4, "%s/%s: vision embeddings relative error %g", family, name, r);
             fprintf(stderr, "%s/%s: vision embeddings rel err %.2e (%s)\n", family, name, r,
                     g_device ? g_device : "cpu");

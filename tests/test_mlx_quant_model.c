@@ -21,55 +21,19 @@
 #include "models/family.h"
 #include "models/model.h"
 #include "models/qwen2_vl/model.h"
+#include "request_util.h"
 #include "test.h"
 #include "weights/safetensors.h"
 
 static char g_fix[1024], g_src[1024];
 
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - (double)b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
-/* The request of a case: text parts and image files. */
-static vlm_request *make_request(const vlm_json *messages) {
-    vlm_request *req;
-    vlm_error err;
-    if (vlm_request_init(&req, &err) != VLM_OK) return NULL;
-    for (size_t i = 0; i < vlm_json_array_size(messages); i++) {
-        const vlm_json *m = vlm_json_array_at(messages, i);
-        vlm_request_add_message(req, vlm_json_string(vlm_json_get(m, "role")), &err);
-        const vlm_json *c = vlm_json_get(m, "content");
-        if (vlm_json_is_string(c)) {
-            vlm_request_add_text(req, vlm_json_string(c), &err);
-            continue;
-        }
-        for (size_t j = 0; j < vlm_json_array_size(c); j++) {
-            const vlm_json *p = vlm_json_array_at(c, j);
-            const char *type = vlm_json_string(vlm_json_get(p, "type"));
-            if (!strcmp(type, "text")) {
-                vlm_request_add_text(req, vlm_json_string(vlm_json_get(p, "text")), &err);
-            } else if (!strcmp(type, "image")) {
-                char path[2048];
-                snprintf(path, sizeof path, "%s/media/%s", g_src,
-                         vlm_json_string(vlm_json_get(p, "image")));
-                CHECK(vlm_request_add_image_file(req, path, &err) == VLM_OK);
-            }
-        }
-    }
-    return req;
-}
-
 /* The prompt of a case from its reference input ids (media pads collapsed, then expanded
  * again by the family). */
 static int build_prompt(vlm_model *m, const char *family, const char *name, vlm_prompt *pr,
                         vlm_request **req_out) {
-    char path[2048];
+    char path[2048], media[2048];
     vlm_error err;
+    snprintf(media, sizeof media, "%s/media", g_src);
     snprintf(path, sizeof path, "%s/%s/cases/%s.json", g_src, family, name);
     vlm_json *meta;
     if (vlm_json_load_file(path, 1 << 24, 0, &meta, &err) != VLM_OK) {
@@ -96,7 +60,7 @@ static int build_prompt(vlm_model *m, const char *family, const char *name, vlm_
                 continue;
             raw[k++] = t;
         }
-        *req_out = make_request(vlm_json_get(meta, "messages"));
+        *req_out = test_request_from_messages(vlm_json_get(meta, "messages"), media);
         vlm_generate_params gp = vlm_generate_params_default();
         ok = qwen2_vl_prompt_build(m, raw, k, *req_out, &gp, pr, &err) == VLM_OK;
         CHECK_MSG(ok, "%s/%s: %s", family, name, err.message);
@@ -141,7 +105,7 @@ static void compare_variant(const char *variant, const char *family) {
         CHECK(qwen2_vl_ops.state_init(md, &sp, &std_, &err) == VLM_OK);
         CHECK(qwen2_vl_ops.prefill(mq, stq, &pr, lq, &err) == VLM_OK);
         CHECK(qwen2_vl_ops.prefill(md, std_, &pr, ld, &err) == VLM_OK);
-        double e = rel_err(lq, ld, V), worst = e;
+        double e = test_rel_err(lq, ld, V), worst = e;
         CHECK_MSG(e <= 1e-4, "%s/%s: prefill logits relative error %g", variant, cases[c], e);
         int64_t pos = pr.next_pos;
         for (int step = 0; step < 4; step++) {
@@ -150,7 +114,7 @@ static void compare_variant(const char *variant, const char *family) {
                 if (ld[i] > ld[tok]) tok = (int32_t)i;
             CHECK(qwen2_vl_ops.decode(mq, stq, tok, pos, lq, &err) == VLM_OK);
             CHECK(qwen2_vl_ops.decode(md, std_, tok, pos, ld, &err) == VLM_OK);
-            e = rel_err(lq, ld, V);
+            e = test_rel_err(lq, ld, V);
             worst = fmax(worst, e);
             CHECK_MSG(e <= 1e-4, "%s/%s: decode step %d logits relative error %g", variant,
                       cases[c], step, e);

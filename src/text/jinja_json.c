@@ -4,7 +4,6 @@
  * overridable. Output is byte-identical to json.dumps: ", " and ": " separators without
  * indent, "," with indent, floats as repr(), NaN/Infinity spelled as Python spells them,
  * and non-string dict keys converted as json.dumps converts them. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +11,7 @@
 #include "text/jinja.h"
 #include "text/jinja_eval.h"
 #include "text/jinja_pystr.h"
+#include "text/py_json.h"
 
 /* ------------------------------------------------------------- JSON -> values */
 
@@ -103,72 +103,12 @@ typedef struct dumper {
     bool sort_keys;
 } dumper;
 
-static void put_hex4(vlm_strbuf *b, uint32_t u) {
-    vlm_strbuf_printf(b, "\\u%04x", u);
-}
-
 static void dump_string(dumper *d, const char *s, size_t n) {
-    vlm_strbuf *b = d->b;
-    vlm_strbuf_putc(b, '"');
-    size_t i = 0;
-    while (i < n) {
-        size_t start = i;
-        uint32_t cp = vlm_utf8_next(s, n, &i);
-        switch (cp) {
-        case '"':
-            vlm_strbuf_puts(b, "\\\"");
-            continue;
-        case '\\':
-            vlm_strbuf_puts(b, "\\\\");
-            continue;
-        case '\n':
-            vlm_strbuf_puts(b, "\\n");
-            continue;
-        case '\r':
-            vlm_strbuf_puts(b, "\\r");
-            continue;
-        case '\t':
-            vlm_strbuf_puts(b, "\\t");
-            continue;
-        case '\b':
-            vlm_strbuf_puts(b, "\\b");
-            continue;
-        case '\f':
-            vlm_strbuf_puts(b, "\\f");
-            continue;
-        default:
-            break;
-        }
-        if (cp < 0x20) {
-            put_hex4(b, cp);
-        } else if (d->ensure_ascii && cp > 0x7E) {
-            if (cp >= 0x10000) {
-                uint32_t v = cp - 0x10000;
-                put_hex4(b, 0xD800 | (v >> 10));
-                put_hex4(b, 0xDC00 | (v & 0x3FF));
-            } else {
-                put_hex4(b, cp);
-            }
-        } else {
-            vlm_strbuf_append(b, s + start, i - start);
-        }
-    }
-    vlm_strbuf_putc(b, '"');
-}
-
-static void dump_float(vlm_strbuf *b, double f) {
-    if (isnan(f))
-        vlm_strbuf_puts(b, "NaN");
-    else if (isinf(f))
-        vlm_strbuf_puts(b, f < 0 ? "-Infinity" : "Infinity");
-    else
-        vlm_py_float_repr(b, f);
+    vlm_py_json_string(d->b, s, n, d->ensure_ascii);
 }
 
 static void newline_indent(dumper *d, int level) {
-    vlm_strbuf_putc(d->b, '\n');
-    for (int k = 0; k < level; k++)
-        vlm_strbuf_append(d->b, d->indent, d->indent_len);
+    vlm_py_json_newline(d->b, d->indent, d->indent_len, level);
 }
 
 static bool not_serializable(dumper *d, vlm_jv v) {
@@ -197,7 +137,7 @@ static bool dump_key(dumper *d, vlm_jv k) {
         return true;
     case VLM_JV_FLOAT:
         vlm_strbuf_putc(d->b, '"');
-        dump_float(d->b, k.u.f);
+        vlm_py_json_float(d->b, k.u.f);
         vlm_strbuf_putc(d->b, '"');
         return true;
     default:
@@ -222,7 +162,7 @@ static bool dump(dumper *d, vlm_jv v, int level) {
         vlm_strbuf_printf(b, "%lld", (long long)v.u.i);
         return true;
     case VLM_JV_FLOAT:
-        dump_float(b, v.u.f);
+        vlm_py_json_float(b, v.u.f);
         return true;
     case VLM_JV_STR:
         dump_string(d, v.u.s->data, v.u.s->len);

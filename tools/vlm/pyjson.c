@@ -1,64 +1,14 @@
 /* Python-style JSON text of a vlm_json (see pyjson.h). */
 #include "pyjson.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
-#include "text/jinja_pystr.h"
+#include "text/py_json.h"
 
-/* A string literal as json.dumps(ensure_ascii=True) writes it: everything outside ' '..'~'
- * escaped, \n \r \t \b \f by name, other code points as \uXXXX (UTF-16 pairs above the
- * BMP). Invalid UTF-8 bytes (not valid JSON input anyway) are escaped as U+FFFD. */
+/* A string literal as json.dumps(ensure_ascii=True) writes it. */
 static void put_string(vlm_strbuf *b, const char *s, size_t n) {
-    vlm_strbuf_putc(b, '"');
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)n;
-    while (left > 0) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(p, left, &cp);
-        if (k <= 0) {
-            cp = 0xFFFD;
-            k = 1;
-        }
-        p += k;
-        left -= k;
-        switch (cp) {
-        case '"':
-            vlm_strbuf_puts(b, "\\\"");
-            continue;
-        case '\\':
-            vlm_strbuf_puts(b, "\\\\");
-            continue;
-        case '\n':
-            vlm_strbuf_puts(b, "\\n");
-            continue;
-        case '\r':
-            vlm_strbuf_puts(b, "\\r");
-            continue;
-        case '\t':
-            vlm_strbuf_puts(b, "\\t");
-            continue;
-        case '\b':
-            vlm_strbuf_puts(b, "\\b");
-            continue;
-        case '\f':
-            vlm_strbuf_puts(b, "\\f");
-            continue;
-        default:
-            break;
-        }
-        if (cp >= 0x20 && cp <= 0x7E) {
-            vlm_strbuf_putc(b, (char)cp);
-        } else if (cp >= 0x10000) {
-            uint32_t v = (uint32_t)cp - 0x10000;
-            vlm_strbuf_printf(b, "\\u%04x\\u%04x", 0xD800 | (v >> 10), 0xDC00 | (v & 0x3FF));
-        } else {
-            vlm_strbuf_printf(b, "\\u%04x", (unsigned)cp);
-        }
-    }
-    vlm_strbuf_putc(b, '"');
+    vlm_py_json_string(b, s, n, true);
 }
 
 static void newline(vlm_strbuf *b, int indent, int level) {
@@ -108,13 +58,7 @@ static void put_value(vlm_strbuf *b, const vlm_json *v, int indent, int level) {
     } else if (vlm_json_int(v, &i)) {
         vlm_strbuf_printf(b, "%lld", (long long)i);
     } else if (vlm_json_is_number(v)) {
-        double f = vlm_json_number(v);
-        if (isnan(f))
-            vlm_strbuf_puts(b, "NaN");
-        else if (isinf(f))
-            vlm_strbuf_puts(b, f < 0 ? "-Infinity" : "Infinity");
-        else
-            vlm_py_float_repr(b, f);
+        vlm_py_json_float(b, vlm_json_number(v));
     } else if (vlm_json_is_string(v)) {
         put_string(b, vlm_json_string(v), vlm_json_string_len(v));
     } else if (vlm_json_is_array(v)) {

@@ -6,6 +6,7 @@
 
 #include "core/checked.h"
 #include "tensor/cpu/cpu.h"
+#include "tensor/strided.h"
 
 static vlm_status cpu_alloc(size_t size, void **data, vlm_error *err) {
     size_t rounded;
@@ -96,35 +97,8 @@ vlm_status cpu_param_f32(vlm_ctx *ctx, const char *op, const vlm_tensor *p, cons
 }
 
 void cpu_iter_init(cpu_iter *it, int n_ops, const vlm_tensor *const *ts) {
-    const vlm_tensor *t0 = ts[0];
     it->n_ops = n_ops;
-    int nd = 0;
-    /* Drop size-1 dimensions, then merge neighbours contiguous in every operand. */
-    for (int d = 0; d < t0->ndim; d++) {
-        if (t0->shape[d] == 1) continue;
-        if (nd > 0) {
-            bool merge = true;
-            for (int o = 0; o < n_ops; o++)
-                merge = merge && it->stride[o][nd - 1] == ts[o]->stride[d] * t0->shape[d];
-            if (merge) {
-                it->shape[nd - 1] *= t0->shape[d];
-                for (int o = 0; o < n_ops; o++)
-                    it->stride[o][nd - 1] = ts[o]->stride[d];
-                continue;
-            }
-        }
-        it->shape[nd] = t0->shape[d];
-        for (int o = 0; o < n_ops; o++)
-            it->stride[o][nd] = ts[o]->stride[d];
-        nd++;
-    }
-    if (nd == 0) {
-        it->shape[0] = 1;
-        for (int o = 0; o < n_ops; o++)
-            it->stride[o][0] = 0;
-        nd = 1;
-    }
-    it->ndim = nd;
+    it->ndim = vlm_strided_coalesce(n_ops, ts, it->shape, it->stride);
     for (int o = 0; o < n_ops; o++)
         it->base[o] = cpu_ptr(ts[o]);
 }

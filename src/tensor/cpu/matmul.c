@@ -6,32 +6,7 @@
 
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/gemm.h"
-
-/* Whether all dimensions but the last collapse into one with a uniform stride and the
- * last is contiguous: then row r starts at r * *ld elements. */
-static bool flat_rows(const vlm_tensor *t, int64_t *ld) {
-    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
-    int nd = t->ndim;
-    if (nd == 0) {
-        *ld = 1;
-        return true;
-    }
-    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
-    int64_t row_stride = -1, expect = -1;
-    for (int i = nd - 2; i >= 0; i--) {
-        if (t->shape[i] == 1) continue;
-        if (row_stride < 0) {
-            row_stride = t->stride[i];
-        } else if (t->stride[i] != expect) {
-            return false;
-        }
-        expect = t->stride[i] * t->shape[i];
-    }
-    int64_t cols = t->shape[nd - 1];
-    if (row_stride >= 0 && row_stride / es < cols) return false; /* rows overlap (broadcast) */
-    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
-    return true;
-}
+#include "tensor/strided.h"
 
 /* A contiguous f32 copy of t in arena scratch (2-D view [rows, cols]). */
 static vlm_status to_scratch(vlm_ctx *ctx, const vlm_tensor *t, vlm_tensor *out) {
@@ -51,9 +26,9 @@ vlm_status cpu_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
     int64_t m = cpu_rows(x), n = w->shape[0], k = w->shape[1];
     int64_t ldx, ldy, ldw;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
     const float *bf = NULL;
-    if (!flat_rows(x, &ldx)) {
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, x, &xs)) != VLM_OK) goto done;
         ldx = k > 0 ? k : 1;
     }
@@ -105,9 +80,9 @@ vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
     int64_t m = cpu_rows(x), n = w->w.shape[0], k = w->w.shape[1] * 32 / w->bits;
     int64_t ldx, ldy;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
     const float *bf = NULL;
-    if (!flat_rows(x, &ldx)) {
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, x, &xs)) != VLM_OK) goto done;
         ldx = k;
     }
@@ -170,24 +145,6 @@ vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_t
     return VLM_OK;
 }
 
-/* Byte offset of batch b (row-major over the leading nd - 2 dims of `shape`) in t, with
- * broadcast (extent-1) dimensions of t contributing nothing. */
-static int64_t batch_offset(const vlm_tensor *t, const int64_t *shape, int nd, int64_t b) {
-    int64_t off = 0;
-    for (int i = nd - 3; i >= 0; i--) {
-        int64_t idx = b % shape[i];
-        b /= shape[i];
-        if (t->shape[i] != 1) off += idx * t->stride[i];
-    }
-    return off;
-}
-
-/* A matrix [rows, cols] of f32 with these byte strides can go to the gemm kernels: its
- * rows are contiguous and do not overlap. */
-static bool mat_ok(int64_t col_stride, int64_t row_stride, int64_t rows, int64_t cols) {
-    return (cols <= 1 || col_stride == 4) && (rows <= 1 || row_stride >= 4 * cols);
-}
-
 vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out) {
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_status st = VLM_OK;
@@ -198,20 +155,20 @@ vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const
         batches *= out->shape[i];
     vlm_tensor as = *a, bs = *b, ys = *out;
     /* a: rows over k contiguous, row stride >= k. */
-    if (!mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k)) {
+    if (!vlm_strided_mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k)) {
         if ((st = to_scratch(ctx, a, &as)) != VLM_OK) goto done;
     }
     /* b: [k, n] with rows over n contiguous (NN), or its transpose [n, k] with rows over k
      * contiguous (NT, e.g. a transposed view of keys); else a copy. */
     bool nt = false;
-    if (!mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
-        if (mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k)) {
+    if (!vlm_strided_mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
+        if (vlm_strided_mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k)) {
             nt = true;
         } else if ((st = to_scratch(ctx, b, &bs)) != VLM_OK) {
             goto done;
         }
     }
-    bool y_direct = mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);
+    bool y_direct = vlm_strided_mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);
     if (!y_direct) {
         vlm_error e;
         if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, nd, out->shape, &ys, &e)) != VLM_OK) {
@@ -232,10 +189,13 @@ vlm_status cpu_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const
 #pragma omp parallel for num_threads(nt_outer) schedule(dynamic)
     for (int64_t bi = 0; bi < batches; bi++) {
         const float *ap =
-            (const float *)(const void *)(cpu_ptr(&as) + batch_offset(&as, out->shape, nd, bi));
+            (const float *)(const void *)(cpu_ptr(&as) +
+                                          vlm_strided_batch_offset(&as, out->shape, nd, bi));
         const float *bp =
-            (const float *)(const void *)(cpu_ptr(&bs) + batch_offset(&bs, out->shape, nd, bi));
-        float *yp = (float *)(void *)(cpu_ptr(&ys) + batch_offset(&ys, out->shape, nd, bi));
+            (const float *)(const void *)(cpu_ptr(&bs) +
+                                          vlm_strided_batch_offset(&bs, out->shape, nd, bi));
+        float *yp =
+            (float *)(void *)(cpu_ptr(&ys) + vlm_strided_batch_offset(&ys, out->shape, nd, bi));
         if (nt)
             vlm_cpu_gemm_nt(m, n, k, ap, lda, bp, VLM_DTYPE_F32, ldb, NULL, yp, ldy, nt_inner);
         else

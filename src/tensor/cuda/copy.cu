@@ -3,42 +3,13 @@
  * contiguous run, or rows of one contiguous run each, go to the copy engine
  * (cudaMemcpyAsync / cudaMemcpy2DAsync); everything else is one thread per element. */
 #include "tensor/cuda/cuda_internal.cuh"
+#include "tensor/strided.h"
 
 void cuda_iter_init(cu_iter *it, int n_ops, const vlm_tensor *const *ts) {
-    const vlm_tensor *t0 = ts[0];
-    int nd = 0;
     it->n_ops = n_ops;
-    for (int o = 0; o < 3; o++)
-        for (int d = 0; d < VLM_MAX_DIMS; d++)
-            it->stride[o][d] = 0;
-    /* Drop size-1 dimensions, then merge neighbours contiguous in every operand. */
-    for (int d = 0; d < t0->ndim; d++) {
-        if (t0->shape[d] == 1) continue;
-        if (nd > 0) {
-            bool merge = true;
-            for (int o = 0; o < n_ops; o++)
-                merge = merge && it->stride[o][nd - 1] == ts[o]->stride[d] * t0->shape[d];
-            if (merge) {
-                it->shape[nd - 1] *= t0->shape[d];
-                for (int o = 0; o < n_ops; o++)
-                    it->stride[o][nd - 1] = ts[o]->stride[d];
-                continue;
-            }
-        }
-        it->shape[nd] = t0->shape[d];
-        for (int o = 0; o < n_ops; o++)
-            it->stride[o][nd] = ts[o]->stride[d];
-        nd++;
-    }
-    if (nd == 0) {
-        it->shape[0] = 1;
-        nd = 1;
-    }
-    for (int d = nd; d < VLM_MAX_DIMS; d++)
-        it->shape[d] = 1;
-    it->ndim = nd;
+    it->ndim = vlm_strided_coalesce(n_ops, ts, it->shape, it->stride);
     it->total = 1;
-    for (int d = 0; d < nd; d++)
+    for (int d = 0; d < it->ndim; d++)
         it->total *= it->shape[d];
 }
 

@@ -13,35 +13,11 @@
 #include <stdlib.h>
 
 #include "tensor/cuda/cuda_internal.cuh"
+#include "tensor/strided.h"
 
 #define GEMV_MAX_M 8
 #define GEMV_WARPS 8
 #define WIDEN_MAX_ELEMS ((int64_t)1 << 24) /* f32 scratch for widened weights: 64 MiB */
-
-/* Whether all dimensions but the last collapse into one with a uniform stride and the last
- * is contiguous: then row r starts at r * *ld elements (same rule as the CPU backend). */
-static bool flat_rows(const vlm_tensor *t, int64_t *ld) {
-    int64_t es = (int64_t)vlm_dtype_size(t->dtype);
-    int nd = t->ndim;
-    if (nd == 0) {
-        *ld = 1;
-        return true;
-    }
-    if (t->shape[nd - 1] > 1 && t->stride[nd - 1] != es) return false;
-    int64_t row_stride = -1, expect = -1;
-    for (int i = nd - 2; i >= 0; i--) {
-        if (t->shape[i] == 1) continue;
-        if (row_stride < 0)
-            row_stride = t->stride[i];
-        else if (t->stride[i] != expect)
-            return false;
-        expect = t->stride[i] * t->shape[i];
-    }
-    int64_t cols = t->shape[nd - 1];
-    if (row_stride >= 0 && row_stride / es < cols) return false; /* overlapping rows */
-    *ld = row_stride < 0 ? (cols > 0 ? cols : 1) : row_stride / es;
-    return true;
-}
 
 /* A contiguous copy of t (same dtype unless `dt` says otherwise) in arena scratch. */
 static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
@@ -249,8 +225,8 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
     int64_t m = cuda_nrows(x), n = w->shape[0], k = w->shape[1];
     int64_t ldx, ldy;
     vlm_tensor xs = *x, ys = *out;
-    bool y_direct = flat_rows(out, &ldy);
-    if (!flat_rows(x, &ldx)) {
+    bool y_direct = vlm_strided_flat_rows(out, &ldy);
+    if (!vlm_strided_flat_rows(x, &ldx)) {
         if ((st = to_scratch(ctx, op, x, VLM_DTYPE_F32, &xs)) != VLM_OK) goto done;
         ldx = k > 0 ? k : 1;
     }
@@ -347,30 +323,12 @@ done:
 
 /* ------------------------------------------------------------ bmm */
 
-/* Byte offset of batch b (row-major over the leading nd - 2 dims of `shape`) in t, with
- * broadcast (extent-1) dimensions of t contributing nothing. */
-static int64_t batch_offset(const vlm_tensor *t, const int64_t *shape, int nd, int64_t b) {
-    int64_t off = 0;
-    for (int i = nd - 3; i >= 0; i--) {
-        int64_t idx = b % shape[i];
-        b /= shape[i];
-        if (t->shape[i] != 1) off += idx * t->stride[i];
-    }
-    return off;
-}
-
-/* [rows, cols] f32 with these byte strides is a cuBLAS matrix: contiguous, non-overlapping
- * rows. */
-static bool mat_ok(int64_t col_stride, int64_t row_stride, int64_t rows, int64_t cols) {
-    return (cols <= 1 || col_stride == 4) && (rows <= 1 || row_stride >= 4 * cols);
-}
-
 /* Whether offsets off(b) of every batch are b * *stride (>= 0) for one stride. */
 static bool uniform_batches(const vlm_tensor *t, const int64_t *shape, int nd, int64_t batches,
                             int64_t *stride) {
-    int64_t s = batches > 1 ? batch_offset(t, shape, nd, 1) : 0;
+    int64_t s = batches > 1 ? vlm_strided_batch_offset(t, shape, nd, 1) : 0;
     for (int64_t b = 2; b < batches; b++)
-        if (batch_offset(t, shape, nd, b) != b * s) return false;
+        if (vlm_strided_batch_offset(t, shape, nd, b) != b * s) return false;
     *stride = s;
     return true;
 }
@@ -394,16 +352,16 @@ extern "C" vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tens
         st = cuda_fill(ctx, out, 0.0f);
         goto done;
     }
-    if (!mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k) &&
+    if (!vlm_strided_mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k) &&
         (st = to_scratch(ctx, op, a, VLM_DTYPE_F32, &as)) != VLM_OK)
         goto done;
-    if (!mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
-        if (mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k))
+    if (!vlm_strided_mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
+        if (vlm_strided_mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k))
             nt = true;
         else if ((st = to_scratch(ctx, op, b, VLM_DTYPE_F32, &bs)) != VLM_OK)
             goto done;
     }
-    y_direct = mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);
+    y_direct = vlm_strided_mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);
     if (!y_direct) {
         vlm_error e;
         if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, nd, out->shape, &ys, &e)) != VLM_OK) {
@@ -447,9 +405,9 @@ extern "C" vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tens
                 goto done;
             }
             for (int64_t i = 0; i < batches; i++) {
-                host[i] = bp + batch_offset(&bs, out->shape, nd, i);
-                host[batches + i] = ap + batch_offset(&as, out->shape, nd, i);
-                host[2 * batches + i] = yp + batch_offset(&ys, out->shape, nd, i);
+                host[i] = bp + vlm_strided_batch_offset(&bs, out->shape, nd, i);
+                host[batches + i] = ap + vlm_strided_batch_offset(&as, out->shape, nd, i);
+                host[2 * batches + i] = yp + vlm_strided_batch_offset(&ys, out->shape, nd, i);
             }
             st = cuda_scratch_upload(ctx, op, host, bytes, &dptr);
             free(host);
