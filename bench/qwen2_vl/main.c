@@ -123,6 +123,16 @@ static size_t take(wpool *p, size_t bytes) {
     return off;
 }
 
+/* An f32 tensor [n] holding host values (the rotary tables), uploaded into the pool. */
+static vlm_tensor wf32(wpool *p, int64_t n, const float *src) {
+    size_t off = take(p, (size_t)n * sizeof *src);
+    vlm_tensor t;
+    vlm_error e;
+    if (vlm_buffer_upload(p->buf, off, src, (size_t)n * sizeof *src, &e) != VLM_OK) die("upload", &e);
+    if (vlm_tensor_init(&t, p->buf, (int64_t)off, VLM_DTYPE_F32, 1, SHAPE(n), &e) != VLM_OK) die("tensor", &e);
+    return t;
+}
+
 /* A text Linear / Embedding weight [n, k]: bf16, or with --bits MLX-quantized (random
  * packed codes, bf16 scales ~ a / 2^bits and biases ~ -a: the kernels' speed does not
  * depend on the values). `streamed`: read whole by every decode step (not the embedding). */
@@ -309,6 +319,12 @@ int main(int argc, char **argv) {
         p.decode_bytes += (double)(t->vocab_size * H * 2);
     } else {
         w.lm_head = tlin(&p, t->vocab_size, H, 0.05f, 1);
+    }
+    {
+        float tf[1024], vf[1024]; /* head sizes are far below 2048 */
+        qwen2_vl_inv_freq(&cfg, tf, vf);
+        w.text_inv_freq = wf32(&p, t->head_dim / 2, tf);
+        w.vision_inv_freq = wf32(&p, v->embed_dim / v->n_heads / 2, vf);
     }
     free(p.scratch);
     sync(be);

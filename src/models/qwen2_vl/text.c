@@ -66,21 +66,13 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                        (long long)p0, (long long)S, (long long)kv->capacity);
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
 
-    /* M-RoPE tables: inv_freq[j] = theta^(-2j/hd), sections (t, h, w) consecutive */
-    vlm_tensor invf, cos, sin;
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 1, SHAPE(hd / 2), &invf));
-    float *f = malloc((size_t)(hd / 2) * sizeof *f);
-    if (!f) return vlm_err(&ctx->err, VLM_ERR_OUT_OF_MEMORY, "text: out of memory");
-    for (int64_t j = 0; j < hd / 2; j++)
-        f[j] = (float)(1.0 / pow(t->rope_theta, (double)(2 * j) / (double)hd));
-    vlm_status s = vlm_tensor_upload(&invf, f, (size_t)(hd / 2) * sizeof *f, &ctx->err);
-    free(f);
-    TRY(s);
+    /* M-RoPE tables from the load-time inv_freq, sections (t, h, w) consecutive */
+    vlm_tensor cos, sin;
     int sections[3] = {(int)t->mrope_section[0], (int)t->mrope_section[1],
                        (int)t->mrope_section[2]};
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &cos));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &sin));
-    TRY(vlm_op_rope_table(ctx, pos, &invf, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
+    TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
                           &sin));
 
     vlm_tensor h, q, attn, o, gate, up;

@@ -212,25 +212,12 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     const int win = cfg->family == QWEN2_5_VL;
 
     /* patch embedding: one Linear over the flattened (c, t, y, x) patches */
-    vlm_tensor x, xw, pos, posw, invf, cos, sin;
+    vlm_tensor x, xw, pos, posw, cos, sin;
     s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, E), &x);
     if (s == VLM_OK) s = vlm_op_matmul(ctx, pixels, &w->patch_w, NULL, &x);
 
-    /* rotary tables from (h, w) positions: inv_freq over hd/2 (f = 1/10000^(2i/(hd/2)),
-     * i < hd/4), repeated for the two axes; sections (hd/4, hd/4) */
-    float *f = malloc((size_t)(hd / 2) * sizeof *f);
-    if (!f && s == VLM_OK) s = vlm_err(&ctx->err, VLM_ERR_OUT_OF_MEMORY, "vision: out of memory");
-    if (s == VLM_OK) {
-        int64_t q = hd / 4;
-        for (int64_t i = 0; i < q; i++) {
-            float v = 1.0f / powf(10000.0f, (float)(2 * i) / (float)(hd / 2));
-            f[i] = v;
-            f[q + i] = v;
-        }
-        s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 1, SHAPE(hd / 2), &invf);
-        if (s == VLM_OK) s = vlm_tensor_upload(&invf, f, (size_t)(hd / 2) * sizeof *f, &ctx->err);
-    }
-    free(f);
+    /* rotary tables from (h, w) positions with the load-time inv_freq (f, f):
+     * sections (hd/4, hd/4) */
     if (s == VLM_OK) s = host_i64(ctx, plan.pos, 2, SHAPE(2, n), &pos);
     if (s == VLM_OK && win) {
         /* reorder the patches and their positions window by window */
@@ -257,7 +244,7 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, hd / 2), &cos);
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, hd / 2), &sin);
     if (s == VLM_OK)
-        s = vlm_op_rope_table(ctx, &pos, &invf, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
+        s = vlm_op_rope_table(ctx, &pos, &w->vision_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
                               &sin);
 
     for (int64_t i = 0; s == VLM_OK && i < vc->depth; i++) {

@@ -4,6 +4,7 @@
 #include "models/qwen2_vl/weights.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,33 @@ vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_quant_con
                        "weights: quantization mode '%s' is not supported (MLX affine only)",
                        quant->mode);
     TRY(load_vision(w->store, quant, L, cfg, w, err));
-    return load_text(w->store, quant, L, &cfg->text, w, err);
+    TRY(load_text(w->store, quant, L, &cfg->text, w, err));
+    int64_t th = cfg->text.head_dim / 2, vh = cfg->vision.embed_dim / cfg->vision.n_heads / 2;
+    float *tf = vlm_malloc_array((size_t)th, sizeof *tf), *vf = vlm_malloc_array((size_t)vh, sizeof *vf);
+    vlm_status s = tf && vf ? VLM_OK : vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    if (s == VLM_OK) {
+        qwen2_vl_inv_freq(cfg, tf, vf);
+        s = vlm_weight_store_new(w->store, "text rotary inv_freq", 1, SHAPE(th), tf,
+                                 &w->text_inv_freq, err);
+    }
+    if (s == VLM_OK)
+        s = vlm_weight_store_new(w->store, "vision rotary inv_freq", 1, SHAPE(vh), vf,
+                                 &w->vision_inv_freq, err);
+    free(tf);
+    free(vf);
+    return s;
+}
+
+void qwen2_vl_inv_freq(const qwen2_vl_config *cfg, float *text, float *vision) {
+    const int64_t hd = cfg->text.head_dim;
+    for (int64_t j = 0; j < hd / 2; j++)
+        text[j] = (float)(1.0 / pow(cfg->text.rope_theta, (double)(2 * j) / (double)hd));
+    const int64_t vhd = cfg->vision.embed_dim / cfg->vision.n_heads, q = vhd / 4;
+    for (int64_t i = 0; i < q; i++) {
+        float v = 1.0f / powf(10000.0f, (float)(2 * i) / (float)(vhd / 2));
+        vision[i] = v;
+        vision[q + i] = v;
+    }
 }
 
 void qwen2_vl_weights_free(qwen2_vl_weights *w) {

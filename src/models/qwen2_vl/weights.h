@@ -56,6 +56,10 @@ typedef struct qwen2_vl_weights {
     vlm_qweight embed;             /* [V, H] */
     qwen2_vl_text_layer *layers;   /* [n_layers] */
     vlm_tensor norm_w;             /* [H] */
+    /* rotary inverse frequencies, made once at load (f32): text [head_dim / 2] =
+     * theta^(-2j/head_dim); vision [vhd / 2] = (f, f) with f_i = 10000^(-2i/(vhd/2)),
+     * i < vhd / 4, one copy per (h, w) axis */
+    vlm_tensor text_inv_freq, vision_inv_freq;
     vlm_qweight lm_head;           /* [V, H]: the embedding when tied */
 } qwen2_vl_weights;
 
@@ -65,5 +69,10 @@ vlm_status qwen2_vl_weights_load(const qwen2_vl_config *cfg, const vlm_quant_con
                                  const vlm_st_set *set, const vlm_backend *backend,
                                  qwen2_vl_weights *w, vlm_error *err);
 void qwen2_vl_weights_free(qwen2_vl_weights *w);
+
+/* The two inverse-frequency tables above as host arrays (text [head_dim / 2], vision
+ * [vision head_dim / 2]); the loader uploads them, a benchmark building weights in memory
+ * may too. */
+void qwen2_vl_inv_freq(const qwen2_vl_config *cfg, float *text, float *vision);
 
 #endif
