@@ -31,7 +31,9 @@
 #include "weights/safetensors.h"
 
 static char g_root[1024];
-static const char *g_device; /* vlm_model_params.device of the run */
+static const char *g_device;  /* vlm_model_params.device of the run */
+static const char *g_compute; /* vlm_model_params.compute of the run */
+static double g_tol = 1e-4;   /* relative tolerance of logits and vision embeddings */
 
 /* A reference tensor as a host array (float32 or int64). */
 static const vlm_st_tensor *ref(const vlm_st_set *set, const char *name) {
@@ -87,7 +89,17 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
         int gsame = g && res.n_tokens == numel(g);
         for (int64_t i = 0; gsame && i < res.n_tokens; i++)
             gsame = res.tokens[i] == ((const int64_t *)g->data)[i];
-        CHECK_MSG(gsame, "%s/%s/%s: greedy tokens differ", family, layout, name);
+        /* bf16 compute changes the arithmetic: tokens may part ways at a near tie, so only
+         * the f32 runs require them identical (bf16 runs report the agreement). */
+        int64_t agree = 0;
+        while (g && agree < res.n_tokens && agree < numel(g) &&
+               res.tokens[agree] == ((const int64_t *)g->data)[agree])
+            agree++;
+        if (g_tol <= 1e-4)
+            CHECK_MSG(gsame, "%s/%s/%s: greedy tokens differ", family, layout, name);
+        else
+            fprintf(stderr, "%s/%s/%s: %lld of %lld greedy tokens agree before the first difference (%s)\n",
+                    family, layout, name, (long long)agree, (long long)res.n_tokens, g_compute);
     }
 
     /* intermediate tensors through the family operations */
@@ -140,9 +152,10 @@ static void check_case(vlm_model *m, const char *family, const char *layout, con
         const vlm_st_tensor *ll = ref(set, "logits_last");
         if (ll) {
             double e = test_rel_err(logits, (const float *)ll->data, V);
-            CHECK_MSG(e <= 1e-4, "%s/%s/%s: last logits relative error %g", family, layout, name, e);
-            fprintf(stderr, "%s/%s/%s: %lld prompt tokens, last logits rel err %.2e (%s)\n",
-                    family, layout, name, (long long)pr.n, e, g_device ? g_device : "cpu");
+            CHECK_MSG(e <= g_tol, "%s/%s/%s: last logits relative error %g", family, layout, name, e);
+            fprintf(stderr, "%s/%s/%s: %lld prompt tokens, last logits rel err %.2e (%s, %s)\n",
+                    family, layout, name, (long long)pr.n, e, g_device ? g_device : "cpu",
+                    g_compute ? g_compute : "default compute");
         }
         free(logits);
         qwen2_vl_ops.state_free(state);
@@ -173,6 +186,7 @@ static void check_embeddings(vlm_model *m, const char *family, const char *name,
         CHECK(vlm_arena_create(m->backend, 0, &arena, &err) == VLM_OK);
         vlm_ctx ctx;
         vlm_ctx_init(&ctx, arena, 2);
+        ctx.bf16_compute = m->bf16_compute;
         vlm_tensor px, out;
         int64_t rows = pv->shape[0], units = e->shape[0];
         vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){rows, pv->shape[1]}, &px);
@@ -188,9 +202,9 @@ static void check_embeddings(vlm_model *m, const char *family, const char *name,
         }
         if (s == VLM_OK) {
             double r = test_rel_err(got, (const float *)e->data, numel(e));
-            CHECK_MSG(r <= 1e-4, "%s/%s: vision embeddings relative error %g", family, name, r);
-            fprintf(stderr, "%s/%s: vision embeddings rel err %.2e (%s)\n", family, name, r,
-                    g_device ? g_device : "cpu");
+            CHECK_MSG(r <= g_tol, "%s/%s: vision embeddings relative error %g", family, name, r);
+            fprintf(stderr, "%s/%s: vision embeddings rel err %.2e (%s, %s)\n", family, name, r,
+                    g_device ? g_device : "cpu", g_compute ? g_compute : "default compute");
         }
         free(got);
         vlm_arena_free(arena);
@@ -246,10 +260,14 @@ static void check_multi_turn(vlm_model *m) {
     vlm_session_free(b);
 }
 
-/* Runs every check on `device` ("cpu", "cuda", ...), counting failures in
- * vlm_test_failures; exits 77 (skip) when the fixtures are missing. */
-static void parity_qwen2_vl_run(const char *device) {
+/* Runs every check on `device` ("cpu", "cuda", ...) with `compute` ("f32", "bf16", NULL:
+ * the device's default), logits and embeddings within `tol` relative (greedy tokens
+ * required identical when tol <= 1e-4), counting failures in vlm_test_failures; exits 77
+ * (skip) when the fixtures are missing. */
+static void parity_qwen2_vl_run(const char *device, const char *compute, double tol) {
     g_device = device;
+    g_compute = compute;
+    g_tol = tol;
     snprintf(g_root, sizeof g_root, "%s/tests/fixtures/qwen2_vl_model", vlm_test_source_dir());
     char probe[1100];
     snprintf(probe, sizeof probe, "%s/SUMMARY.json", g_root);
@@ -265,6 +283,7 @@ static void parity_qwen2_vl_run(const char *device) {
             vlm_error err;
             vlm_model_params mp = vlm_model_params_default();
             mp.device = device;
+            mp.compute = compute;
             vlm_status s = vlm_model_load(dir, &mp, &m, &err);
             CHECK_MSG(s == VLM_OK, "%s: %s", dir, err.message);
             if (s != VLM_OK) continue;

@@ -4,6 +4,6 @@
 #include "parity_qwen2_vl.h"
 
 int main(void) {
-    parity_qwen2_vl_run("cpu");
+    parity_qwen2_vl_run("cpu", NULL, 1e-4);
     TEST_DONE();
 }

@@ -4,7 +4,7 @@
  *
  *   bench_qwen2_vl [--shape 2b|7b|3b|7b25|tiny] [--image-patches N] [--prompt N] [--decode N]
  *                  [--threads N] [--repeat R] [--bits B [--group-size G]]
- *                  [--device cpu|cuda|cuda:N]
+ *                  [--device cpu|cuda|cuda:N] [--compute f32|bf16]
  *
  * Shapes: 2b, 7b: Qwen2-VL (LayerNorm + GELU vision, full attention); 3b, 7b25: Qwen2.5-VL
  * (RMSNorm + SwiGLU vision, 112-pixel windows with full attention in blocks 7/15/23/31;
@@ -16,6 +16,11 @@
  * one device buffer; every phase is timed up to vlm_cuda_synchronize (a decode step ends
  * with its logits downloaded). TTFT = vision + prefill of the whole prompt + the last
  * logits on the host, timed as one sequence.
+ *
+ * --compute: as vlm_model_params.compute (default bf16 on a GPU: tensor-core products of
+ * bf16 weights and bf16-rounded activations; f32 on the CPU). Decode steps go through
+ * qwen2_vl_decode_step, recorded once as a CUDA graph and replayed (VLM_CUDA_GRAPHS=0 in
+ * the environment: launched op by op, for comparison).
  *
  * --bits: the text model's Linear and Embedding weights MLX-affine-quantized (B bits, groups
  * of G, bf16 scales and biases; vision stays bf16, as mlx-vlm converts), computed from the
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "models/qwen2_vl/decode.h"
 #include "models/qwen2_vl/text.h"
 #include "models/qwen2_vl/vision.h"
 #include "tensor/backend_info.h"
@@ -224,13 +230,14 @@ int main(int argc, char **argv) {
     const char *shape = "2b";
     int64_t patches = 1024, prompt = 256, ndecode = 32;
     int threads = 0, repeat = 2, bits = 0, group = 64, prompt_set = 0, decode_set = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *compute = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
         else if (!strcmp(argv[i], "--image-patches")) patches = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--prompt")) prompt = atoll(argv[i + 1]), prompt_set = 1;
         else if (!strcmp(argv[i], "--decode")) ndecode = atoll(argv[i + 1]), decode_set = 1;
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
+        else if (!strcmp(argv[i], "--compute")) compute = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeat")) repeat = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--bits")) bits = atoi(argv[i + 1]);
@@ -240,6 +247,8 @@ int main(int argc, char **argv) {
     vlm_error err;
     const vlm_backend *be;
     if (vlm_device_backend(device, &be, &err) != VLM_OK) die("device", &err);
+    int bf16_compute;
+    if (vlm_device_compute(be, compute, &bf16_compute, &err) != VLM_OK) die("compute", &err);
     if (bits && !vlm_backend_host_memory(be)) {
         fprintf(stderr, "bench_qwen2_vl: --bits needs --device cpu (no quantized CUDA matmul yet)\n");
         return 1;
@@ -335,6 +344,9 @@ int main(int argc, char **argv) {
     vlm_ctx_init(&ctx, arena, threads);
     qwen2_vl_kv kv;
     if (qwen2_vl_kv_init(&kv, &cfg, be, prompt + ndecode + 8, &err) != VLM_OK) die("kv", &err);
+    ctx.bf16_compute = bf16_compute;
+    qwen2_vl_decoder dec;
+    if (qwen2_vl_decoder_init(&dec, be, &err) != VLM_OK) die("decoder", &err);
 
     /* a square image grid with `patches` patches */
     int64_t side = (int64_t)sqrt((double)patches);
@@ -383,16 +395,9 @@ int main(int argc, char **argv) {
         for (int64_t d = 0; d < ndecode; d++) {
             vlm_arena_reset(arena, &err);
             vlm_ctx_clear(&ctx);
-            int64_t id = d % t->vocab_size, p3[3] = {prompt + d, prompt + d, prompt + d};
-            vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 1, SHAPE(1), &tok);
-            vlm_tensor_upload(&tok, &id, 8, &err);
-            vlm_ctx_tensor(&ctx, VLM_DTYPE_I64, 2, SHAPE(3, 1), &tpos);
-            vlm_tensor_upload(&tpos, p3, 24, &err);
-            vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, SHAPE(1, H), &x);
-            vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 1, SHAPE(t->vocab_size), &lg);
-            vlm_op_embedding_q(&ctx, &w.embed, &tok, &x);
-            if (qwen2_vl_text_forward(&ctx, &cfg, &w, &kv, &x, &tpos, 0, &lg) != VLM_OK) die("decode", &ctx.err);
-            vlm_tensor_download(&lg, logits, (size_t)t->vocab_size * 4, &err);
+            if (qwen2_vl_decode_step(&ctx, &cfg, &w, &kv, &dec, (int32_t)(d % t->vocab_size),
+                                     prompt + d, logits) != VLM_OK)
+                die("decode", &ctx.err);
         }
         double t5 = now();
         if (t1 - t0 < best_vis) best_vis = t1 - t0;
@@ -412,6 +417,8 @@ int main(int argc, char **argv) {
 #ifdef VLM_HAVE_CUDA
     if (vlm_backend_is_cuda(be)) printf("device %s: %s\n", device, vlm_cuda_describe(be));
 #endif
+    printf("compute %s; decode steps %s\n", bf16_compute ? "bf16 (tensor cores, f32 accumulation)" : "f32",
+           dec.eager ? "launched op by op" : "replayed as a recorded graph");
     printf("decode reads %.2f GB of weights per token; repeats %d (best shown)\n", dec_bytes / 1e9, repeat);
     printf("vision   %lld patches: %.1f ms (%.1f patches/s)\n", (long long)rows, best_vis * 1e3,
            (double)rows / best_vis);
@@ -425,6 +432,7 @@ int main(int argc, char **argv) {
     free(ids);
     free(pos);
     free(px);
+    qwen2_vl_decoder_free(&dec);
     qwen2_vl_kv_free(&kv);
     vlm_arena_free(arena);
     free(w.blocks);

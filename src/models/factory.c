@@ -46,6 +46,7 @@ vlm_status vlm_model_load(const char *path, const vlm_model_params *params, vlm_
     if (s == VLM_OK) s = vlm_checkpoint_require_supported(&m->ckpt, err);
     /* the device: an absent GPU fails here, before the tokenizer and the weights */
     if (s == VLM_OK) s = vlm_device_backend(p->device, &m->backend, err);
+    if (s == VLM_OK) s = vlm_device_compute(m->backend, p->compute, &m->bf16_compute, err);
     /* 4: tokenizer directory, weights, model and processor constructors. */
     if (s == VLM_OK) s = resolve_tokenizer_dir(m, p, err);
     if (s == VLM_OK) {

@@ -18,6 +18,7 @@ struct vlm_model {
     vlm_checkpoint ckpt;
     vlm_logger log;
     const vlm_backend *backend; /* params.device's: weights, KV caches and arenas live there */
+    int bf16_compute;           /* params.compute resolved: sessions' contexts get it */
     char *tokenizer_dir;  /* params.tokenizer_dir or the model directory */
     vlm_st_set *weights;  /* headers only (no data) when loaded with load_tensors == 0 */
     struct vlm_tokenizer *tokenizer;         /* tokenizer.json of tokenizer_dir */

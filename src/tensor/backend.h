@@ -10,6 +10,7 @@
 #define VLM_TENSOR_BACKEND_H
 
 #include "core/error.h"
+#include "tensor/graph.h"
 #include "tensor/ops.h"
 
 typedef enum vlm_binary_op {
@@ -71,6 +72,13 @@ struct vlm_backend {
     vlm_status (*argmax)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out);
     vlm_status (*topk)(vlm_ctx *ctx, const vlm_tensor *x, int64_t k, const vlm_tensor *values,
                        const vlm_tensor *indices);
+
+    /* ------------------------------------------------------------ graphs (graph.h); NULL
+     * when the backend has none. A vlm_graph's first member is its backend pointer. */
+    vlm_status (*graph_begin)(vlm_ctx *ctx);
+    vlm_status (*graph_end)(vlm_ctx *ctx, vlm_graph **g);
+    vlm_status (*graph_launch)(vlm_ctx *ctx, vlm_graph *g);
+    void (*graph_free)(vlm_graph *g);
 };
 
 /* Records a failure in the context (message prefixed by nothing; callers name the op) and

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/backend.h"
 #include "tensor/cuda/cuda_backend.h"
 
 /* "cuda" -> 0, "cuda:N" -> N; -1 when `name` is not of that form. */
@@ -50,4 +51,17 @@ vlm_status vlm_device_backend(const char *name, const vlm_backend **out, vlm_err
                    "-DVLM_CUDA=ON where nvcc is installed)",
                    name);
 #endif
+}
+
+vlm_status vlm_device_compute(const vlm_backend *backend, const char *name, int *bf16,
+                              vlm_error *err) {
+    if (!name || !*name) {
+        *bf16 = backend && !backend->host_memory;
+        return vlm_err_ok(err);
+    }
+    if (!strcmp(name, "f32") || !strcmp(name, "bf16")) {
+        *bf16 = !strcmp(name, "bf16");
+        return vlm_err_ok(err);
+    }
+    return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "compute '%s': expected f32 or bf16", name);
 }

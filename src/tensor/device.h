@@ -12,4 +12,10 @@
  * "cuda:-1") are VLM_ERR_INVALID_ARGUMENT. */
 vlm_status vlm_device_backend(const char *name, const vlm_backend **out, vlm_error *err);
 
+/* The compute mode named by `name` (vlm_model_params.compute: "f32", "bf16", or NULL / ""
+ * for the backend's default: bf16 on a device backend, f32 on the host) as the value of
+ * vlm_ctx.bf16_compute. */
+vlm_status vlm_device_compute(const vlm_backend *backend, const char *name, int *bf16,
+                              vlm_error *err);
+
 #endif

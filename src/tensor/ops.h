@@ -34,6 +34,11 @@ typedef struct vlm_ctx {
     int n_threads;     /* >= 1 */
     vlm_status status; /* VLM_OK or the first failure */
     vlm_error err;     /* the message of that failure */
+    void *queue;       /* a device backend's work queue for this context's ops while a graph
+                          is being captured (graph.h); NULL: the device's own queue */
+    int bf16_compute;  /* 1: a device backend may multiply bf16 weights with bf16-rounded
+                          activations on its matrix units (f32 accumulation and output);
+                          0 (default): f32 arithmetic, as the CPU backend */
 } vlm_ctx;
 
 /* The arena must live as long as the context; n_threads < 1 means 1. */
@@ -235,6 +240,12 @@ typedef struct vlm_attn_params {
     int64_t n_segments;
     const int64_t *spans; /* [n_spans][2] */
     int64_t n_spans;
+    /* NULL, or an i64 tensor of one element in the backend's memory holding n, the number
+     * of keys to use: rows 0 .. min(n, Sk) - 1 of k and v, read when the op runs (so a
+     * recorded graph, graph.h, attends over a cache that grows between replays). The
+     * queries are then the last Sq of those positions (q_pos0 = n - Sq; the field is
+     * ignored). Not combined with segments or spans. */
+    const vlm_tensor *kv_len;
 } vlm_attn_params;
 
 /* Bidirectional, no window, no segments, no spans, the given scale. */

@@ -9,6 +9,8 @@ void vlm_ctx_init(vlm_ctx *ctx, vlm_arena *arena, int n_threads) {
     ctx->backend = arena ? vlm_arena_backend(arena) : NULL;
     ctx->arena = arena;
     ctx->n_threads = n_threads < 1 ? 1 : n_threads;
+    ctx->queue = NULL;
+    ctx->bf16_compute = 0;
     ctx->status = VLM_OK;
     ctx->err.status = VLM_OK;
     ctx->err.message[0] = '\0';

@@ -45,5 +45,6 @@ bool vlm_same_view(const vlm_tensor *a, const vlm_tensor *b);
 #define VLM_F_FLOAT ((1u << VLM_DTYPE_F32) | (1u << VLM_DTYPE_F16) | (1u << VLM_DTYPE_BF16))
 #define VLM_F_F32 (1u << VLM_DTYPE_F32)
 #define VLM_F_INDEX ((1u << VLM_DTYPE_I32) | (1u << VLM_DTYPE_I64))
+#define VLM_F_I64 (1u << VLM_DTYPE_I64)
 
 #endif

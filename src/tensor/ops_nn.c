@@ -253,6 +253,31 @@ vlm_status vlm_op_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor 
     } else if (p->n_spans) {
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: n_spans without spans", op);
     }
+    if (p->kv_len) {
+        if (!vlm_check_tensor(ctx, op, "kv_len", p->kv_len) ||
+            !vlm_check_dtype(ctx, op, "kv_len", p->kv_len, VLM_F_I64))
+            return ctx->status;
+        if (vlm_tensor_numel(p->kv_len) != 1 || p->segments || p->spans)
+            return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                                "%s: kv_len %s must be one element, without segments or spans", op,
+                                D(p->kv_len));
+        if (ctx->backend->host_memory) {
+            /* Read it now and run the plain op over the first n keys. */
+            int64_t n = *(const int64_t *)((const char *)p->kv_len->buf->data +
+                                           p->kv_len->offset);
+            if (n < sq || n > sk)
+                return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                                    "%s: kv_len %lld outside [Sq %lld, Sk %lld]", op, (long long)n,
+                                    (long long)sq, (long long)sk);
+            vlm_attn_params p2 = *p;
+            p2.kv_len = NULL;
+            p2.q_pos0 = n - sq;
+            vlm_tensor k2 = *k, v2 = *v;
+            k2.shape[0] = v2.shape[0] = n;
+            if (vlm_tensor_numel(out) == 0) return VLM_OK;
+            return vlm_op_end(ctx, ctx->backend->attention(ctx, q, &k2, &v2, &p2, out));
+        }
+    }
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->attention(ctx, q, k, v, p, out));
 }

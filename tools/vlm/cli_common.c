@@ -50,6 +50,7 @@ int vlm_cli_parse(int argc, char **argv, vlm_cli_options *o, const char *usage) 
         else if (!strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--video")) o->video = v;
         else if (!strcmp(a, "--device")) o->device = v;
+        else if (!strcmp(a, "--compute")) o->compute = v;
         else if (!strcmp(a, "--system")) o->gen.system_prompt = o->system = v;
         else if (!strcmp(a, "--image")) {
             if (o->n_images == VLM_CLI_MAX_IMAGES) {
@@ -134,6 +135,7 @@ vlm_status vlm_cli_load(const vlm_cli_options *o, vlm_model **model, vlm_session
     mp.log_fn = log_to_stderr;
     mp.log_level = VLM_LOG_WARN;
     mp.device = o->device;
+    mp.compute = o->compute;
     vlm_status s = vlm_model_load(dir, &mp, model, err);
     if (s != VLM_OK) return s;
     vlm_session_params sp = vlm_session_params_default();

@@ -13,6 +13,7 @@
 typedef struct vlm_cli_options {
     const char *model, *prompt, *video, *system;
     const char *device; /* --device: NULL (cpu), "cpu", "cuda", "cuda:N" */
+    const char *compute; /* --compute: NULL (the device's default), "f32", "bf16" */
     const char *images[VLM_CLI_MAX_IMAGES];
     int n_images;
     const char *stops[VLM_CLI_MAX_STOPS + 1]; /* NULL-terminated */

@@ -16,9 +16,11 @@ static const char usage_text[] =
     "         [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
     "         [--repetition-penalty R] [--seed S] [--fps F] [--min-pixels N] [--max-pixels N]\n"
     "         [--ignore-eos] [--threads N] [--context N] [--stop S]... [--json]\n"
-    "         [--device cpu|cuda|cuda:N]\n"
+    "         [--device cpu|cuda|cuda:N] [--compute f32|bf16]\n"
     "DIR may be a repo id (ORG/NAME) in the local Hugging Face cache. Temperature 0 (the\n"
-    "default) is greedy. --device: where the model runs (default cpu; cuda: GPU 0).\n";
+    "default) is greedy. --device: where the model runs (default cpu; cuda: GPU 0).\n"
+    "--compute: arithmetic of large products (default bf16 on cuda: tensor cores with f32\n"
+    "accumulation; f32: as the CPU, exact to f32 rounding).\n";
 
 static int print_piece(const char *piece, size_t len, int32_t token, void *user) {
     (void)token;

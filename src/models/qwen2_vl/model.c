@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "models/model.h"
+#include "models/qwen2_vl/decode.h"
 #include "models/qwen2_vl/text.h"
 #include "models/qwen2_vl/vision.h"
 #include "tensor/backend_info.h"
@@ -77,11 +78,13 @@ typedef struct qwen2_vl_state {
     qwen2_vl_kv kv;
     vlm_arena *arena;
     vlm_ctx ctx;
+    qwen2_vl_decoder dec;
 } qwen2_vl_state;
 
 static void state_free(void *p) {
     qwen2_vl_state *st = p;
     if (!st) return;
+    qwen2_vl_decoder_free(&st->dec);
     qwen2_vl_kv_free(&st->kv);
     vlm_arena_free(st->arena);
     free(st);
@@ -94,11 +97,13 @@ static vlm_status state_init(const vlm_model *m, const vlm_session_params *p, vo
     if (!st) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "session: out of memory");
     vlm_status s = qwen2_vl_kv_init(&st->kv, &qm->cfg, m->backend, p->context_size, err);
     if (s == VLM_OK) s = vlm_arena_create(m->backend, 0, &st->arena, err);
+    if (s == VLM_OK) s = qwen2_vl_decoder_init(&st->dec, m->backend, err);
     if (s != VLM_OK) {
         state_free(st);
         return s;
     }
     vlm_ctx_init(&st->ctx, st->arena, p->n_threads > 0 ? p->n_threads : omp_get_max_threads());
+    st->ctx.bf16_compute = m->bf16_compute;
     *out = st;
     return VLM_OK;
 }
@@ -229,19 +234,10 @@ static vlm_status decode(const vlm_model *m, void *state, int32_t token, int64_t
                          float *logits, vlm_error *err) {
     qwen2_vl_state *st = state;
     const qwen2_vl_model *qm = vlm_model_impl(m);
-    vlm_ctx *ctx = &st->ctx;
     vlm_status s = begin(st, err);
-    if (s != VLM_OK) return s;
-    const int64_t H = qm->cfg.text.hidden_size, V = qm->cfg.text.vocab_size;
-    int64_t id = token, pos3[3] = {position, position, position};
-    vlm_tensor tok, pos, x, lg;
-    s = upload_i64(ctx, &id, 1, SHAPE(1), &tok);
-    if (s == VLM_OK) s = upload_i64(ctx, pos3, 2, SHAPE(3, 1), &pos);
-    if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(1, H), &x);
-    if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 1, SHAPE(V), &lg);
-    if (s == VLM_OK) s = vlm_op_embedding_q(ctx, &qm->w.embed, &tok, &x);
-    if (s == VLM_OK) s = qwen2_vl_text_forward(ctx, &qm->cfg, &qm->w, &st->kv, &x, &pos, 0, &lg);
-    if (s == VLM_OK) s = vlm_tensor_download(&lg, logits, (size_t)V * sizeof *logits, &ctx->err);
+    if (s == VLM_OK)
+        s = qwen2_vl_decode_step(&st->ctx, &qm->cfg, &qm->w, &st->kv, &st->dec, token, position,
+                                 logits);
     return finish(st, s, err);
 }
 

@@ -55,6 +55,13 @@ void qwen2_vl_kv_free(qwen2_vl_kv *kv) {
 vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                                  const qwen2_vl_weights *w, qwen2_vl_kv *kv, vlm_tensor *x,
                                  const vlm_tensor *pos, int all_logits, const vlm_tensor *logits) {
+    return qwen2_vl_text_forward_at(ctx, cfg, w, kv, x, pos, NULL, all_logits, logits);
+}
+
+vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
+                                    const qwen2_vl_weights *w, qwen2_vl_kv *kv, vlm_tensor *x,
+                                    const vlm_tensor *pos, const qwen2_vl_step *step,
+                                    int all_logits, const vlm_tensor *logits) {
     const qwen2_vl_text_config *t = &cfg->text;
     const int64_t S = x->shape[0], H = t->hidden_size, hd = t->head_dim;
     const int64_t nh = t->n_heads, nkv = t->n_kv_heads, F = t->intermediate_size;
@@ -88,13 +95,23 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     vlm_attn_params ap = vlm_attn_params_default(1.0f / sqrtf((float)hd));
     ap.causal = 1;
     ap.q_pos0 = p0;
+    vlm_tensor knew, vnew; /* with a step: the chunk's keys / values before they are stored */
+    if (step) {
+        ap.kv_len = step->len;
+        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nkv, hd), &knew));
+        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nkv, hd), &vnew));
+    }
 
     for (int64_t l = 0; l < t->n_layers; l++) {
         const qwen2_vl_text_layer *L = &w->layers[l];
         vlm_tensor kc, vc, kn, vn, kn2, vn2;
-        /* this chunk's keys and values go straight into the cache rows p0 .. p0+S-1 */
-        TRY(vlm_tensor_narrow(&kv->k[l], 0, p0, S, &kn, &ctx->err));
-        TRY(vlm_tensor_narrow(&kv->v[l], 0, p0, S, &vn, &ctx->err));
+        if (step) { /* into scratch, stored at the step's rows after the rotation */
+            kn = knew;
+            vn = vnew;
+        } else { /* straight into the cache rows p0 .. p0+S-1 */
+            TRY(vlm_tensor_narrow(&kv->k[l], 0, p0, S, &kn, &ctx->err));
+            TRY(vlm_tensor_narrow(&kv->v[l], 0, p0, S, &vn, &ctx->err));
+        }
         TRY(vlm_tensor_reshape(&kn, 2, SHAPE(S, nkv * hd), &kn2, &ctx->err));
         TRY(vlm_tensor_reshape(&vn, 2, SHAPE(S, nkv * hd), &vn2, &ctx->err));
 
@@ -105,8 +122,18 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
         TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
 
-        TRY(vlm_tensor_narrow(&kv->k[l], 0, 0, p0 + S, &kc, &ctx->err));
-        TRY(vlm_tensor_narrow(&kv->v[l], 0, 0, p0 + S, &vc, &ctx->err));
+        if (step) {
+            vlm_tensor kall, vall;
+            TRY(vlm_tensor_reshape(&kv->k[l], 2, SHAPE(kv->capacity, nkv * hd), &kall, &ctx->err));
+            TRY(vlm_tensor_reshape(&kv->v[l], 2, SHAPE(kv->capacity, nkv * hd), &vall, &ctx->err));
+            TRY(vlm_op_scatter_rows(ctx, &kn2, step->slot, &kall));
+            TRY(vlm_op_scatter_rows(ctx, &vn2, step->slot, &vall));
+            kc = kv->k[l];
+            vc = kv->v[l];
+        } else {
+            TRY(vlm_tensor_narrow(&kv->k[l], 0, 0, p0 + S, &kc, &ctx->err));
+            TRY(vlm_tensor_narrow(&kv->v[l], 0, 0, p0 + S, &vc, &ctx->err));
+        }
         ap.window = (t->sliding_window && l >= t->max_window_layers) ? t->sliding_window : 0;
         TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
         TRY(vlm_op_matmul_q(ctx, &attn2, &L->o_w, NULL, &o));

@@ -27,4 +27,19 @@ vlm_status qwen2_vl_text_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                                  const qwen2_vl_weights *w, qwen2_vl_kv *kv, vlm_tensor *x,
                                  const vlm_tensor *pos, int all_logits, const vlm_tensor *logits);
 
+/* Where a chunk's keys and values go when that is known only on the device (a recorded
+ * graph, decode.h): slot [S] i64 are the cache rows to write, len [1] i64 the cache length
+ * after the chunk (attention reads rows 0 .. len - 1). Both in the backend's memory. */
+typedef struct qwen2_vl_step {
+    const vlm_tensor *slot;
+    const vlm_tensor *len;
+} qwen2_vl_step;
+
+/* qwen2_vl_text_forward with the cache rows and length taken from `step` (NULL: from
+ * kv->len, as qwen2_vl_text_forward). kv->len still advances by S on the host. */
+vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
+                                    const qwen2_vl_weights *w, qwen2_vl_kv *kv, vlm_tensor *x,
+                                    const vlm_tensor *pos, const qwen2_vl_step *step,
+                                    int all_logits, const vlm_tensor *logits);
+
 #endif

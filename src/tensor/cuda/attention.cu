@@ -39,6 +39,7 @@ typedef struct att_args {
     int causal;
     int64_t q_pos0, window;
     const int64_t *iv; /* [sq][4] {lo, hi, span lo, span hi} or NULL */
+    const int64_t *kv_len; /* device: keys in use (vlm_attn_params.kv_len) or NULL */
     int by_head;       /* rows are the heads of one group for one query */
     int64_t n_qb;      /* query blocks per head (rows by query) */
     int64_t n_rg;      /* row groups per kv group (rows by head) */
@@ -135,6 +136,15 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int64_t item = blockIdx.x;
     int d4 = (int)((a.d + 3) / 4) * 4;
+    if (a.kv_len) {
+        /* The cache's current length, read now: the splits share it evenly (a recorded
+         * graph keeps the number of splits, not their length). */
+        int64_t n = *a.kv_len;
+        n = n < 0 ? 0 : n > a.sk ? a.sk : n;
+        a.sk = n;
+        a.q_pos0 = n - a.sq;
+        a.split_len = ((n + a.n_split - 1) / a.n_split + ATT_BK - 1) / ATT_BK * ATT_BK;
+    }
 
     /* Query rows (a prefix of the item's rows is valid; rows are evenly strided) and their
      * intervals; the block's key range. */
@@ -457,6 +467,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     a.causal = p->causal;
     a.q_pos0 = p->q_pos0;
     a.window = p->window;
+    a.kv_len = p->kv_len ? (const int64_t *)cuda_ptr(p->kv_len) : NULL;
     a.vq = rows_vec(q);
     a.vk = rows_vec(k);
     a.vv = rows_vec(v);
@@ -480,6 +491,9 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
 
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     if (p->segments || p->spans) {
+        if (cuda_capturing(ctx))
+            return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
+                                "%s: segments or spans cannot be recorded in a graph", op);
         size_t bytes = (size_t)sq * 4 * sizeof(int64_t);
         int64_t *iv = (int64_t *)malloc(bytes ? bytes : 1);
         if (!iv) return vlm_ctx_fail(ctx, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
@@ -492,10 +506,12 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         a.iv = (const int64_t *)dptr;
     }
 
-    /* Split the keys when the items alone leave multiprocessors idle. */
+    /* Split the keys when the items alone leave multiprocessors idle. With kv_len the
+     * length is known only on the device: the split count is made for the whole cache
+     * (each split's length is then computed in the kernel). */
     a.n_split = 1;
     a.split_len = sk;
-    if (items < dev->n_sm && sk > ATT_BK) {
+    if (items < dev->n_sm && (sk > ATT_BK || a.kv_len)) {
         int64_t want = (2 * dev->n_sm + items - 1) / items, most = (sk + ATT_BK - 1) / ATT_BK;
         int64_t ns = want < most ? want : most;
         int64_t len = ((sk + ns - 1) / ns + ATT_BK - 1) / ATT_BK * ATT_BK;
@@ -527,12 +543,12 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
                                                   (int)smem))) != VLM_OK)
             goto done;
         dim3 grid((unsigned)items, (unsigned)a.n_split);
-        fn<<<grid, warps * 32, smem, dev->stream>>>(a);
+        fn<<<grid, warps * 32, smem, cuda_stream(ctx)>>>(a);
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         if (a.n_split > 1) {
             int64_t warps_needed = sq * hq;
             size_t csm = (size_t)(256 / 32) * (size_t)a.n_split * sizeof(float);
-            att_combine_kernel<<<cuda_blocks(warps_needed * 32, 256, dev), 256, csm, dev->stream>>>(
+            att_combine_kernel<<<cuda_blocks(warps_needed * 32, 256, dev), 256, csm, cuda_stream(ctx)>>>(
                 a);
             st = cuda_check_launch(ctx, op);
         }

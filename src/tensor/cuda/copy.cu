@@ -41,7 +41,7 @@ vlm_status cuda_copy_tensor(vlm_ctx *ctx, const char *op, const vlm_tensor *src,
         if (nd == 1 && it.stride[0][0] == esz && it.stride[1][0] == esz)
             return cuda_check(ctx, op,
                               cudaMemcpyAsync(d, s, (size_t)(it.total * esz),
-                                              cudaMemcpyDeviceToDevice, dev->stream));
+                                              cudaMemcpyDeviceToDevice, cuda_stream(ctx)));
         int64_t width = it.shape[1] * esz;
         if (nd == 2 && it.stride[0][1] == esz && it.stride[1][1] == esz &&
             it.stride[0][0] >= width && it.stride[1][0] >= width)
@@ -49,15 +49,15 @@ vlm_status cuda_copy_tensor(vlm_ctx *ctx, const char *op, const vlm_tensor *src,
                               cudaMemcpy2DAsync(d, (size_t)it.stride[0][0], s,
                                                 (size_t)it.stride[1][0], (size_t)width,
                                                 (size_t)it.shape[0], cudaMemcpyDeviceToDevice,
-                                                dev->stream));
+                                                cuda_stream(ctx)));
     }
     unsigned blocks = cuda_blocks(it.total, 256, dev);
     if (it.total < ((int64_t)1 << 31))
         copy_kernel<uint32_t>
-            <<<blocks, 256, 0, dev->stream>>>(it, d, s, dst->dtype, src->dtype, (int)esz);
+            <<<blocks, 256, 0, cuda_stream(ctx)>>>(it, d, s, dst->dtype, src->dtype, (int)esz);
     else
         copy_kernel<uint64_t>
-            <<<blocks, 256, 0, dev->stream>>>(it, d, s, dst->dtype, src->dtype, (int)esz);
+            <<<blocks, 256, 0, cuda_stream(ctx)>>>(it, d, s, dst->dtype, src->dtype, (int)esz);
     return cuda_check_launch(ctx, op);
 }
 
@@ -114,8 +114,8 @@ extern "C" vlm_status cuda_fill(vlm_ctx *ctx, const vlm_tensor *dst, float value
     unsigned blocks = cuda_blocks(it.total, 256, dev);
     int esz = (int)vlm_dtype_size(dst->dtype);
     if (it.total < ((int64_t)1 << 31))
-        fill_kernel<uint32_t><<<blocks, 256, 0, dev->stream>>>(it, cuda_ptr(dst), bits, esz);
+        fill_kernel<uint32_t><<<blocks, 256, 0, cuda_stream(ctx)>>>(it, cuda_ptr(dst), bits, esz);
     else
-        fill_kernel<uint64_t><<<blocks, 256, 0, dev->stream>>>(it, cuda_ptr(dst), bits, esz);
+        fill_kernel<uint64_t><<<blocks, 256, 0, cuda_stream(ctx)>>>(it, cuda_ptr(dst), bits, esz);
     return cuda_check_launch(ctx, "fill");
 }

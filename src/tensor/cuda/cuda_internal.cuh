@@ -32,11 +32,27 @@ typedef struct cuda_dev {
     int cc_major, cc_minor;
     char name[16]; /* "cuda:N" */
     char gpu[128]; /* the device's own name */
+    /* Raised by kernels recorded in a graph that met a bad id (gather.cu): host-mapped, so
+     * the host reads it after a synchronization without a copy. */
+    volatile int *bad_ids;
+    int *bad_ids_dev;
 } cuda_dev;
 
 /* The device behind an op context (every entry of the table is called with one). */
 static inline cuda_dev *cuda_dev_of(vlm_ctx *ctx) {
     return (cuda_dev *)(void *)ctx->backend;
+}
+
+/* The queue the context's ops go to: the device's stream, or while a graph is being
+ * captured for the context, the capture stream (graph.cu). */
+static inline cudaStream_t cuda_stream(const vlm_ctx *ctx) {
+    return ctx->queue ? (cudaStream_t)ctx->queue : cuda_dev_of((vlm_ctx *)ctx)->stream;
+}
+
+/* True while the context's ops are recorded into a graph rather than run: nothing may
+ * wait for the stream or move pageable host memory then. */
+static inline bool cuda_capturing(const vlm_ctx *ctx) {
+    return ctx->queue != NULL;
 }
 
 /* Makes the context's device current (a per-thread setting of the runtime) and fails the
@@ -364,6 +380,10 @@ vlm_status cuda_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_interp_mode m
 vlm_status cuda_argmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out);
 vlm_status cuda_topk(vlm_ctx *ctx, const vlm_tensor *x, int64_t k, const vlm_tensor *values,
                      const vlm_tensor *indices);
+vlm_status cuda_graph_begin(vlm_ctx *ctx);
+vlm_status cuda_graph_end(vlm_ctx *ctx, vlm_graph **g);
+vlm_status cuda_graph_launch(vlm_ctx *ctx, vlm_graph *g);
+void cuda_graph_free(vlm_graph *g);
 }
 
 #endif

@@ -72,7 +72,7 @@ static vlm_status ew_run(vlm_ctx *ctx, const char *op, int kind, int sub, float 
     const char *p2 = in2 ? cuda_ptr(in2) : NULL;
     int bd = in2 ? (int)in2->dtype : (int)VLM_DTYPE_F32;
     bool small = it.total < ((int64_t)1 << 31);
-    cudaStream_t sm = dev->stream;
+    cudaStream_t sm = cuda_stream(ctx);
     if (n_ops == 3) {
         if (small)
             ew_kernel<uint32_t, 3>

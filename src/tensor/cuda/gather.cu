@@ -2,7 +2,10 @@
  * into text embeddings). As on the CPU, every id is checked before anything is written (a
  * bad id fails naming it and leaves the output untouched) and scatter refuses duplicate
  * ids. The checks read the ids on the host, so these ops wait for the stream once; the
- * copy itself is one thread per element with the copy op's dtype conversions. */
+ * copy itself is one thread per element with the copy op's dtype conversions.
+ * While a graph is recorded (graph.h) nothing may wait: the kernel checks each id itself,
+ * skips a bad one and raises the device's bad-id flag, which the next download or
+ * synchronization reports (duplicates are not detected there). */
 #include <stdlib.h>
 
 #include "tensor/cuda/cuda_internal.cuh"
@@ -12,7 +15,7 @@ static vlm_status ids_to_host(vlm_ctx *ctx, const char *op, const vlm_tensor *id
     int64_t m = ids->shape[0], es = (int64_t)vlm_dtype_size(ids->dtype);
     int64_t *h = (int64_t *)malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t));
     if (!h) return vlm_ctx_fail(ctx, VLM_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
-    cudaStream_t s = cuda_dev_of(ctx)->stream;
+    cudaStream_t s = cuda_stream(ctx);
     /* Strided ids: rows of one element each, into a packed buffer; a broadcast view
      * (stride 0) is one element repeated. */
     bool bcast = m > 1 && ids->stride[0] == 0;
@@ -58,6 +61,8 @@ typedef struct rows_args {
     int64_t ss0, ss1, ds0, ds1; /* bytes */
     int sd, dd, esz;            /* esz: size of the source element */
     int scatter;                /* 0: dst[i] = src[ids[i]]; 1: dst[ids[i]] = src[i] */
+    int64_t limit;              /* ids must be in [0, limit) */
+    int *bad;                   /* device-side check (recording): raised on a bad id; or NULL */
 } rows_args;
 
 __global__ void rows_kernel(rows_args a) {
@@ -66,6 +71,10 @@ __global__ void rows_kernel(rows_args a) {
          e += (int64_t)gridDim.x * blockDim.x) {
         int64_t i = e / a.d, c = e % a.d;
         int64_t id = cu_load_index(a.ids + i * a.ids_stride, a.ids_dt);
+        if (a.bad && (id < 0 || id >= a.limit)) {
+            *a.bad = 1;
+            continue;
+        }
         int64_t sr = a.scatter ? i : id, dr = a.scatter ? id : i;
         cu_convert(a.dst + dr * a.ds0 + c * a.ds1, a.dd, a.src + sr * a.ss0 + c * a.ss1, a.sd,
                    a.esz);
@@ -90,7 +99,9 @@ static vlm_status rows_run(vlm_ctx *ctx, const char *op, cuda_dev *dev, const vl
     a.dd = dst->dtype;
     a.esz = (int)vlm_dtype_size(src->dtype);
     a.scatter = scatter;
-    rows_kernel<<<cuda_blocks(a.m * a.d, 256, dev), 256, 0, dev->stream>>>(a);
+    a.limit = scatter ? dst->shape[0] : src->shape[0];
+    a.bad = cuda_capturing(ctx) ? dev->bad_ids_dev : NULL;
+    rows_kernel<<<cuda_blocks(a.m * a.d, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, op);
 }
 
@@ -100,6 +111,7 @@ extern "C" vlm_status cuda_gather_rows(vlm_ctx *ctx, const vlm_tensor *table, co
     cuda_dev *dev;
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
+    if (cuda_capturing(ctx)) return rows_run(ctx, op, dev, table, ids, out, 0);
     int64_t *h;
     if ((st = ids_to_host(ctx, op, ids, &h)) != VLM_OK) return st;
     st = check_ids(ctx, op, h, ids->shape[0], table->shape[0]);
@@ -115,6 +127,7 @@ extern "C" vlm_status cuda_scatter_rows(vlm_ctx *ctx, const vlm_tensor *src, con
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
     int64_t m = ids->shape[0], n = out->shape[0];
+    if (cuda_capturing(ctx)) return rows_run(ctx, op, dev, src, ids, out, 1);
     int64_t *h;
     if ((st = ids_to_host(ctx, op, ids, &h)) != VLM_OK) return st;
     st = check_ids(ctx, op, h, m, n);

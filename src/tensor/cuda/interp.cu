@@ -148,12 +148,12 @@ extern "C" vlm_status cuda_interpolate(vlm_ctx *ctx, const vlm_tensor *x, vlm_in
         st = cuda_scratch(ctx, op, (size_t)(a.planes * a.h * a.ow) * sizeof(float), &tmp);
     if (st == VLM_OK) {
         a.tmp = (float *)tmp;
-        interp_w_kernel<<<cuda_blocks(a.planes * a.h * a.ow, 256, dev), 256, 0, dev->stream>>>(a,
+        interp_w_kernel<<<cuda_blocks(a.planes * a.h * a.ow, 256, dev), 256, 0, cuda_stream(ctx)>>>(a,
                                                                                                tw);
         st = cuda_check_launch(ctx, op);
     }
     if (st == VLM_OK) {
-        interp_h_kernel<<<cuda_blocks(a.planes * a.oh * a.ow, 256, dev), 256, 0, dev->stream>>>(a,
+        interp_h_kernel<<<cuda_blocks(a.planes * a.oh * a.ow, 256, dev), 256, 0, cuda_stream(ctx)>>>(a,
                                                                                                 th);
         st = cuda_check_launch(ctx, op);
     }

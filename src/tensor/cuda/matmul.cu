@@ -5,6 +5,9 @@
  *   decode step reads the weights once at close to memory bandwidth.
  * - larger m: cuBLAS SGEMM. f16/bf16 weights are first widened into f32 scratch, a bounded
  *   block of rows at a time (the products then match the CPU's exact widening).
+ * - larger m, bf16 weights, and a context that allows bf16 compute (vlm_ctx.bf16_compute):
+ *   x is rounded to bf16 once and the product runs on the tensor cores (cublasGemmEx, bf16
+ *   operands, f32 accumulation and output): ~15x the f32 rate, at bf16 input precision.
  * Operands whose rows cannot be addressed with one leading stride are copied into
  * contiguous scratch first, as the CPU backend does; a transposed right-hand side of bmm
  * goes to cuBLAS as a transposed operand with no copy. */
@@ -213,6 +216,45 @@ __global__ void bias_rows_kernel(float *y, int64_t ldy, int64_t m, int64_t n, co
     }
 }
 
+/* ------------------------------------------------------------ bf16 operands */
+
+/* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block (dst contiguous). */
+__global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k,
+                               uint16_t *dst) {
+    int64_t total = m * k;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = e / k, c = e - r * k;
+        dst[e] = cu_f32_to_bf16(x[r * ldx + c]);
+    }
+}
+
+/* cuBLAS runs on the device's stream; it is not recorded into graphs. */
+static vlm_status blas_ready(vlm_ctx *ctx, const char *op) {
+    if (cuda_capturing(ctx))
+        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: cuBLAS products are not recorded in graphs",
+                            op);
+    return VLM_OK;
+}
+
+/* y [m, n] (ldy) = x [m, k] (ldx, f32) @ w^T with w [n, k] bf16 (ldw): x rounded to bf16,
+ * tensor-core product with f32 accumulation. */
+static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const float *xp,
+                            int64_t ldx, const char *wp, int64_t ldw, float *yp, int64_t ldy,
+                            int64_t m, int64_t n, int64_t k) {
+    uint16_t *xb;
+    vlm_status st = cuda_scratch(ctx, op, (size_t)(m * k) * 2, (void **)&xb);
+    if (st != VLM_OK) return st;
+    to_bf16_kernel<<<cuda_blocks(m * k, 256, dev), 256, 0, cuda_stream(ctx)>>>(xp, ldx, m, k, xb);
+    if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
+    const float one = 1.0f, zero = 0.0f;
+    return cuda_check_blas(ctx, op,
+                           cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)k,
+                                        &one, wp, CUDA_R_16BF, (int)ldw, xb, CUDA_R_16BF, (int)k,
+                                        &zero, yp, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F,
+                                        CUBLAS_GEMM_DEFAULT));
+}
+
 /* ------------------------------------------------------------ matmul */
 
 extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
@@ -253,14 +295,14 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
             int64_t want = (n + GEMV_WARPS - 1) / GEMV_WARPS;
             unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
             if (w->dtype == VLM_DTYPE_BF16)
-                gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, dev->stream, a);
+                gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, cuda_stream(ctx), a);
             else if (w->dtype == VLM_DTYPE_F16)
-                gemv_launch<VLM_DTYPE_F16>((int)m, blocks, dev->stream, a);
+                gemv_launch<VLM_DTYPE_F16>((int)m, blocks, cuda_stream(ctx), a);
             else
-                gemv_launch<VLM_DTYPE_F32>((int)m, blocks, dev->stream, a);
+                gemv_launch<VLM_DTYPE_F32>((int)m, blocks, cuda_stream(ctx), a);
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         } else if (k == 0) {
-            bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, dev->stream>>>(
+            bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, cuda_stream(ctx)>>>(
                 yp, ldy, m, n, bp, bstride, bdt, 1);
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         } else {
@@ -272,7 +314,12 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
             }
             const float one = 1.0f, zero = 0.0f;
             bool direct = w->dtype == VLM_DTYPE_F32 && (n == 1 || ldw >= k);
-            if (direct) {
+            if ((st = blas_ready(ctx, op)) != VLM_OK) goto done;
+            if (ctx->bf16_compute && w->dtype == VLM_DTYPE_BF16 && (n == 1 || ldw >= k)) {
+                if (ldw < k) ldw = k;
+                st = gemm_bf16(ctx, op, dev, xp, ldx, cuda_ptr(w), ldw, yp, ldy, m, n, k);
+                if (st != VLM_OK) goto done;
+            } else if (direct) {
                 if (ldw < k) ldw = k; /* one row: its stride is irrelevant */
                 st = cuda_check_blas(ctx, op,
                                      cublasSgemm(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n,
@@ -309,7 +356,7 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
                 }
             }
             if (bp) {
-                bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, dev->stream>>>(
+                bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, cuda_stream(ctx)>>>(
                     yp, ldy, m, n, bp, bstride, bdt, 0);
                 if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
             }
@@ -352,6 +399,7 @@ extern "C" vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tens
         st = cuda_fill(ctx, out, 0.0f);
         goto done;
     }
+    if ((st = blas_ready(ctx, op)) != VLM_OK) goto done;
     if (!vlm_strided_mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k) &&
         (st = to_scratch(ctx, op, a, VLM_DTYPE_F32, &as)) != VLM_OK)
         goto done;

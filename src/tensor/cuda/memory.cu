@@ -66,8 +66,11 @@ vlm_status cuda_scratch_upload(vlm_ctx *ctx, const char *op, const void *host, s
     vlm_status st = cuda_scratch(ctx, op, n, out);
     if (st != VLM_OK) return st;
     /* From pageable memory the call returns once the bytes are staged: host may be freed. */
-    return cuda_check(
-        ctx, op, cudaMemcpyAsync(*out, host, n, cudaMemcpyHostToDevice, cuda_dev_of(ctx)->stream));
+    if (cuda_capturing(ctx))
+        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
+                            "%s: host data cannot be uploaded while a graph is recorded", op);
+    return cuda_check(ctx, op,
+                      cudaMemcpyAsync(*out, host, n, cudaMemcpyHostToDevice, cuda_stream(ctx)));
 }
 
 /* ------------------------------------------------------------ memory entries */
@@ -108,12 +111,23 @@ static vlm_status mem_upload(void *dst, const void *src, size_t n, vlm_error *er
     return e == cudaSuccess ? VLM_OK : mem_fail(err, "upload", D, e);
 }
 
+/* After a synchronization: the bad-id flag of graph replays, reported once. */
+static vlm_status bad_ids_check(cuda_dev *d, vlm_error *err) {
+    if (!d->bad_ids || !*d->bad_ids) return VLM_OK;
+    *d->bad_ids = 0;
+    return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
+                   "cuda:%d: gather_rows/scatter_rows in a graph replay: an id was out of range "
+                   "(its row was skipped)",
+                   d->device);
+}
+
 template <int D>
 static vlm_status mem_download(void *dst, const void *src, size_t n, vlm_error *err) {
     cudaError_t e = cudaSetDevice(D);
     if (e == cudaSuccess) e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, g_dev[D].stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(g_dev[D].stream);
-    return e == cudaSuccess ? VLM_OK : mem_fail(err, "download (or an op queued before it)", D, e);
+    if (e != cudaSuccess) return mem_fail(err, "download (or an op queued before it)", D, e);
+    return bad_ids_check(&g_dev[D], err);
 }
 
 typedef struct mem_fns {
@@ -174,6 +188,16 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
         return vlm_err(err, VLM_ERR_DEVICE, "cuda:%d: cublas: %s", device,
                        cublasGetStatusString(s));
     }
+    void *flag = NULL;
+    if ((e = cudaHostAlloc(&flag, sizeof(int), cudaHostAllocMapped)) != cudaSuccess ||
+        (e = cudaHostGetDevicePointer((void **)&d->bad_ids_dev, flag, 0)) != cudaSuccess) {
+        if (flag) cudaFreeHost(flag);
+        cublasDestroy(d->blas);
+        cudaStreamDestroy(d->stream);
+        return mem_fail(err, "mapped flag", device, e);
+    }
+    d->bad_ids = (volatile int *)flag;
+    *d->bad_ids = 0;
     vlm_backend *b = &d->base;
     b->name = d->name;
     b->host_memory = 0;
@@ -201,6 +225,10 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     b->interpolate = cuda_interpolate;
     b->argmax = cuda_argmax;
     b->topk = cuda_topk;
+    b->graph_begin = cuda_graph_begin;
+    b->graph_end = cuda_graph_end;
+    b->graph_launch = cuda_graph_launch;
+    b->graph_free = cuda_graph_free;
     d->ready = 1;
     return VLM_OK;
 }
@@ -233,10 +261,11 @@ extern "C" bool vlm_backend_is_cuda(const vlm_backend *backend) {
 extern "C" vlm_status vlm_cuda_synchronize(const vlm_backend *backend, vlm_error *err) {
     if (!vlm_backend_is_cuda(backend))
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT, "cuda_synchronize: not a CUDA backend");
-    const cuda_dev *d = (const cuda_dev *)(const void *)backend;
+    cuda_dev *d = (cuda_dev *)(void *)backend;
     cudaError_t e = cudaSetDevice(d->device);
     if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
-    return e == cudaSuccess ? VLM_OK : mem_fail(err, "synchronize", d->device, e);
+    if (e != cudaSuccess) return mem_fail(err, "synchronize", d->device, e);
+    return bad_ids_check(d, err);
 }
 
 extern "C" const char *vlm_cuda_describe(const vlm_backend *backend) {

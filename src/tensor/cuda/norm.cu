@@ -87,7 +87,7 @@ extern "C" vlm_status cuda_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm
     vlm_status st = cuda_begin(ctx, "rms_norm", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    rms_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a, param_of(w), eps,
+    rms_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a, param_of(w), eps,
                                                                          w_offset);
     return cuda_check_launch(ctx, "rms_norm");
 }
@@ -123,7 +123,7 @@ extern "C" vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const v
     vlm_status st = cuda_begin(ctx, "layer_norm", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    ln_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a, param_of(w), param_of(b),
+    ln_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a, param_of(w), param_of(b),
                                                                         eps);
     return cuda_check_launch(ctx, "layer_norm");
 }
@@ -156,6 +156,6 @@ extern "C" vlm_status cuda_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_
     vlm_status st = cuda_begin(ctx, "softmax", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    softmax_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, dev->stream>>>(a);
+    softmax_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "softmax");
 }

@@ -46,6 +46,6 @@ extern "C" vlm_status cuda_avg_pool2d(vlm_ctx *ctx, const vlm_tensor *x, int kh,
                    kw,
                    sh,
                    sw};
-    pool_kernel<<<cuda_blocks(a.oh * a.ow * a.c, 256, dev), 256, 0, dev->stream>>>(a);
+    pool_kernel<<<cuda_blocks(a.oh * a.ow * a.c, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "avg_pool2d");
 }

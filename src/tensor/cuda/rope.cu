@@ -75,7 +75,7 @@ extern "C" vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos,
     for (int i = 0; i < a.n_axes && sections; i++)
         a.sections[i] = sections[i];
     a.scaling = attention_scaling;
-    rope_table_kernel<<<cuda_blocks(a.s_len * a.half, 256, dev), 256, 0, dev->stream>>>(a);
+    rope_table_kernel<<<cuda_blocks(a.s_len * a.half, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "rope_table");
 }
 
@@ -139,6 +139,6 @@ extern "C" vlm_status cuda_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_ten
     a.interleaved = mode == VLM_ROPE_INTERLEAVED;
     a.copy_tail = a.x != a.out;
     int64_t total = a.s_len * a.heads * (a.d - a.half);
-    rope_kernel<<<cuda_blocks(total, 256, dev), 256, 0, dev->stream>>>(a);
+    rope_kernel<<<cuda_blocks(total, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "rope");
 }

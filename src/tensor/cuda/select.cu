@@ -103,7 +103,7 @@ extern "C" vlm_status cuda_argmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
     a.outr = elems_of(out, x->ndim > 1);
     a.out_dt = out->dtype;
     unsigned blocks = (unsigned)(a.rows < 65535 * 16 ? a.rows : 65535 * 16);
-    argmax_kernel<<<blocks, 256, 0, dev->stream>>>(a);
+    argmax_kernel<<<blocks, 256, 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "argmax");
 }
 
@@ -224,7 +224,7 @@ extern "C" vlm_status cuda_topk(vlm_ctx *ctx, const vlm_tensor *x, int64_t k,
     } else {
         smem = (size_t)a.p2 * 8;
     }
-    topk_kernel<<<blocks, SEL_THREADS, smem, dev->stream>>>(a);
+    topk_kernel<<<blocks, SEL_THREADS, smem, cuda_stream(ctx)>>>(a);
     st = cuda_check_launch(ctx, op);
 done:
     vlm_arena_release(ctx->arena, mark);
