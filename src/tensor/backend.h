@@ -47,6 +47,10 @@ struct vlm_backend {
                          const vlm_tensor *bias, const vlm_tensor *out);
     vlm_status (*bmm)(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
                       const vlm_tensor *out);
+    /* n (<= VLM_MATMUL_MANY_MAX) matmuls of one x with float weights of one dtype, each
+     * validated as matmul; NULL: the front end runs them one by one. */
+    vlm_status (*matmul_many)(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
+                              const vlm_tensor *const *bias, const vlm_tensor *const *out);
     /* w is quantized (bits > 0), validated as ops.h says; NULL when unsupported. */
     vlm_status (*matmul_q)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                            const vlm_tensor *bias, const vlm_tensor *out);

@@ -161,6 +161,15 @@ static inline vlm_qweight vlm_qweight_float(const vlm_tensor *w) {
     q.w = *w;
     return q;
 }
+
+#define VLM_MATMUL_MANY_MAX 4
+
+/* out[i] = x @ w[i]^T (+ bias[i], which may be NULL) for i < n (1 .. VLM_MATMUL_MANY_MAX),
+ * each as vlm_op_matmul_q: the Linear layers that read the same input (q/k/v, gate/up).
+ * A backend may run them as one pass (a decode step's GEMV launches once for all, and the
+ * small k/v products stop being launch-bound); results equal the separate products. */
+vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_qweight *const *w,
+                              const vlm_tensor *const *bias, const vlm_tensor *const *out);
 /* N and K of the (dequantized) matrix. */
 static inline int64_t vlm_qweight_rows(const vlm_qweight *q) {
     return q->w.shape[0];

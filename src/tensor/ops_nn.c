@@ -53,10 +53,9 @@ vlm_status vlm_op_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *o
     return vlm_op_end(ctx, ctx->backend->softmax(ctx, x, out));
 }
 
-vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+/* The checks of vlm_op_matmul (false: the context holds the failure). */
+static bool matmul_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_tensor *w,
                          const vlm_tensor *bias, const vlm_tensor *out) {
-    const char *op = "matmul";
-    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!vlm_check_tensor(ctx, op, "x", x) || !vlm_check_tensor(ctx, op, "w", w) ||
         !vlm_check_out(ctx, op, "out", out) || !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "w", w, VLM_F_FLOAT) ||
@@ -65,21 +64,53 @@ vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
         !vlm_check_ndim(ctx, op, "w", w, 2, 2) || !vlm_check_inner_contiguous(ctx, op, "w", w) ||
         !vlm_check_no_overlap(ctx, op, out, x, false) ||
         !vlm_check_no_overlap(ctx, op, out, w, false))
-        return ctx->status;
+        return false;
     int64_t n = w->shape[0], k = w->shape[1];
     bool ok = x->ndim == out->ndim && x->shape[x->ndim - 1] == k && out->shape[out->ndim - 1] == n;
     for (int i = 0; ok && i < x->ndim - 1; i++)
         ok = x->shape[i] == out->shape[i];
-    if (!ok)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
-                            "%s: x %s @ w %s^T needs out [..., %lld] with x's leading extents, "
-                            "got %s",
-                            op, D(x), D(w), (long long)n, D(out));
-    if (bias &&
-        (!param_vec(ctx, op, "bias", bias, n) || !vlm_check_no_overlap(ctx, op, out, bias, false)))
-        return ctx->status;
+    if (!ok) {
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                     "%s: x %s @ w %s^T needs out [..., %lld] with x's leading extents, got %s", op,
+                     D(x), D(w), (long long)n, D(out));
+        return false;
+    }
+    return !bias ||
+           (param_vec(ctx, op, "bias", bias, n) && vlm_check_no_overlap(ctx, op, out, bias, false));
+}
+
+vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                         const vlm_tensor *bias, const vlm_tensor *out) {
+    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
+    if (!matmul_valid(ctx, "matmul", x, w, bias, out)) return ctx->status;
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->matmul(ctx, x, w, bias, out));
+}
+
+vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_qweight *const *w,
+                              const vlm_tensor *const *bias, const vlm_tensor *const *out) {
+    const char *op = "matmul_many";
+    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
+    if (n < 1 || n > VLM_MATMUL_MANY_MAX || !w || !bias || !out)
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %d products (1 to %d, arrays set)",
+                            op, n, VLM_MATMUL_MANY_MAX);
+    bool fused = ctx->backend->matmul_many != NULL;
+    for (int i = 0; fused && i < n; i++)
+        fused = w[i] && w[i]->bits == 0 && w[i]->w.dtype == w[0]->w.dtype && out[i] &&
+                vlm_tensor_numel(out[i]) > 0;
+    if (!fused) {
+        for (int i = 0; i < n && ctx->status == VLM_OK; i++)
+            vlm_op_matmul_q(ctx, x, w[i], bias[i], out[i]);
+        return ctx->status;
+    }
+    const vlm_tensor *wt[VLM_MATMUL_MANY_MAX];
+    for (int i = 0; i < n; i++) {
+        if (!matmul_valid(ctx, op, x, &w[i]->w, bias[i], out[i])) return ctx->status;
+        for (int j = 0; j < i; j++)
+            if (!vlm_check_no_overlap(ctx, op, out[i], out[j], false)) return ctx->status;
+        wt[i] = &w[i]->w;
+    }
+    return vlm_op_end(ctx, ctx->backend->matmul_many(ctx, x, n, wt, bias, out));
 }
 
 vlm_status vlm_op_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,

@@ -116,9 +116,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_tensor_reshape(&vn, 2, SHAPE(S, nkv * hd), &vn2, &ctx->err));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->in_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul_q(ctx, &h, &L->q_w, &L->q_b, &q2));
-        TRY(vlm_op_matmul_q(ctx, &h, &L->k_w, &L->k_b, &kn2));
-        TRY(vlm_op_matmul_q(ctx, &h, &L->v_w, &L->v_b, &vn2));
+        {
+            const vlm_qweight *ws[3] = {&L->q_w, &L->k_w, &L->v_w};
+            const vlm_tensor *bs[3] = {&L->q_b, &L->k_b, &L->v_b}, *os[3] = {&q2, &kn2, &vn2};
+            TRY(vlm_op_matmul_many(ctx, &h, 3, ws, bs, os));
+        }
         TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
         TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
 
@@ -140,8 +142,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_op_add(ctx, x, &o, x));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul_q(ctx, &h, &L->gate_w, NULL, &gate));
-        TRY(vlm_op_matmul_q(ctx, &h, &L->up_w, NULL, &up));
+        {
+            const vlm_qweight *ws[2] = {&L->gate_w, &L->up_w};
+            const vlm_tensor *bs[2] = {NULL, NULL}, *os[2] = {&gate, &up};
+            TRY(vlm_op_matmul_many(ctx, &h, 2, ws, bs, os));
+        }
         TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &gate, &up, &gate));
         TRY(vlm_op_matmul_q(ctx, &gate, &L->down_w, NULL, &o));
         TRY(vlm_op_add(ctx, x, &o, x));

@@ -66,6 +66,26 @@ __device__ __forceinline__ bool row_coords(const att_args &a, int64_t item, int 
     return in_group < a.group;
 }
 
+/* With kv_len (a cache whose length is read on the device): the length now, the keys per
+ * split (the recorded number of splits shares them, at least one tile each so that short caches
+ * use few splits) and how many splits hold keys; the others do nothing. Without kv_len, the
+ * host's values. */
+__device__ __forceinline__ int dyn_splits(att_args &a) {
+    if (!a.kv_len) return a.n_split;
+    int64_t n = *a.kv_len;
+    n = n < 0 ? 0 : n > a.sk ? a.sk : n;
+    a.sk = n;
+    a.q_pos0 = n - a.sq;
+    if (a.n_split == 1) {
+        a.split_len = n;
+        return 1;
+    }
+    int64_t len = ((n + a.n_split - 1) / a.n_split + ATT_BK - 1) / ATT_BK * ATT_BK;
+    if (len < ATT_BK) len = ATT_BK;
+    a.split_len = len;
+    return (int)((n + len - 1) / len);
+}
+
 /* The visible intervals of query i (see vlm_attn_params): iv[0..1] base, iv[2..3] span. */
 __device__ __forceinline__ void row_interval(const att_args &a, int64_t i, int64_t *iv) {
     if (a.iv) {
@@ -136,15 +156,7 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int64_t item = blockIdx.x;
     int d4 = (int)((a.d + 3) / 4) * 4;
-    if (a.kv_len) {
-        /* The cache's current length, read now: the splits share it evenly (a recorded
-         * graph keeps the number of splits, not their length). */
-        int64_t n = *a.kv_len;
-        n = n < 0 ? 0 : n > a.sk ? a.sk : n;
-        a.sk = n;
-        a.q_pos0 = n - a.sq;
-        a.split_len = ((n + a.n_split - 1) / a.n_split + ATT_BK - 1) / ATT_BK * ATT_BK;
-    }
+    if (a.kv_len && (int)blockIdx.y >= dyn_splits(a)) return; /* a split past the cache */
 
     /* Query rows (a prefix of the item's rows is valid; rows are evenly strided) and their
      * intervals; the block's key range. */
@@ -312,6 +324,7 @@ __global__ void att_combine_kernel(att_args a) {
     extern __shared__ float wsh[]; /* [warps per block][n_split] */
     int lane = threadIdx.x & 31;
     float *w = wsh + (threadIdx.x >> 5) * a.n_split;
+    a.n_split = dyn_splits(a); /* with kv_len: only the splits that held keys wrote */
     int64_t rows = a.sq * a.hq;
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
@@ -342,6 +355,110 @@ __global__ void att_combine_kernel(att_args a) {
             dst[c] = acc * inv;
         }
         __syncwarp(); /* w is rewritten for the next row */
+    }
+}
+
+/* ------------------------------------------------------------ decode */
+
+#define DEC_WARPS 4
+#define DEC_MAX_D 128
+
+/* One query (decode) whose GQA group of G <= GM heads shares a kv head, head dims <= 128
+ * and multiples of 4, no segments or spans. Block (kv head, split), 4 warps; warp w takes
+ * keys s0 + w, s0 + w + 4, ...: each lane holds 4 consecutive dims of the key and value row
+ * (one coalesced 16-byte load each, so a row is read once for all G heads), the G dot
+ * products are summed across the warp, and each warp keeps an online softmax and O for
+ * the G heads in registers. The warps merge through shared memory (log-sum-exp), then the
+ * block writes its split's partial state (the combine kernel merges splits) or, unsplit,
+ * the normalized rows. The general kernel scores one key per lane for 8 rows: for one
+ * query it leaves most lanes' work idle and runs one warp per block. */
+template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_kernel(att_args a) {
+    __shared__ float4 sq[GM][DEC_MAX_D / 4];
+    __shared__ float sm[DEC_WARPS][GM], sl[DEC_WARPS][GM];
+    __shared__ float4 so[DEC_WARPS][GM][DEC_MAX_D / 4];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if ((int)blockIdx.y >= dyn_splits(a)) return;
+    const int64_t h = blockIdx.x;
+    const int G = (int)a.group, d4 = (int)(a.d / 4), dv4 = (int)(a.dv / 4);
+    for (int e = threadIdx.x; e < GM * (DEC_MAX_D / 4); e += DEC_WARPS * 32) {
+        int g = e / (DEC_MAX_D / 4), c = e % (DEC_MAX_D / 4);
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (g < G && c < d4) v = ((const float4 *)(a.q + (h * G + g) * a.qs1))[c];
+        sq[g][c] = v;
+    }
+    __syncthreads();
+    int64_t iv[4];
+    row_interval(a, 0, iv);
+    int64_t s0 = (int64_t)blockIdx.y * a.split_len, s1 = s0 + a.split_len;
+    if (s0 < iv[0]) s0 = iv[0];
+    if (s1 > iv[1]) s1 = iv[1];
+    if (s1 > a.sk) s1 = a.sk;
+    float m[GM], l[GM];
+    float4 o[GM];
+#pragma unroll
+    for (int g = 0; g < GM; g++) {
+        m[g] = -INFINITY;
+        l[g] = 0.0f;
+        o[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int64_t j = s0 + warp; j < s1; j += DEC_WARPS) {
+        float4 kk = lane < d4 ? ((const float4 *)(a.k + j * a.ks0 + h * a.ks1))[lane] : zero;
+        float4 vv = lane < dv4 ? ((const float4 *)(a.v + j * a.vs0 + h * a.vs1))[lane] : zero;
+#pragma unroll
+        for (int g = 0; g < GM; g++) {
+            if (g >= G) break;
+            float4 q = sq[g][lane];
+            float sc = q.x * kk.x + q.y * kk.y + q.z * kk.z + q.w * kk.w;
+            sc = cu_warp_sum(sc) * a.scale;
+            if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
+            float mn = fmaxf(m[g], sc), c = expf(m[g] - mn), p = expf(sc - mn);
+            l[g] = l[g] * c + p;
+            o[g].x = o[g].x * c + p * vv.x;
+            o[g].y = o[g].y * c + p * vv.y;
+            o[g].z = o[g].z * c + p * vv.z;
+            o[g].w = o[g].w * c + p * vv.w;
+            m[g] = mn;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < GM; g++) {
+        if (lane == 0) {
+            sm[warp][g] = m[g];
+            sl[warp][g] = l[g];
+        }
+        so[warp][g][lane] = o[g];
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < G * 32; e += DEC_WARPS * 32) {
+        int g = e / 32, c = e % 32;
+        float M = -INFINITY;
+        for (int w = 0; w < DEC_WARPS; w++)
+            M = fmaxf(M, sm[w][g]);
+        float L = 0.0f;
+        float4 O = zero;
+        for (int w = 0; w < DEC_WARPS; w++) {
+            float wt = sm[w][g] == -INFINITY ? 0.0f : expf(sm[w][g] - M);
+            float4 ow = so[w][g][c];
+            L += sl[w][g] * wt;
+            O.x += ow.x * wt;
+            O.y += ow.y * wt;
+            O.z += ow.z * wt;
+            O.w += ow.w * wt;
+        }
+        int64_t row = h * G + g; /* query 0, head row */
+        if (a.n_split > 1) {
+            if (c < dv4) ((float4 *)(a.part_o + ((int64_t)blockIdx.y * a.hq + row) * a.dv))[c] = O;
+            if (c == 0) {
+                float *pml = a.part_ml + ((int64_t)blockIdx.y * a.hq + row) * 2;
+                pml[0] = M;
+                pml[1] = L;
+            }
+        } else if (c < dv4) {
+            float inv = L > 0.0f ? 1.0f / L : 0.0f;
+            ((float4 *)(a.out + row * a.os1))[c] =
+                make_float4(O.x * inv, O.y * inv, O.z * inv, O.w * inv);
+        }
     }
 }
 
@@ -475,11 +592,17 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     int d4 = (int)((d + 3) / 4) * 4;
     a.ldq = d4 + ((d4 / 4) % 2 == 0 ? 4 : 8);
 
+    /* one query per kv-head group, rows readable as float4: the decode kernel */
+    bool decode = sq == 1 && a.group <= 16 && d <= DEC_MAX_D && dv <= DEC_MAX_D && d % 4 == 0 &&
+                  dv % 4 == 0 && a.vq && a.vk && a.vv && !p->segments && !p->spans &&
+                  (out->stride[1] % 16 == 0) && ((uintptr_t)cuda_ptr(out) & 15u) == 0;
     a.by_head = a.group > 1 && sq <= 4;
     int warps = a.by_head ? 1 : 4, br = warps * ATT_RPW;
     int dvc = dv <= 32 ? 1 : dv <= 64 ? 2 : dv <= 96 ? 3 : dv <= 128 ? 4 : 8;
     int64_t items;
-    if (a.by_head) {
+    if (decode) {
+        items = hkv;
+    } else if (a.by_head) {
         a.n_rg = (a.group + br - 1) / br;
         items = hkv * sq * a.n_rg;
     } else {
@@ -527,7 +650,21 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         a.part_o = (float *)po;
         a.part_ml = (float *)pml;
     }
-    {
+    if (decode) {
+        dim3 grid((unsigned)hkv, (unsigned)a.n_split);
+        if (a.group <= 4)
+            att_decode_kernel<4><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
+        else if (a.group <= 8)
+            att_decode_kernel<8><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
+        else
+            att_decode_kernel<16><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
+        if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+        if (a.n_split > 1) {
+            size_t csm = (size_t)(256 / 32) * (size_t)a.n_split * sizeof(float);
+            att_combine_kernel<<<cuda_blocks(hq * 32, 256, dev), 256, csm, cuda_stream(ctx)>>>(a);
+            st = cuda_check_launch(ctx, op);
+        }
+    } else {
         size_t smem = ((size_t)(br + ATT_BK) * a.ldq + (size_t)ATT_BK * 32 * dvc) * 4 +
                       (size_t)br * 4 * sizeof(int64_t);
         if (smem > dev->smem_optin) {

@@ -361,6 +361,8 @@ vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *
 vlm_status cuda_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out);
 vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
                        const vlm_tensor *bias, const vlm_tensor *out);
+vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
+                            const vlm_tensor *const *bias, const vlm_tensor *const *out);
 vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
 vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                            const int *sections, vlm_rope_sections layout, float attention_scaling,

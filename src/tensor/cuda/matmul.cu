@@ -36,10 +36,12 @@ static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, 
 
 /* ------------------------------------------------------------ GEMV (small m) */
 
-typedef struct gemv_args {
-    int64_t n, k;
-    const float *x;
-    int64_t ldx;
+#define GEMV_MAX_PARTS 4
+
+/* One product of a (possibly several-part) GEMV: rows start .. start + n - 1 of the
+ * launch's output space belong to it. */
+typedef struct gemv_part {
+    int64_t start, n;
     const char *w;
     int64_t ldw; /* elements */
     const char *bias;
@@ -47,7 +49,17 @@ typedef struct gemv_args {
     int bias_dt;
     float *y;
     int64_t ldy;
-    int vec; /* 16-byte loads of w and x are aligned */
+} gemv_part;
+
+/* x [m, k] times the weights of 1 .. GEMV_MAX_PARTS products that share x (q/k/v,
+ * gate/up): one launch, one warp per output row of any part. */
+typedef struct gemv_args {
+    int64_t n, k; /* n: the parts' rows together */
+    const float *x;
+    int64_t ldx;
+    int n_parts;
+    gemv_part part[GEMV_MAX_PARTS];
+    int vec; /* 16-byte loads of every w and of x are aligned */
 } gemv_args;
 
 template <int WDT> struct wtraits;
@@ -123,8 +135,13 @@ template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
     int lane = threadIdx.x & 31;
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-    for (int64_t j = warp; j < a.n; j += n_warps) {
-        const char *wr = a.w + j * a.ldw * W::SIZE;
+    for (int64_t jj = warp; jj < a.n; jj += n_warps) {
+        int pi = 0;
+        while (pi + 1 < a.n_parts && jj >= a.part[pi + 1].start)
+            pi++;
+        const gemv_part &P = a.part[pi];
+        const int64_t j = jj - P.start;
+        const char *wr = P.w + j * P.ldw * W::SIZE;
         float acc[M];
 #pragma unroll
         for (int r = 0; r < M; r++)
@@ -159,10 +176,10 @@ template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
         for (int r = 0; r < M; r++)
             acc[r] = cu_warp_sum(acc[r]);
         if (lane == 0) {
-            float b = a.bias ? cu_load_f(a.bias + j * a.bias_stride, a.bias_dt) : 0.0f;
+            float b = P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
 #pragma unroll
             for (int r = 0; r < M; r++)
-                a.y[r * a.ldy + j] = a.bias ? acc[r] + b : acc[r];
+                P.y[r * P.ldy + j] = P.bias ? acc[r] + b : acc[r];
         }
     }
 }
@@ -201,27 +218,60 @@ static bool aligned16(const void *p) {
     return ((uintptr_t)p & 15u) == 0;
 }
 
+static vlm_status gemv_run(vlm_ctx *ctx, const char *op, int64_t m, vlm_dtype wdt,
+                           const gemv_args *a) {
+    int64_t want = (a->n + GEMV_WARPS - 1) / GEMV_WARPS;
+    unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
+    if (wdt == VLM_DTYPE_BF16)
+        gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, cuda_stream(ctx), *a);
+    else if (wdt == VLM_DTYPE_F16)
+        gemv_launch<VLM_DTYPE_F16>((int)m, blocks, cuda_stream(ctx), *a);
+    else
+        gemv_launch<VLM_DTYPE_F32>((int)m, blocks, cuda_stream(ctx), *a);
+    return cuda_check_launch(ctx, op);
+}
+
 /* ------------------------------------------------------------ bias / zero rows */
 
-/* y[r, j] = (set ? 0 : y[r, j]) + bias[j] (bias may be absent when set). */
+/* y[r, j] = (set ? 0 : y[r, j]) + bias[j] (bias may be absent when set): columns across
+ * x-blocks, rows across y-blocks (no index division per element). */
 __global__ void bias_rows_kernel(float *y, int64_t ldy, int64_t m, int64_t n, const char *bias,
                                  int64_t bstride, int bdt, int set) {
-    int64_t total = m * n;
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = e / n, j = e % n;
+    for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < n;
+         j += (int64_t)gridDim.x * blockDim.x) {
         float b = bias ? cu_load_f(bias + j * bstride, bdt) : 0.0f;
-        float *p = y + r * ldy + j;
-        *p = set ? b : *p + b;
+        for (int64_t r = blockIdx.y; r < m; r += gridDim.y) {
+            float *p = y + r * ldy + j;
+            *p = set ? b : *p + b;
+        }
     }
+}
+
+static void bias_rows(cudaStream_t s, float *y, int64_t ldy, int64_t m, int64_t n,
+                      const char *bias, int64_t bstride, int bdt, int set) {
+    dim3 grid((unsigned)((n + 255) / 256 < 1024 ? (n + 255) / 256 : 1024),
+              (unsigned)(m < 4096 ? m : 4096));
+    bias_rows_kernel<<<grid, 256, 0, s>>>(y, ldy, m, n, bias, bstride, bdt, set);
 }
 
 /* ------------------------------------------------------------ bf16 operands */
 
-/* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block (dst contiguous). */
+/* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block (dst contiguous); `flat4`: x is
+ * contiguous, 16-byte aligned and k % 4 == 0, so four elements move per thread. */
 __global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k,
-                               uint16_t *dst) {
+                               uint16_t *dst, int flat4) {
     int64_t total = m * k;
+    if (flat4) {
+        for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total / 4;
+             e += (int64_t)gridDim.x * blockDim.x) {
+            float4 v = ((const float4 *)x)[e];
+            uint2 o;
+            o.x = (uint32_t)cu_f32_to_bf16(v.x) | ((uint32_t)cu_f32_to_bf16(v.y) << 16);
+            o.y = (uint32_t)cu_f32_to_bf16(v.z) | ((uint32_t)cu_f32_to_bf16(v.w) << 16);
+            ((uint2 *)dst)[e] = o;
+        }
+        return;
+    }
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = e / k, c = e - r * k;
@@ -245,7 +295,9 @@ static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const f
     uint16_t *xb;
     vlm_status st = cuda_scratch(ctx, op, (size_t)(m * k) * 2, (void **)&xb);
     if (st != VLM_OK) return st;
-    to_bf16_kernel<<<cuda_blocks(m * k, 256, dev), 256, 0, cuda_stream(ctx)>>>(xp, ldx, m, k, xb);
+    int flat4 = ldx == k && k % 4 == 0 && aligned16(xp);
+    to_bf16_kernel<<<cuda_blocks(flat4 ? m * k / 4 : m * k, 256, dev), 256, 0, cuda_stream(ctx)>>>(
+        xp, ldx, m, k, xb, flat4);
     if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
     const float one = 1.0f, zero = 0.0f;
     return cuda_check_blas(ctx, op,
@@ -290,20 +342,18 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
         int64_t bstride = bias ? bias->stride[0] : 0;
         int bdt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
         if (m <= GEMV_MAX_M) {
-            gemv_args a = {n, k, xp, ldx, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy, 0};
-            a.vec = aligned16(a.w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
-            int64_t want = (n + GEMV_WARPS - 1) / GEMV_WARPS;
-            unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
-            if (w->dtype == VLM_DTYPE_BF16)
-                gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, cuda_stream(ctx), a);
-            else if (w->dtype == VLM_DTYPE_F16)
-                gemv_launch<VLM_DTYPE_F16>((int)m, blocks, cuda_stream(ctx), a);
-            else
-                gemv_launch<VLM_DTYPE_F32>((int)m, blocks, cuda_stream(ctx), a);
-            if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+            gemv_args a;
+            memset(&a, 0, sizeof a);
+            a.n = n;
+            a.k = k;
+            a.x = xp;
+            a.ldx = ldx;
+            a.n_parts = 1;
+            a.part[0] = (gemv_part){0, n, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy};
+            a.vec = aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
+            if ((st = gemv_run(ctx, op, m, w->dtype, &a)) != VLM_OK) goto done;
         } else if (k == 0) {
-            bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, cuda_stream(ctx)>>>(
-                yp, ldy, m, n, bp, bstride, bdt, 1);
+            bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 1);
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         } else {
             if (m > INT_MAX || n > INT_MAX || k > INT_MAX || ldx > INT_MAX || ldy > INT_MAX) {
@@ -356,8 +406,7 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
                 }
             }
             if (bp) {
-                bias_rows_kernel<<<cuda_blocks(m * n, 256, dev), 256, 0, cuda_stream(ctx)>>>(
-                    yp, ldy, m, n, bp, bstride, bdt, 0);
+                bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 0);
                 if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
             }
         }
@@ -366,6 +415,51 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
 done:
     vlm_arena_release(ctx->arena, mark);
     return st;
+}
+
+/* ------------------------------------------------------------ several products of one x */
+
+extern "C" vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n_parts,
+                                       const vlm_tensor *const *w, const vlm_tensor *const *bias,
+                                       const vlm_tensor *const *out) {
+    const char *op = "matmul_many";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    int64_t m = cuda_nrows(x), k = w[0]->shape[1], ldx;
+    bool one_launch = m <= GEMV_MAX_M && n_parts <= GEMV_MAX_PARTS &&
+                      vlm_strided_flat_rows(x, &ldx) && aligned16(cuda_ptr(x)) && ldx % 4 == 0;
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    int64_t esz = (int64_t)vlm_dtype_size(w[0]->dtype);
+    for (int i = 0; one_launch && i < n_parts; i++) {
+        int64_t ldy, ldw = w[i]->stride[0] / esz;
+        one_launch = w[i]->dtype == w[0]->dtype && vlm_strided_flat_rows(out[i], &ldy) &&
+                     aligned16(cuda_ptr(w[i])) && (ldw * esz) % 16 == 0;
+        if (!one_launch) break;
+        gemv_part *P = &a.part[i];
+        P->start = a.n;
+        P->n = w[i]->shape[0];
+        P->w = cuda_ptr(w[i]);
+        P->ldw = ldw;
+        P->bias = bias[i] ? cuda_ptr(bias[i]) : NULL;
+        P->bias_stride = bias[i] ? bias[i]->stride[0] : 0;
+        P->bias_dt = bias[i] ? (int)bias[i]->dtype : (int)VLM_DTYPE_F32;
+        P->y = (float *)cuda_ptr(out[i]);
+        P->ldy = ldy;
+        a.n += P->n;
+    }
+    if (!one_launch) { /* prefill, or layouts the fused GEMV does not take: one by one */
+        for (int i = 0; st == VLM_OK && i < n_parts; i++)
+            st = cuda_matmul(ctx, x, w[i], bias[i], out[i]);
+        return st;
+    }
+    a.k = k;
+    a.x = (const float *)cuda_ptr(x);
+    a.ldx = ldx;
+    a.n_parts = n_parts;
+    a.vec = 1;
+    return gemv_run(ctx, op, m, w[0]->dtype, &a);
 }
 
 /* ------------------------------------------------------------ bmm */

@@ -215,6 +215,7 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     b->layer_norm = cuda_layer_norm;
     b->softmax = cuda_softmax;
     b->matmul = cuda_matmul;
+    b->matmul_many = cuda_matmul_many;
     b->bmm = cuda_bmm;
     b->rope_table = cuda_rope_table;
     b->rope = cuda_rope;

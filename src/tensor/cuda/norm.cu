@@ -47,9 +47,14 @@ __device__ __forceinline__ float param_at(const param &p, int64_t i) {
     return cu_load_f(p.p + i * p.stride, p.dt);
 }
 
-static int row_threads(int64_t d) {
-    int64_t t = (d + 31) / 32 * 32;
-    return t > 256 ? 256 : (int)t;
+/* Threads of a row's block: 256 when there are rows for every multiprocessor; with few rows
+ * (a decode step's one), enough that each thread has at most two elements, so the row's
+ * loads are in flight at once instead of one latency per loop turn. */
+static int row_threads(int64_t d, int64_t rows, const cuda_dev *dev) {
+    int64_t cap = rows < dev->n_sm ? 1024 : 256;
+    int64_t t = rows < dev->n_sm ? ((d + 1) / 2 + 31) / 32 * 32 : (d + 31) / 32 * 32;
+    if (t < 32) t = 32;
+    return (int)(t > cap ? cap : t);
 }
 
 static unsigned row_blocks(int64_t rows) {
@@ -87,7 +92,7 @@ extern "C" vlm_status cuda_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm
     vlm_status st = cuda_begin(ctx, "rms_norm", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    rms_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a, param_of(w), eps,
+    rms_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(a, param_of(w), eps,
                                                                          w_offset);
     return cuda_check_launch(ctx, "rms_norm");
 }
@@ -123,7 +128,7 @@ extern "C" vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const v
     vlm_status st = cuda_begin(ctx, "layer_norm", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    ln_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a, param_of(w), param_of(b),
+    ln_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(a, param_of(w), param_of(b),
                                                                         eps);
     return cuda_check_launch(ctx, "layer_norm");
 }
@@ -156,6 +161,6 @@ extern "C" vlm_status cuda_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_
     vlm_status st = cuda_begin(ctx, "softmax", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    softmax_kernel<<<row_blocks(a.rows), row_threads(a.d), 0, cuda_stream(ctx)>>>(a);
+    softmax_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(a);
     return cuda_check_launch(ctx, "softmax");
 }
