@@ -26,7 +26,8 @@ ffmpeg='^lib(avformat|avcodec|avutil|swscale|swresample)\.'
 declare -A stubs=()
 # The closure of the programs' needed libraries, FFmpeg's branch cut off (its codecs are
 # not wanted), libc's and CUDA's left to the machine.
-find_lib() { ldconfig -p | awk -v n="$1" '$1 == n && /x86-64/ {print $NF; exit}'; }
+cache=$(ldconfig -p)
+find_lib() { awk -v n="$1" '$1 == n && /x86-64/ {print $NF; exit}' <<<"$cache"; }
 queue=()
 for p in "${progs[@]}"; do queue+=("$p"); done
 declare -A seen=()
