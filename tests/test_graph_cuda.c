@@ -11,7 +11,9 @@
  *   the next download as VLM_ERR_INVALID_ARGUMENT, once;
  * - matmul_many (the decode step's one GEMV launch for q/k/v) recorded and replayed equals
  *   three separate matmuls run eagerly bit for bit (the same per-row arithmetic), for
- *   bf16 weights with biases and odd sizes, m = 1 and 3;
+ *   bf16 weights with biases and odd sizes, m = 1 and 3; likewise matmul_add (out += x w^T,
+ *   the residual in the GEMV's epilogue) against matmul + add, and matmul_gated (silu(x wg^T)
+ *   * (x wu^T) in one pass) against two matmuls + gated_act;
  * - ops that cannot be recorded (a cuBLAS product) fail the recording with
  *   VLM_ERR_UNSUPPORTED and leave the context usable eagerly.
  * The CPU backend answers vlm_graph_begin with VLM_ERR_UNSUPPORTED (checked without a GPU
@@ -35,55 +37,6 @@ static void check_cpu_refuses(void) {
 }
 
 #ifndef VLM_HAVE_CUDA
-static void many_case(int64_t m) {
-    const int64_t k = 72, ns[3] = {40, 8, 13};
-    vlm_error e;
-    vlm_arena *arena;
-    CHECK(vlm_arena_create(G, 1 << 20, &arena, &e) == VLM_OK);
-    vlm_ctx ctx;
-    vlm_ctx_init(&ctx, arena, 1);
-    float *xh = rand_f32(m * k, -1, 1);
-    vlm_buffer *bx = dev_copy(xh, (size_t)(m * k) * 4);
-    vlm_tensor x = view(bx, VLM_DTYPE_F32, 2, (int64_t[]){m, k});
-    vlm_buffer *bw[3], *bb[3];
-    vlm_tensor w[3], b[3], o1[3], o2[3];
-    vlm_qweight q[3];
-    for (int i = 0; i < 3; i++) {
-        uint16_t *wh = malloc((size_t)(ns[i] * k) * 2);
-        for (int64_t j = 0; j < ns[i] * k; j++) wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
-        float *bh = rand_f32(ns[i], -1, 1);
-        bw[i] = dev_copy(wh, (size_t)(ns[i] * k) * 2);
-        bb[i] = dev_copy(bh, (size_t)ns[i] * 4);
-        w[i] = view(bw[i], VLM_DTYPE_BF16, 2, (int64_t[]){ns[i], k});
-        b[i] = view(bb[i], VLM_DTYPE_F32, 1, (int64_t[]){ns[i]});
-        q[i] = vlm_qweight_float(&w[i]);
-        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, ns[i]}, &o1[i]);
-        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, ns[i]}, &o2[i]);
-        CHECK(vlm_op_matmul(&ctx, &x, &w[i], &b[i], &o1[i]) == VLM_OK);
-        free(wh);
-        free(bh);
-    }
-    const vlm_qweight *qs[3] = {&q[0], &q[1], &q[2]};
-    const vlm_tensor *bs[3] = {&b[0], &b[1], &b[2]}, *os[3] = {&o2[0], &o2[1], &o2[2]};
-    vlm_graph *g = NULL;
-    CHECK(vlm_graph_begin(&ctx) == VLM_OK);
-    CHECK(vlm_op_matmul_many(&ctx, &x, 3, qs, bs, os) == VLM_OK);
-    CHECK_MSG(vlm_graph_end(&ctx, &g) == VLM_OK, "%s", ctx.err.message);
-    CHECK(g && vlm_graph_launch(&ctx, g) == VLM_OK);
-    for (int i = 0; i < 3; i++) {
-        float a1[200], a2[200];
-        CHECK(vlm_tensor_download(&o1[i], a1, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
-        CHECK(vlm_tensor_download(&o2[i], a2, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
-        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * ns[i]) * 4), "matmul_many part %d (m %lld) differs", i, (long long)m);
-        vlm_buffer_free(bw[i]);
-        vlm_buffer_free(bb[i]);
-    }
-    vlm_graph_free(g);
-    vlm_buffer_free(bx);
-    vlm_arena_free(arena);
-    free(xh);
-}
-
 int main(void) {
     check_cpu_refuses();
     if (vlm_test_failures) TEST_DONE();
@@ -333,6 +286,36 @@ static void many_case(int64_t m) {
         CHECK(vlm_tensor_download(&o1[i], a1, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&o2[i], a2, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
         CHECK_MSG(!memcmp(a1, a2, (size_t)(m * ns[i]) * 4), "matmul_many part %d (m %lld) differs", i, (long long)m);
+    }
+    /* fused epilogues: out += x w^T, and silu(x wg^T) * (x wu^T), against the composed ops */
+    {
+        vlm_tensor r1, r2, t, g1, u1, g2;
+        int64_t n = ns[0];
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &r1);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &r2);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &t);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &g1);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &u1);
+        vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &g2);
+        CHECK(vlm_op_copy(&ctx, &o1[0], &r1) == VLM_OK); /* a residual with real values */
+        CHECK(vlm_op_copy(&ctx, &o1[0], &r2) == VLM_OK);
+        vlm_qweight q0 = vlm_qweight_float(&w[0]);
+        CHECK(vlm_op_matmul(&ctx, &x, &w[0], NULL, &t) == VLM_OK);
+        CHECK(vlm_op_add(&ctx, &r1, &t, &r1) == VLM_OK);
+        CHECK(vlm_op_matmul_add(&ctx, &x, &q0, &r2) == VLM_OK);
+        CHECK(vlm_op_matmul(&ctx, &x, &w[0], NULL, &g1) == VLM_OK);
+        CHECK(vlm_op_copy(&ctx, &g1, &u1) == VLM_OK);
+        CHECK(vlm_op_gated_act(&ctx, VLM_ACT_SILU, &g1, &u1, &g1) == VLM_OK);
+        CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q0, &q0, &g2) == VLM_OK);
+        float a1[200], a2[200];
+        CHECK(vlm_tensor_download(&r1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
+        CHECK(vlm_tensor_download(&r2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
+        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_add (m %lld) differs", (long long)m);
+        CHECK(vlm_tensor_download(&g1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
+        CHECK(vlm_tensor_download(&g2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
+        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_gated (m %lld) differs", (long long)m);
+    }
+    for (int i = 0; i < 3; i++) {
         vlm_buffer_free(bw[i]);
         vlm_buffer_free(bb[i]);
     }

@@ -1,6 +1,9 @@
 /* Qwen2 decoder layers with M-RoPE over a KV cache (see text.h). Per layer:
  * x += o_proj(attn(rope(q), rope(k), v)) on RMSNorm(x); x += down(silu(gate) * up) on
- * RMSNorm(x). Attention is causal over the cache; GQA heads share keys. */
+ * RMSNorm(x). Attention is causal over the cache; GQA heads share keys. The products that
+ * share an input (q/k/v, gate/up with the activation) and the residual additions go through
+ * the fused ops (matmul_many / matmul_gated / matmul_add): one GEMV launch each on a GPU,
+ * the same arithmetic as the separate ops everywhere. */
 #include "models/qwen2_vl/text.h"
 
 #include <math.h>
@@ -82,13 +85,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
                           &sin));
 
-    vlm_tensor h, q, attn, o, gate, up;
+    vlm_tensor h, q, attn, gate;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &h));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &q));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &attn));
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &o));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, F), &gate));
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, F), &up));
     vlm_tensor q2, attn2;
     TRY(vlm_tensor_reshape(&q, 2, SHAPE(S, nh * hd), &q2, &ctx->err));
     TRY(vlm_tensor_reshape(&attn, 2, SHAPE(S, nh * hd), &attn2, &ctx->err));
@@ -138,18 +139,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         }
         ap.window = (t->sliding_window && l >= t->max_window_layers) ? t->sliding_window : 0;
         TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
-        TRY(vlm_op_matmul_q(ctx, &attn2, &L->o_w, NULL, &o));
-        TRY(vlm_op_add(ctx, x, &o, x));
+        TRY(vlm_op_matmul_add(ctx, &attn2, &L->o_w, x));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        {
-            const vlm_qweight *ws[2] = {&L->gate_w, &L->up_w};
-            const vlm_tensor *bs[2] = {NULL, NULL}, *os[2] = {&gate, &up};
-            TRY(vlm_op_matmul_many(ctx, &h, 2, ws, bs, os));
-        }
-        TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &gate, &up, &gate));
-        TRY(vlm_op_matmul_q(ctx, &gate, &L->down_w, NULL, &o));
-        TRY(vlm_op_add(ctx, x, &o, x));
+        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &L->gate_w, &L->up_w, &gate));
+        TRY(vlm_op_matmul_add(ctx, &gate, &L->down_w, x));
     }
     kv->len = p0 + S;
 

@@ -338,6 +338,27 @@ __device__ __forceinline__ float cu_block_max(float v, float *sh) {
     return cu_warp_max(v);
 }
 
+/* The activations in the CPU backend's formulas (CUDA's expf / erff / tanhf). */
+__device__ __forceinline__ float cu_act_eval(int act, float x) {
+    switch (act) {
+    case VLM_ACT_SILU:
+        return x / (1.0f + expf(-x));
+    case VLM_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+    case VLM_ACT_GELU_TANH: {
+        const float beta = 0.79788456080286535588f; /* sqrt(2 / pi) */
+        float inner = beta * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(inner));
+    }
+    case VLM_ACT_QUICK_GELU:
+        return x * (1.0f / (1.0f + expf(-1.702f * x)));
+    case VLM_ACT_RELU:
+        return x < 0.0f ? 0.0f : x;
+    default:
+        return x;
+    }
+}
+
 /* ------------------------------------------------------------ kernels shared across files */
 
 /* dst = src elementwise over any strides with dtype conversion (copy.cu). */
@@ -363,6 +384,10 @@ vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
                        const vlm_tensor *bias, const vlm_tensor *out);
 vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
                             const vlm_tensor *const *bias, const vlm_tensor *const *out);
+vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                           const vlm_tensor *out);
+vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, const vlm_tensor *wg,
+                             const vlm_tensor *wu, const vlm_tensor *out);
 vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
 vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                            const int *sections, vlm_rope_sections layout, float attention_scaling,

@@ -5,26 +5,6 @@
  * glibc's; compiled without fast-math). */
 #include "tensor/cuda/cuda_internal.cuh"
 
-__device__ __forceinline__ float act_eval(int act, float x) {
-    switch (act) {
-    case VLM_ACT_SILU:
-        return x / (1.0f + expf(-x));
-    case VLM_ACT_GELU:
-        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
-    case VLM_ACT_GELU_TANH: {
-        const float beta = 0.79788456080286535588f; /* sqrt(2 / pi) */
-        float inner = beta * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1.0f + tanhf(inner));
-    }
-    case VLM_ACT_QUICK_GELU:
-        return x * (1.0f / (1.0f + expf(-1.702f * x)));
-    case VLM_ACT_RELU:
-        return x < 0.0f ? 0.0f : x;
-    default:
-        return x;
-    }
-}
-
 enum { EW_ADD = 0, EW_MUL, EW_SCALE, EW_ACT, EW_GATED };
 
 /* Operand 0 is the output (f32); operand 1 is a / x / gate (f32); operand 2 is b (dtype bd)
@@ -49,10 +29,10 @@ __global__ void ew_kernel(cu_iter it, char *out, const char *in1, const char *in
             r = x * s;
             break;
         case EW_ACT:
-            r = act_eval(sub, x);
+            r = cu_act_eval(sub, x);
             break;
         default:
-            r = act_eval(sub, x) * *(const float *)(in2 + off[NOPS - 1]);
+            r = cu_act_eval(sub, x) * *(const float *)(in2 + off[NOPS - 1]);
             break;
         }
         *(float *)(out + off[0]) = r;

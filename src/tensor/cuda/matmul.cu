@@ -59,7 +59,10 @@ typedef struct gemv_args {
     int64_t ldx;
     int n_parts;
     gemv_part part[GEMV_MAX_PARTS];
-    int vec; /* 16-byte loads of every w and of x are aligned */
+    int vec;        /* 16-byte loads of every w and of x are aligned */
+    int accumulate; /* y += product (a residual added in the same pass) */
+    int gated;      /* two parts, gate and up: part 0's y = act(gate) * up; n = rows of one */
+    int act;        /* vlm_act of the gated form */
 } gemv_args;
 
 template <int WDT> struct wtraits;
@@ -130,56 +133,84 @@ __device__ __forceinline__ void gemv_chunk(const gemv_args &a, uint4 wv, int64_t
     }
 }
 
+/* acc[r] = w row . x[r] for every r (summed over the warp: every lane gets it). */
+template <int WDT, int M>
+__device__ __forceinline__ void gemv_row(const gemv_args &a, const char *wr, int lane, float *acc) {
+    typedef wtraits<WDT> W;
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        acc[r] = 0.0f;
+    int64_t done = 0;
+    if (a.vec) {
+        const uint4 *wv = (const uint4 *)wr;
+        int64_t chunks = a.k / W::E, c = lane;
+        /* U 16-byte loads in flight per lane before the arithmetic (fewer when many rows
+         * of x need registers). */
+        const int U = M <= 4 ? 8 : 4;
+        for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
+            uint4 wq[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                wq[u] = __ldg(wv + c + 32 * u);
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
+        }
+        for (; c < chunks; c += 32)
+            gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
+        done = chunks * W::E;
+    }
+    for (int64_t i = done + lane; i < a.k; i += 32) {
+        float wf = W::one(wr, i);
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            acc[r] += wf * a.x[r * a.ldx + i];
+    }
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        acc[r] = cu_warp_sum(acc[r]);
+}
+
+__device__ __forceinline__ float part_bias(const gemv_part &P, int64_t j) {
+    return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
+}
+
 template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
     typedef wtraits<WDT> W;
     int lane = threadIdx.x & 31;
     int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t jj = warp; jj < a.n; jj += n_warps) {
+        float acc[M];
+        if (a.gated) { /* row jj of part 0 (gate) and of part 1 (up): act(g) * u */
+            const gemv_part &G = a.part[0], &U = a.part[1];
+            float up[M];
+            gemv_row<WDT, M>(a, G.w + jj * G.ldw * W::SIZE, lane, acc);
+            gemv_row<WDT, M>(a, U.w + jj * U.ldw * W::SIZE, lane, up);
+            if (lane == 0) {
+                float bg = part_bias(G, jj), bu = part_bias(U, jj);
+#pragma unroll
+                for (int r = 0; r < M; r++) {
+                    float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
+                    G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
+                }
+            }
+            continue;
+        }
         int pi = 0;
         while (pi + 1 < a.n_parts && jj >= a.part[pi + 1].start)
             pi++;
         const gemv_part &P = a.part[pi];
         const int64_t j = jj - P.start;
-        const char *wr = P.w + j * P.ldw * W::SIZE;
-        float acc[M];
-#pragma unroll
-        for (int r = 0; r < M; r++)
-            acc[r] = 0.0f;
-        int64_t done = 0;
-        if (a.vec) {
-            const uint4 *wv = (const uint4 *)wr;
-            int64_t chunks = a.k / W::E, c = lane;
-            /* U 16-byte loads in flight per lane before the arithmetic (fewer when many
-             * rows of x need registers). */
-            const int U = M <= 4 ? 8 : 4;
-            for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
-                uint4 wq[U];
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    wq[u] = __ldg(wv + c + 32 * u);
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
-            }
-            for (; c < chunks; c += 32)
-                gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
-            done = chunks * W::E;
-        }
-        for (int64_t i = done + lane; i < a.k; i += 32) {
-            float wf = W::one(wr, i);
-#pragma unroll
-            for (int r = 0; r < M; r++)
-                acc[r] += wf * a.x[r * a.ldx + i];
-        }
-#pragma unroll
-        for (int r = 0; r < M; r++)
-            acc[r] = cu_warp_sum(acc[r]);
+        gemv_row<WDT, M>(a, P.w + j * P.ldw * W::SIZE, lane, acc);
         if (lane == 0) {
-            float b = P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
+            float b = part_bias(P, j);
 #pragma unroll
-            for (int r = 0; r < M; r++)
-                P.y[r * P.ldy + j] = P.bias ? acc[r] + b : acc[r];
+            for (int r = 0; r < M; r++) {
+                float v = P.bias ? acc[r] + b : acc[r];
+                float *y = P.y + r * P.ldy + j;
+                *y = a.accumulate ? *y + v : v; /* matmul then add: out + (x w + b) */
+            }
         }
     }
 }
@@ -419,6 +450,41 @@ done:
 
 /* ------------------------------------------------------------ several products of one x */
 
+/* Part i of a one-launch GEMV for out = x @ w^T (+ bias); false when the layout does not
+ * suit the GEMV (then the caller runs the general path). */
+static bool gemv_part_of(gemv_args *a, int i, const vlm_tensor *w, const vlm_tensor *bias,
+                         const vlm_tensor *out) {
+    int64_t esz = (int64_t)vlm_dtype_size(w->dtype), ldy, ldw = w->stride[0] / esz;
+    if (!vlm_strided_flat_rows(out, &ldy) || !aligned16(cuda_ptr(w)) || (ldw * esz) % 16 != 0)
+        return false;
+    gemv_part *P = &a->part[i];
+    P->start = a->n;
+    P->n = w->shape[0];
+    P->w = cuda_ptr(w);
+    P->ldw = ldw;
+    P->bias = bias ? cuda_ptr(bias) : NULL;
+    P->bias_stride = bias ? bias->stride[0] : 0;
+    P->bias_dt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
+    P->y = (float *)cuda_ptr(out);
+    P->ldy = ldy;
+    a->n += P->n;
+    a->n_parts = i + 1;
+    return true;
+}
+
+/* The shared start of a one-launch GEMV over x: false when x does not suit it. */
+static bool gemv_begin(gemv_args *a, const vlm_tensor *x, int64_t k) {
+    memset(a, 0, sizeof *a);
+    int64_t m = cuda_nrows(x), ldx;
+    if (m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) || !aligned16(cuda_ptr(x)) || ldx % 4)
+        return false;
+    a->k = k;
+    a->x = (const float *)cuda_ptr(x);
+    a->ldx = ldx;
+    a->vec = 1;
+    return true;
+}
+
 extern "C" vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n_parts,
                                        const vlm_tensor *const *w, const vlm_tensor *const *bias,
                                        const vlm_tensor *const *out) {
@@ -426,40 +492,67 @@ extern "C" vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n_
     cuda_dev *dev;
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
-    int64_t m = cuda_nrows(x), k = w[0]->shape[1], ldx;
-    bool one_launch = m <= GEMV_MAX_M && n_parts <= GEMV_MAX_PARTS &&
-                      vlm_strided_flat_rows(x, &ldx) && aligned16(cuda_ptr(x)) && ldx % 4 == 0;
     gemv_args a;
-    memset(&a, 0, sizeof a);
-    int64_t esz = (int64_t)vlm_dtype_size(w[0]->dtype);
-    for (int i = 0; one_launch && i < n_parts; i++) {
-        int64_t ldy, ldw = w[i]->stride[0] / esz;
-        one_launch = w[i]->dtype == w[0]->dtype && vlm_strided_flat_rows(out[i], &ldy) &&
-                     aligned16(cuda_ptr(w[i])) && (ldw * esz) % 16 == 0;
-        if (!one_launch) break;
-        gemv_part *P = &a.part[i];
-        P->start = a.n;
-        P->n = w[i]->shape[0];
-        P->w = cuda_ptr(w[i]);
-        P->ldw = ldw;
-        P->bias = bias[i] ? cuda_ptr(bias[i]) : NULL;
-        P->bias_stride = bias[i] ? bias[i]->stride[0] : 0;
-        P->bias_dt = bias[i] ? (int)bias[i]->dtype : (int)VLM_DTYPE_F32;
-        P->y = (float *)cuda_ptr(out[i]);
-        P->ldy = ldy;
-        a.n += P->n;
+    bool one = n_parts <= GEMV_MAX_PARTS && gemv_begin(&a, x, w[0]->shape[1]);
+    for (int i = 0; one && i < n_parts; i++)
+        one = w[i]->dtype == w[0]->dtype && gemv_part_of(&a, i, w[i], bias[i], out[i]);
+    if (one) return gemv_run(ctx, op, cuda_nrows(x), w[0]->dtype, &a);
+    for (int i = 0; st == VLM_OK && i < n_parts; i++) /* prefill, other layouts */
+        st = cuda_matmul(ctx, x, w[i], bias[i], out[i]);
+    return st;
+}
+
+/* A contiguous f32 scratch tensor shaped like t. */
+static vlm_status scratch_like(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_tensor *out) {
+    vlm_error e;
+    vlm_status st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, t->ndim, t->shape, out, &e);
+    return st == VLM_OK ? st : vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
+}
+
+extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+                                      const vlm_tensor *out) {
+    const char *op = "matmul_add";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    gemv_args a;
+    if (gemv_begin(&a, x, w->shape[1]) && gemv_part_of(&a, 0, w, NULL, out)) {
+        a.accumulate = 1;
+        return gemv_run(ctx, op, cuda_nrows(x), w->dtype, &a);
     }
-    if (!one_launch) { /* prefill, or layouts the fused GEMV does not take: one by one */
-        for (int i = 0; st == VLM_OK && i < n_parts; i++)
-            st = cuda_matmul(ctx, x, w[i], bias[i], out[i]);
-        return st;
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_tensor t;
+    st = scratch_like(ctx, op, out, &t);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, w, NULL, &t);
+    if (st == VLM_OK) st = cuda_binary(ctx, VLM_BINARY_ADD, out, &t, out);
+    vlm_arena_release(ctx->arena, mark);
+    return st;
+}
+
+extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
+                                        const vlm_tensor *wg, const vlm_tensor *wu,
+                                        const vlm_tensor *out) {
+    const char *op = "matmul_gated";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    gemv_args a;
+    if (gemv_begin(&a, x, wg->shape[1]) && wg->dtype == wu->dtype &&
+        gemv_part_of(&a, 0, wg, NULL, out) && gemv_part_of(&a, 1, wu, NULL, out)) {
+        a.gated = 1;
+        a.act = (int)act;
+        a.n = wg->shape[0];
+        return gemv_run(ctx, op, cuda_nrows(x), wg->dtype, &a);
     }
-    a.k = k;
-    a.x = (const float *)cuda_ptr(x);
-    a.ldx = ldx;
-    a.n_parts = n_parts;
-    a.vec = 1;
-    return gemv_run(ctx, op, m, w[0]->dtype, &a);
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_tensor g, u;
+    st = scratch_like(ctx, op, out, &g);
+    if (st == VLM_OK) st = scratch_like(ctx, op, out, &u);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, wg, NULL, &g);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, wu, NULL, &u);
+    if (st == VLM_OK) st = cuda_gated_act(ctx, act, &g, &u, out);
+    vlm_arena_release(ctx->arena, mark);
+    return st;
 }
 
 /* ------------------------------------------------------------ bmm */

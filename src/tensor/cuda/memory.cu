@@ -216,6 +216,8 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     b->softmax = cuda_softmax;
     b->matmul = cuda_matmul;
     b->matmul_many = cuda_matmul_many;
+    b->matmul_add = cuda_matmul_add;
+    b->matmul_gated = cuda_matmul_gated;
     b->bmm = cuda_bmm;
     b->rope_table = cuda_rope_table;
     b->rope = cuda_rope;
