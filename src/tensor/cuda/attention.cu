@@ -317,45 +317,51 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
     }
 }
 
-/* Merges the splits of every (query, head) row: one warp per row. The lanes share the
- * splits for the max and the sum, the weights exp(m_s - max) go to shared memory, then each
- * lane sums its output columns over the splits (independent loads, several in flight). */
+/* Merges the splits of every (query, head) row: one block per row. Warp 0 turns the
+ * splits' maxima and sums into weights exp(m_s - max) in shared memory; then each thread
+ * sums one output column over the splits (independent loads, several in flight: a decode
+ * step's 16 rows finish in one round of loads instead of a chain per column). */
 __global__ void att_combine_kernel(att_args a) {
-    extern __shared__ float wsh[]; /* [warps per block][n_split] */
-    int lane = threadIdx.x & 31;
-    float *w = wsh + (threadIdx.x >> 5) * a.n_split;
-    a.n_split = dyn_splits(a); /* with kv_len: only the splits that held keys wrote */
-    int64_t rows = a.sq * a.hq;
-    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-    for (int64_t rg = warp; rg < rows; rg += n_warps) {
+    extern __shared__ float w[]; /* [n_split] */
+    __shared__ float s_inv;
+    const int64_t rows = a.sq * a.hq, rg = blockIdx.x;
+    const int ns = dyn_splits(a); /* with kv_len: only the splits that held keys wrote */
+    if (threadIdx.x < 32) {
+        int lane = threadIdx.x;
         const float *ml = a.part_ml + rg * 2;
         float mx = -INFINITY;
-        for (int s = lane; s < a.n_split; s += 32)
+        for (int s = lane; s < ns; s += 32)
             mx = fmaxf(mx, ml[s * rows * 2]);
         mx = cu_warp_max(mx);
         float lsum = 0.0f;
-        for (int s = lane; s < a.n_split; s += 32) {
+        for (int s = lane; s < ns; s += 32) {
             float ms = ml[s * rows * 2];
             float ws = (ms == -INFINITY || mx == -INFINITY) ? 0.0f : expf(ms - mx);
             w[s] = ws;
             lsum += ml[s * rows * 2 + 1] * ws;
         }
         lsum = cu_warp_sum(lsum);
-        __syncwarp();
-        float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-        int64_t i = rg / a.hq, h = rg % a.hq;
-        float *dst = (float *)(a.out + i * a.os0 + h * a.os1);
-        const float *po = a.part_o + rg * a.dv;
-        for (int64_t c = lane; c < a.dv; c += 32) {
-            float acc = 0.0f;
-#pragma unroll 4
-            for (int s = 0; s < a.n_split; s++)
-                acc += po[s * rows * a.dv + c] * w[s];
-            dst[c] = acc * inv;
-        }
-        __syncwarp(); /* w is rewritten for the next row */
+        if (lane == 0) s_inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
     }
+    __syncthreads();
+    int64_t i = rg / a.hq, h = rg % a.hq;
+    float *dst = (float *)(a.out + i * a.os0 + h * a.os1);
+    const float *po = a.part_o + rg * a.dv;
+    for (int64_t c = threadIdx.x; c < a.dv; c += blockDim.x) {
+        float acc = 0.0f;
+#pragma unroll 8
+        for (int s = 0; s < ns; s++)
+            acc += po[s * rows * a.dv + c] * w[s];
+        dst[c] = acc * s_inv;
+    }
+}
+
+/* Queues the merge of a's splits for its `rows` (query, head) rows. */
+static void att_combine(vlm_ctx *ctx, const att_args *a, int64_t rows) {
+    int threads = (int)((a->dv + 31) / 32 * 32);
+    if (threads > 256) threads = 256;
+    att_combine_kernel<<<(unsigned)rows, threads, (size_t)a->n_split * sizeof(float),
+                         cuda_stream(ctx)>>>(*a);
 }
 
 /* ------------------------------------------------------------ decode */
@@ -660,8 +666,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
             att_decode_kernel<16><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         if (a.n_split > 1) {
-            size_t csm = (size_t)(256 / 32) * (size_t)a.n_split * sizeof(float);
-            att_combine_kernel<<<cuda_blocks(hq * 32, 256, dev), 256, csm, cuda_stream(ctx)>>>(a);
+            att_combine(ctx, &a, hq);
             st = cuda_check_launch(ctx, op);
         }
     } else {
@@ -683,10 +688,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         fn<<<grid, warps * 32, smem, cuda_stream(ctx)>>>(a);
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         if (a.n_split > 1) {
-            int64_t warps_needed = sq * hq;
-            size_t csm = (size_t)(256 / 32) * (size_t)a.n_split * sizeof(float);
-            att_combine_kernel<<<cuda_blocks(warps_needed * 32, 256, dev), 256, csm, cuda_stream(ctx)>>>(
-                a);
+            att_combine(ctx, &a, sq * hq);
             st = cuda_check_launch(ctx, op);
         }
     }
