@@ -14,6 +14,9 @@
  *   bf16 weights with biases and odd sizes, m = 1 and 3; likewise matmul_add (out += x w^T,
  *   the residual in the GEMV's epilogue) against matmul + add, and matmul_gated (silu(x wg^T)
  *   * (x wu^T) in one pass) against two matmuls + gated_act;
+ * - the GEMV with long rows split across warps (k = 11001 bf16, 40 rows, m = 1 and 3: the
+ *   down-projection case) against the CPU backend's matmul, |g - c| <= 2e-6 * sum |x w|
+ *   (f32 sums in another order), plain, gated (silu) and accumulating;
  * - ops that cannot be recorded (a cuBLAS product) fail the recording with
  *   VLM_ERR_UNSUPPORTED and leave the context usable eagerly.
  * The CPU backend answers vlm_graph_begin with VLM_ERR_UNSUPPORTED (checked without a GPU
@@ -325,6 +328,71 @@ static void many_case(int64_t m) {
     free(xh);
 }
 
+static void long_rows_case(int64_t m) {
+    const int64_t n = 40, k = 11001;
+    vlm_error e;
+    vlm_arena *arena;
+    CHECK(vlm_arena_create(G, 1 << 20, &arena, &e) == VLM_OK);
+    vlm_ctx ctx;
+    vlm_ctx_init(&ctx, arena, 1);
+    tt_env c;
+    tt_env_init(&c, 2);
+    float *xh = rand_f32(m * k, -1, 1);
+    uint16_t *wh = malloc((size_t)(n * k) * 2);
+    for (int64_t j = 0; j < n * k; j++) wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
+    vlm_buffer *bx = dev_copy(xh, (size_t)(m * k) * 4), *bw = dev_copy(wh, (size_t)(n * k) * 2);
+    vlm_tensor x = view(bx, VLM_DTYPE_F32, 2, (int64_t[]){m, k});
+    vlm_tensor w = view(bw, VLM_DTYPE_BF16, 2, (int64_t[]){n, k});
+    vlm_qweight q = vlm_qweight_float(&w);
+    vlm_tensor y, yg, ya;
+    vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &y);
+    vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &yg);
+    vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &ya);
+    CHECK(vlm_op_matmul(&ctx, &x, &w, NULL, &y) == VLM_OK);
+    CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q, &q, &yg) == VLM_OK);
+    CHECK(vlm_op_copy(&ctx, &y, &ya) == VLM_OK);
+    CHECK(vlm_op_matmul_add(&ctx, &x, &q, &ya) == VLM_OK);
+    float *got = malloc((size_t)(m * n) * 4), *gg = malloc((size_t)(m * n) * 4), *ga = malloc((size_t)(m * n) * 4);
+    CHECK(vlm_tensor_download(&y, got, (size_t)(m * n) * 4, &e) == VLM_OK);
+    CHECK(vlm_tensor_download(&yg, gg, (size_t)(m * n) * 4, &e) == VLM_OK);
+    CHECK(vlm_tensor_download(&ya, ga, (size_t)(m * n) * 4, &e) == VLM_OK);
+    /* the CPU backend's product of the same operands */
+    vlm_tensor cx, cw, cy;
+    vlm_ctx_tensor(&c.ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, k}, &cx);
+    vlm_ctx_tensor(&c.ctx, VLM_DTYPE_BF16, 2, (int64_t[]){n, k}, &cw);
+    vlm_ctx_tensor(&c.ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &cy);
+    memcpy((char *)cx.buf->data + cx.offset, xh, (size_t)(m * k) * 4);
+    memcpy((char *)cw.buf->data + cw.offset, wh, (size_t)(n * k) * 2);
+    CHECK(vlm_op_matmul(&c.ctx, &cx, &cw, NULL, &cy) == VLM_OK);
+    const float *ref = (const float *)((char *)cy.buf->data + cy.offset);
+    double worst = 0;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) {
+            double mag = 0;
+            for (int64_t i = 0; i < k; i++)
+                mag += fabs((double)xh[r * k + i] * vlm_bf16_to_f32(wh[j * k + i]));
+            double v = ref[r * n + j], tol = 2e-6 * mag;
+            double e1 = fabs(got[r * n + j] - v) / tol;
+            double sg = v / (1.0 + exp(-v)) * v; /* silu(v) * v */
+            double e2 = fabs(gg[r * n + j] - sg) / (tol * (fabs(v) + 1.0) * 2.0 + 1e-6 * fabs(sg));
+            double e3 = fabs(ga[r * n + j] - 2.0 * v) / (2.0 * tol);
+            double en = fmax(e1, fmax(e2, e3));
+            if (!(en <= worst)) worst = en;
+        }
+    CHECK_MSG(worst <= 1.0, "long rows (m %lld): worst error %.3g of the tolerance", (long long)m, worst);
+    fprintf(stderr, "GEMV, rows of %lld split across warps (m %lld): worst error %.2f of the tolerance\n",
+            (long long)k, (long long)m, worst);
+    free(got);
+    free(gg);
+    free(ga);
+    free(xh);
+    free(wh);
+    vlm_buffer_free(bx);
+    vlm_buffer_free(bw);
+    tt_env_free(&c);
+    vlm_arena_free(arena);
+}
+
 int main(void) {
     check_cpu_refuses();
     vlm_error e;
@@ -338,6 +406,8 @@ int main(void) {
     rows_case();
     many_case(1);
     many_case(3);
+    long_rows_case(1);
+    long_rows_case(3);
     TEST_DONE();
 }
 #endif

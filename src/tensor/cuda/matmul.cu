@@ -63,6 +63,7 @@ typedef struct gemv_args {
     int accumulate; /* y += product (a residual added in the same pass) */
     int gated;      /* two parts, gate and up: part 0's y = act(gate) * up; n = rows of one */
     int act;        /* vlm_act of the gated form */
+    int nseg;       /* warps per row (1, 2, 4 or 8): long rows split across warps */
 } gemv_args;
 
 template <int WDT> struct wtraits;
@@ -133,21 +134,23 @@ __device__ __forceinline__ void gemv_chunk(const gemv_args &a, uint4 wv, int64_t
     }
 }
 
-/* acc[r] = w row . x[r] for every r (summed over the warp: every lane gets it). */
+/* acc[r] = (w row . x[r]) over segment `seg` of `nseg` equal parts of the row, for every r
+ * (summed over the warp: every lane gets it). */
 template <int WDT, int M>
-__device__ __forceinline__ void gemv_row(const gemv_args &a, const char *wr, int lane, float *acc) {
+__device__ __forceinline__ void gemv_row(const gemv_args &a, const char *wr, int lane, int seg,
+                                         int nseg, float *acc) {
     typedef wtraits<WDT> W;
 #pragma unroll
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
-    int64_t done = 0;
     if (a.vec) {
         const uint4 *wv = (const uint4 *)wr;
-        int64_t chunks = a.k / W::E, c = lane;
+        int64_t chunks = a.k / W::E;
+        int64_t c0 = chunks * seg / nseg, c1 = chunks * (seg + 1) / nseg, c = c0 + lane;
         /* U 16-byte loads in flight per lane before the arithmetic (fewer when many rows
          * of x need registers). */
         const int U = M <= 4 ? 8 : 4;
-        for (; c + 32 * (U - 1) < chunks; c += 32 * U) {
+        for (; c + 32 * (U - 1) < c1; c += 32 * U) {
             uint4 wq[U];
 #pragma unroll
             for (int u = 0; u < U; u++)
@@ -156,15 +159,23 @@ __device__ __forceinline__ void gemv_row(const gemv_args &a, const char *wr, int
             for (int u = 0; u < U; u++)
                 gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
         }
-        for (; c < chunks; c += 32)
+        for (; c < c1; c += 32)
             gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
-        done = chunks * W::E;
-    }
-    for (int64_t i = done + lane; i < a.k; i += 32) {
-        float wf = W::one(wr, i);
+        if (seg == nseg - 1)
+            for (int64_t i = chunks * W::E + lane; i < a.k; i += 32) {
+                float wf = W::one(wr, i);
 #pragma unroll
-        for (int r = 0; r < M; r++)
-            acc[r] += wf * a.x[r * a.ldx + i];
+                for (int r = 0; r < M; r++)
+                    acc[r] += wf * a.x[r * a.ldx + i];
+            }
+    } else {
+        int64_t i0 = a.k * seg / nseg, i1 = a.k * (seg + 1) / nseg;
+        for (int64_t i = i0 + lane; i < i1; i += 32) {
+            float wf = W::one(wr, i);
+#pragma unroll
+            for (int r = 0; r < M; r++)
+                acc[r] += wf * a.x[r * a.ldx + i];
+        }
     }
 #pragma unroll
     for (int r = 0; r < M; r++)
@@ -175,40 +186,70 @@ __device__ __forceinline__ float part_bias(const gemv_part &P, int64_t j) {
     return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
 }
 
+/* Warps of a block share rows: a.nseg warps per row (long rows are split so that enough
+ * loads are in flight when there are few rows), their partial sums added in a fixed order
+ * through shared memory. */
 template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
     typedef wtraits<WDT> W;
-    int lane = threadIdx.x & 31;
-    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    int64_t n_warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-    for (int64_t jj = warp; jj < a.n; jj += n_warps) {
-        float acc[M];
-        if (a.gated) { /* row jj of part 0 (gate) and of part 1 (up): act(g) * u */
-            const gemv_part &G = a.part[0], &U = a.part[1];
-            float up[M];
-            gemv_row<WDT, M>(a, G.w + jj * G.ldw * W::SIZE, lane, acc);
-            gemv_row<WDT, M>(a, U.w + jj * U.ldw * W::SIZE, lane, up);
-            if (lane == 0) {
-                float bg = part_bias(G, jj), bu = part_bias(U, jj);
+    __shared__ float part[GEMV_WARPS][2][M];
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
+    const int seg = w % nseg, rpb = GEMV_WARPS / nseg;
+    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb) {
+        const int64_t jj = base + w / nseg;
+        const bool valid = jj < a.n;
+        float acc[M], up[M];
+        const gemv_part *P = &a.part[0];
+        int64_t j = jj;
+        if (valid) {
+            if (a.gated) { /* row jj of part 0 (gate) and of part 1 (up) */
+                const gemv_part &U = a.part[1];
+                gemv_row<WDT, M>(a, P->w + jj * P->ldw * W::SIZE, lane, seg, nseg, acc);
+                gemv_row<WDT, M>(a, U.w + jj * U.ldw * W::SIZE, lane, seg, nseg, up);
+            } else {
+                int pi = 0;
+                while (pi + 1 < a.n_parts && jj >= a.part[pi + 1].start)
+                    pi++;
+                P = &a.part[pi];
+                j = jj - P->start;
+                gemv_row<WDT, M>(a, P->w + j * P->ldw * W::SIZE, lane, seg, nseg, acc);
+            }
+        }
+        if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
+            if (lane == 0 && valid)
 #pragma unroll
                 for (int r = 0; r < M; r++) {
-                    float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
-                    G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
+                    part[w][0][r] = acc[r];
+                    part[w][1][r] = a.gated ? up[r] : 0.0f;
                 }
-            }
-            continue;
+            __syncthreads();
+            if (seg == 0 && valid)
+#pragma unroll
+                for (int r = 0; r < M; r++) {
+                    float sa = part[w][0][r], su = part[w][1][r];
+                    for (int q = 1; q < nseg; q++) {
+                        sa += part[w + q][0][r];
+                        su += part[w + q][1][r];
+                    }
+                    acc[r] = sa;
+                    up[r] = su;
+                }
+            __syncthreads(); /* part is rewritten for the next rows */
         }
-        int pi = 0;
-        while (pi + 1 < a.n_parts && jj >= a.part[pi + 1].start)
-            pi++;
-        const gemv_part &P = a.part[pi];
-        const int64_t j = jj - P.start;
-        gemv_row<WDT, M>(a, P.w + j * P.ldw * W::SIZE, lane, acc);
-        if (lane == 0) {
-            float b = part_bias(P, j);
+        if (!valid || seg != 0 || lane != 0) continue;
+        if (a.gated) { /* act(g) * u */
+            const gemv_part &G = a.part[0], &U = a.part[1];
+            float bg = part_bias(G, jj), bu = part_bias(U, jj);
 #pragma unroll
             for (int r = 0; r < M; r++) {
-                float v = P.bias ? acc[r] + b : acc[r];
-                float *y = P.y + r * P.ldy + j;
+                float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
+                G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
+            }
+        } else {
+            float b = part_bias(*P, j);
+#pragma unroll
+            for (int r = 0; r < M; r++) {
+                float v = P->bias ? acc[r] + b : acc[r];
+                float *y = P->y + r * P->ldy + j;
                 *y = a.accumulate ? *y + v : v; /* matmul then add: out + (x w + b) */
             }
         }
@@ -250,8 +291,17 @@ static bool aligned16(const void *p) {
 }
 
 static vlm_status gemv_run(vlm_ctx *ctx, const char *op, int64_t m, vlm_dtype wdt,
-                           const gemv_args *a) {
-    int64_t want = (a->n + GEMV_WARPS - 1) / GEMV_WARPS;
+                           const gemv_args *in) {
+    /* Rows longer than 4 KB are split across warps (up to 8 per row) while the rows alone
+     * give fewer than ~32 warps per multiprocessor: a down projection (2048 rows of 11008)
+     * otherwise streams each row with one warp, five rounds of loads one after another. */
+    gemv_args a1 = *in, *a = &a1;
+    int64_t row_bytes = a->k * (int64_t)vlm_dtype_size(wdt);
+    a->nseg = 1;
+    while (a->nseg < GEMV_WARPS && row_bytes / a->nseg > 4096 &&
+           a->n * a->nseg < (int64_t)cuda_dev_of(ctx)->n_sm * 32)
+        a->nseg *= 2;
+    int64_t rpb = GEMV_WARPS / a->nseg, want = (a->n + rpb - 1) / rpb;
     unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
     if (wdt == VLM_DTYPE_BF16)
         gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, cuda_stream(ctx), *a);
