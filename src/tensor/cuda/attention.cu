@@ -24,95 +24,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "tensor/cuda/cuda_internal.cuh"
 
-#define ATT_BK 32 /* keys per tile (one per lane) */
-#define ATT_RPW 8 /* query rows per warp */
-#define ATT_MAX_D 256
-
-typedef struct att_args {
-    const char *q, *k, *v;
-    char *out;
-    int64_t qs0, qs1, ks0, ks1, vs0, vs1, os0, os1; /* bytes; the last dims are contiguous */
-    int64_t sq, hq, sk, d, dv, group;
-    float scale, softcap;
-    int causal;
-    int64_t q_pos0, window;
-    const int64_t *iv; /* [sq][4] {lo, hi, span lo, span hi} or NULL */
-    const int64_t *kv_len; /* device: keys in use (vlm_attn_params.kv_len) or NULL */
-    int by_head;       /* rows are the heads of one group for one query */
-    int64_t n_qb;      /* query blocks per head (rows by query) */
-    int64_t n_rg;      /* row groups per kv group (rows by head) */
-    int64_t split_len; /* keys per split */
-    int n_split;
-    float *part_o;  /* [n_split][sq * hq][dv] when n_split > 1 */
-    float *part_ml; /* [n_split][sq * hq][2] */
-    int ldq;        /* shared-memory row stride of Q and K tiles (floats) */
-    int vq, vk, vv; /* 16-byte loads allowed for q, k, v rows */
-} att_args;
-
-/* Query index and head of row r of work item `item`; false for padding rows. */
-__device__ __forceinline__ bool row_coords(const att_args &a, int64_t item, int br, int r,
-                                           int64_t *i, int64_t *h) {
-    if (!a.by_head) {
-        *h = item / a.n_qb;
-        *i = (item % a.n_qb) * br + r;
-        return *i < a.sq;
-    }
-    int64_t rg = item % a.n_rg, t = item / a.n_rg;
-    int64_t in_group = rg * br + r;
-    *i = t % a.sq;
-    *h = (t / a.sq) * a.group + in_group;
-    return in_group < a.group;
-}
-
-/* With kv_len (a cache whose length is read on the device): the length now, the keys per
- * split (the recorded number of splits shares them, at least one tile each so that short caches
- * use few splits) and how many splits hold keys; the others do nothing. Without kv_len, the
- * host's values. */
-__device__ __forceinline__ int dyn_splits(att_args &a) {
-    if (!a.kv_len) return a.n_split;
-    int64_t n = *a.kv_len;
-    n = n < 0 ? 0 : n > a.sk ? a.sk : n;
-    a.sk = n;
-    a.q_pos0 = n - a.sq;
-    if (a.n_split == 1) {
-        a.split_len = n;
-        return 1;
-    }
-    int64_t len = ((n + a.n_split - 1) / a.n_split + ATT_BK - 1) / ATT_BK * ATT_BK;
-    if (len < ATT_BK) len = ATT_BK;
-    a.split_len = len;
-    return (int)((n + len - 1) / len);
-}
-
-/* The visible intervals of query i (see vlm_attn_params): iv[0..1] base, iv[2..3] span. */
-__device__ __forceinline__ void row_interval(const att_args &a, int64_t i, int64_t *iv) {
-    if (a.iv) {
-        for (int c = 0; c < 4; c++)
-            iv[c] = a.iv[i * 4 + c];
-        return;
-    }
-    int64_t pos = a.q_pos0 + i, lo = 0, hi = a.sk;
-    if (a.causal && hi > pos + 1) hi = pos + 1;
-    if (a.window > 0) {
-        if (lo < pos - a.window + 1) lo = pos - a.window + 1;
-        if (!a.causal && a.window < hi - pos) hi = pos + a.window;
-    }
-    if (hi < lo) hi = lo;
-    iv[0] = lo;
-    iv[1] = hi;
-    iv[2] = iv[3] = 0;
-}
-
-__device__ __forceinline__ bool iv_has(const int64_t *iv, int64_t j) {
-    return (iv[0] <= j && j < iv[1]) || (iv[2] <= j && j < iv[3]);
-}
-
-__device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j1) {
-    return (iv[0] < j1 && j0 < iv[1] && iv[0] < iv[1]) ||
-           (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
-}
+#include "tensor/cuda/attention.cuh"
 
 /* Queues the copy of `n` rows of `cols` floats (row r at base + r * stride bytes) into
  * shared rows of `ld` floats with cp.async, so every load of the tile is in flight at once
@@ -634,6 +547,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         if (st != VLM_OK) goto done;
         a.iv = (const int64_t *)dptr;
     }
+    if (!decode && cuda_attention_tc(ctx, &a, &st)) goto done; /* bf16 compute: tensor cores */
 
     /* Split the keys when the items alone leave multiprocessors idle. With kv_len the
      * length is known only on the device: the split count is made for the whole cache
