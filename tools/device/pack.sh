@@ -19,7 +19,7 @@ progs=()
 for t in "$@"; do
   p=$(find "$build" -type f -executable \( -name "$t" -o -name "${t%_cli}" \) | head -1)
   [ -n "$p" ] || { echo "pack: no program for target $t" >&2; exit 1; }
-  cp "$p" "$out/bin/"; progs+=("$p")
+  cp "$p" "$out/bin/"; strip --strip-debug "$out/bin/$(basename "$p")"; progs+=("$p")
 done
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libpthread|libdl\.|librt\.|libstdc\+\+|libgcc_s|libcuda|libcublas|libcudart|libnvrtc)'
 ffmpeg='^lib(avformat|avcodec|avutil|swscale|swresample)\.'
