@@ -281,13 +281,14 @@ static void att_combine(vlm_ctx *ctx, const att_args *a, int64_t rows) {
 
 #define DEC_WARPS 4
 #define DEC_MAX_D 128
+#define DEC_KB 4 /* keys per warp per round of loads */
 
 /* One query (decode) whose GQA group of G <= GM heads shares a kv head, head dims <= 128
  * and multiples of 4, no segments or spans. Block (kv head, split), 4 warps; warp w takes
- * keys s0 + w, s0 + w + 4, ...: each lane holds 4 consecutive dims of the key and value row
+ * keys s0 + 4w .. s0 + 4w + 3, then the next 16: each lane holds 4 consecutive dims of a key and value row
  * (one coalesced 16-byte load each, so a row is read once for all G heads), the G dot
  * products are summed across the warp, and each warp keeps an online softmax and O for
- * the G heads in registers. The warps merge through shared memory (log-sum-exp), then the
+ * the G heads in registers (keys come DEC_KB at a time per warp). The warps merge through shared memory (log-sum-exp), then the
  * block writes its split's partial state (the combine kernel merges splits) or, unsplit,
  * the normalized rows. The general kernel scores one key per lane for 8 rows: for one
  * query it leaves most lanes' work idle and runs one warp per block. */
@@ -321,23 +322,36 @@ template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_k
         o[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int64_t j = s0 + warp; j < s1; j += DEC_WARPS) {
-        float4 kk = lane < d4 ? ((const float4 *)(a.k + j * a.ks0 + h * a.ks1))[lane] : zero;
-        float4 vv = lane < dv4 ? ((const float4 *)(a.v + j * a.vs0 + h * a.vs1))[lane] : zero;
+    /* DEC_KB keys per warp per round: their K and V rows are all requested before the
+     * first is used, so a round costs one memory latency, not DEC_KB. */
+    for (int64_t j0 = s0 + warp * DEC_KB; j0 < s1; j0 += DEC_WARPS * DEC_KB) {
+        float4 kk[DEC_KB], vv[DEC_KB];
 #pragma unroll
-        for (int g = 0; g < GM; g++) {
-            if (g >= G) break;
-            float4 q = sq[g][lane];
-            float sc = q.x * kk.x + q.y * kk.y + q.z * kk.z + q.w * kk.w;
-            sc = cu_warp_sum(sc) * a.scale;
-            if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
-            float mn = fmaxf(m[g], sc), c = expf(m[g] - mn), p = expf(sc - mn);
-            l[g] = l[g] * c + p;
-            o[g].x = o[g].x * c + p * vv.x;
-            o[g].y = o[g].y * c + p * vv.y;
-            o[g].z = o[g].z * c + p * vv.z;
-            o[g].w = o[g].w * c + p * vv.w;
-            m[g] = mn;
+        for (int t = 0; t < DEC_KB; t++) {
+            int64_t j = j0 + t;
+            bool ok = j < s1;
+            kk[t] = ok && lane < d4 ? ((const float4 *)(a.k + j * a.ks0 + h * a.ks1))[lane] : zero;
+            vv[t] = ok && lane < dv4 ? ((const float4 *)(a.v + j * a.vs0 + h * a.vs1))[lane] : zero;
+        }
+#pragma unroll
+        for (int t = 0; t < DEC_KB; t++) {
+            if (j0 + t >= s1) break;
+#pragma unroll
+            for (int g = 0; g < GM; g++) {
+                if (g < G) {
+                    float4 q = sq[g][lane];
+                    float sc = q.x * kk[t].x + q.y * kk[t].y + q.z * kk[t].z + q.w * kk[t].w;
+                    sc = cu_warp_sum(sc) * a.scale;
+                    if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
+                    float mn = fmaxf(m[g], sc), c = expf(m[g] - mn), p = expf(sc - mn);
+                    l[g] = l[g] * c + p;
+                    o[g].x = o[g].x * c + p * vv[t].x;
+                    o[g].y = o[g].y * c + p * vv[t].y;
+                    o[g].z = o[g].z * c + p * vv[t].z;
+                    o[g].w = o[g].w * c + p * vv[t].w;
+                    m[g] = mn;
+                }
+            }
         }
     }
 #pragma unroll

@@ -54,13 +54,26 @@ __host__ __device__ static inline tc_layout tc_layout_of(int d, int dv) {
     return L;
 }
 
-/* rows x cols of f32 (row r at base + r * stride bytes, rows >= n zero) into bf16 dst. */
+/* rows x cols of f32 (row r at base + r * stride bytes, rows >= n zero) into bf16 dst: a
+ * warp per row, four columns per lane (16-byte loads when `vec`), every load of a warp's
+ * rows issued before the conversions (the loop has no dependence between rows). */
 __device__ __forceinline__ void tc_load(bf16 *dst, int ld, const char *base, int64_t stride,
-                                        int n, int rows, int cols) {
-    for (int e = threadIdx.x; e < rows * cols; e += TC_WARPS * 32) {
-        int r = e / cols, c = e - r * cols;
-        float v = r < n ? ((const float *)(base + r * stride))[c] : 0.0f;
-        dst[r * ld + c] = __float2bfloat16_rn(v);
+                                        int n, int rows, int cols, int vec) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int r = warp; r < rows; r += TC_WARPS) {
+        const float *src = (const float *)(base + r * stride);
+        for (int c = lane * 4; c < cols; c += 128) {
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (r < n) {
+                if (vec)
+                    v = *(const float4 *)(src + c);
+                else
+                    v = make_float4(src[c], src[c + 1], src[c + 2], src[c + 3]);
+            }
+            __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+            *(__nv_bfloat162 *)(dst + r * ld + c) = lo;
+            *(__nv_bfloat162 *)(dst + r * ld + c + 2) = hi;
+        }
     }
 }
 
@@ -79,7 +92,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) att_tc_kernel(att_args a) {
     const int64_t hk = h / a.group;
     const int nq = (int)(a.sq - i0 < TC_BR ? a.sq - i0 : TC_BR);
 
-    tc_load(sQ, L.ldq, a.q + i0 * a.qs0 + h * a.qs1, a.qs0, nq, TC_BR, d);
+    tc_load(sQ, L.ldq, a.q + i0 * a.qs0 + h * a.qs1, a.qs0, nq, TC_BR, d, a.vq);
     for (int e = threadIdx.x; e < TC_BR * dv; e += TC_WARPS * 32)
         sO[(e / dv) * L.ldo + e % dv] = 0.0f;
     if (warp == 0) {
@@ -111,8 +124,8 @@ __global__ void __launch_bounds__(TC_WARPS * 32) att_tc_kernel(att_args a) {
 
     for (int64_t t0 = kbeg; t0 < kend; t0 += TC_BK) {
         int nk = (int)(kend - t0 < TC_BK ? kend - t0 : TC_BK);
-        tc_load(sK, L.ldq, a.k + t0 * a.ks0 + hk * a.ks1, a.ks0, nk, TC_BK, d);
-        tc_load(sV, L.ldv, a.v + t0 * a.vs0 + hk * a.vs1, a.vs0, nk, TC_BK, dv);
+        tc_load(sK, L.ldq, a.k + t0 * a.ks0 + hk * a.ks1, a.ks0, nk, TC_BK, d, a.vk);
+        tc_load(sV, L.ldv, a.v + t0 * a.vs0 + hk * a.vs1, a.vs0, nk, TC_BK, dv, a.vv);
         __syncthreads();
 
         /* S (16 x 64 per warp) = Q K^T */
