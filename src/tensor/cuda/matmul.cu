@@ -337,13 +337,13 @@ static void bias_rows(cudaStream_t s, float *y, int64_t ldy, int64_t m, int64_t 
 
 /* ------------------------------------------------------------ bf16 operands */
 
-/* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block (dst contiguous); `flat4`: x is
- * contiguous, 16-byte aligned and k % 4 == 0, so four elements move per thread. */
+/* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block into rows of ldd >= k elements
+ * (columns k .. ldd - 1 become zeros); `flat4`: x is contiguous, 16-byte aligned, ldd == k
+ * and k % 4 == 0, so four elements move per thread. */
 __global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k,
-                               uint16_t *dst, int flat4) {
-    int64_t total = m * k;
+                               uint16_t *dst, int64_t ldd, int flat4) {
     if (flat4) {
-        for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total / 4;
+        for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < m * k / 4;
              e += (int64_t)gridDim.x * blockDim.x) {
             float4 v = ((const float4 *)x)[e];
             uint2 o;
@@ -353,10 +353,22 @@ __global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k
         }
         return;
     }
+    int64_t total = m * ldd;
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = e / k, c = e - r * k;
-        dst[e] = cu_f32_to_bf16(x[r * ldx + c]);
+        int64_t r = e / ldd, c = e - r * ldd;
+        dst[e] = c < k ? cu_f32_to_bf16(x[r * ldx + c]) : 0;
+    }
+}
+
+/* dst [n, ldd] = the bf16 rows of w [n, k] (ldw) with zero columns k .. ldd - 1. */
+__global__ void pad_rows_bf16_kernel(const uint16_t *w, int64_t ldw, int64_t n, int64_t k,
+                                     uint16_t *dst, int64_t ldd) {
+    int64_t total = n * ldd;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = e / ldd, c = e - r * ldd;
+        dst[e] = c < k ? w[r * ldw + c] : 0;
     }
 }
 
@@ -373,19 +385,37 @@ static vlm_status blas_ready(vlm_ctx *ctx, const char *op) {
 static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const float *xp,
                             int64_t ldx, const char *wp, int64_t ldw, float *yp, int64_t ldy,
                             int64_t m, int64_t n, int64_t k) {
+    /* Hopper's fast GEMM kernels read operands with 16-byte aligned rows: a depth that is
+     * not a multiple of 8 (a 3420-wide MLP) is padded with zero columns, in x's bf16 copy
+     * and, when many rows will reuse it, in a bf16 copy of w (a copy costs one pass over w;
+     * the fallback kernels run at a third of the speed). */
+    int64_t kp = k;
+    const char *wuse = wp;
+    int64_t ldwu = ldw;
+    if ((k % 8 || ldw % 8) && m >= 64) {
+        kp = (k + 7) / 8 * 8;
+        uint16_t *wpad;
+        vlm_status st = cuda_scratch(ctx, op, (size_t)(n * kp) * 2, (void **)&wpad);
+        if (st != VLM_OK) return st;
+        pad_rows_bf16_kernel<<<cuda_blocks(n * kp, 256, dev), 256, 0, cuda_stream(ctx)>>>(
+            (const uint16_t *)wp, ldw, n, k, wpad, kp);
+        if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
+        wuse = (const char *)wpad;
+        ldwu = kp;
+    }
     uint16_t *xb;
-    vlm_status st = cuda_scratch(ctx, op, (size_t)(m * k) * 2, (void **)&xb);
+    vlm_status st = cuda_scratch(ctx, op, (size_t)(m * kp) * 2, (void **)&xb);
     if (st != VLM_OK) return st;
-    int flat4 = ldx == k && k % 4 == 0 && aligned16(xp);
-    to_bf16_kernel<<<cuda_blocks(flat4 ? m * k / 4 : m * k, 256, dev), 256, 0, cuda_stream(ctx)>>>(
-        xp, ldx, m, k, xb, flat4);
+    int flat4 = ldx == k && kp == k && k % 4 == 0 && aligned16(xp);
+    to_bf16_kernel<<<cuda_blocks(flat4 ? m * k / 4 : m * kp, 256, dev), 256, 0, cuda_stream(ctx)>>>(
+        xp, ldx, m, k, xb, kp, flat4);
     if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
     const float one = 1.0f, zero = 0.0f;
     return cuda_check_blas(ctx, op,
-                           cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)k,
-                                        &one, wp, CUDA_R_16BF, (int)ldw, xb, CUDA_R_16BF, (int)k,
-                                        &zero, yp, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F,
-                                        CUBLAS_GEMM_DEFAULT));
+                           cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)kp,
+                                        &one, wuse, CUDA_R_16BF, (int)ldwu, xb, CUDA_R_16BF,
+                                        (int)kp, &zero, yp, CUDA_R_32F, (int)ldy,
+                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 /* ------------------------------------------------------------ matmul */
