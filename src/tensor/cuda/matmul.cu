@@ -380,11 +380,11 @@ static vlm_status blas_ready(vlm_ctx *ctx, const char *op) {
     return VLM_OK;
 }
 
-/* y [m, n] (ldy) = x [m, k] (ldx, f32) @ w^T with w [n, k] bf16 (ldw): x rounded to bf16,
- * tensor-core product with f32 accumulation. */
+/* y [m, n] (ldy) = x [m, k] (ldx, f32) @ w^T + beta * y with w [n, k] bf16 (ldw): x
+ * rounded to bf16, tensor-core product with f32 accumulation. */
 static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const float *xp,
                             int64_t ldx, const char *wp, int64_t ldw, float *yp, int64_t ldy,
-                            int64_t m, int64_t n, int64_t k) {
+                            int64_t m, int64_t n, int64_t k, float beta) {
     /* Hopper's fast GEMM kernels read operands with 16-byte aligned rows: a depth that is
      * not a multiple of 8 (a 3420-wide MLP) is padded with zero columns, in x's bf16 copy
      * and, when many rows will reuse it, in a bf16 copy of w (a copy costs one pass over w;
@@ -410,11 +410,11 @@ static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const f
     to_bf16_kernel<<<cuda_blocks(flat4 ? m * k / 4 : m * kp, 256, dev), 256, 0, cuda_stream(ctx)>>>(
         xp, ldx, m, k, xb, kp, flat4);
     if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f;
     return cuda_check_blas(ctx, op,
                            cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)kp,
                                         &one, wuse, CUDA_R_16BF, (int)ldwu, xb, CUDA_R_16BF,
-                                        (int)kp, &zero, yp, CUDA_R_32F, (int)ldy,
+                                        (int)kp, &beta, yp, CUDA_R_32F, (int)ldy,
                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
@@ -478,8 +478,16 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
             if ((st = blas_ready(ctx, op)) != VLM_OK) goto done;
             if (ctx->bf16_compute && w->dtype == VLM_DTYPE_BF16 && (n == 1 || ldw >= k)) {
                 if (ldw < k) ldw = k;
-                st = gemm_bf16(ctx, op, dev, xp, ldx, cuda_ptr(w), ldw, yp, ldy, m, n, k);
+                /* the bias is written first and the product added to it (beta = 1): one
+                 * pass over y instead of a read-modify-write after */
+                if (bp) {
+                    bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 1);
+                    if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+                }
+                st = gemm_bf16(ctx, op, dev, xp, ldx, cuda_ptr(w), ldw, yp, ldy, m, n, k,
+                               bp ? 1.0f : 0.0f);
                 if (st != VLM_OK) goto done;
+                bp = NULL; /* added */
             } else if (direct) {
                 if (ldw < k) ldw = k; /* one row: its stride is irrelevant */
                 st = cuda_check_blas(ctx, op,
