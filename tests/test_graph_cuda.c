@@ -305,11 +305,11 @@ static void many_case(int64_t m) {
         vlm_qweight q0 = vlm_qweight_float(&w[0]);
         CHECK(vlm_op_matmul(&ctx, &x, &w[0], NULL, &t) == VLM_OK);
         CHECK(vlm_op_add(&ctx, &r1, &t, &r1) == VLM_OK);
-        CHECK(vlm_op_matmul_add(&ctx, &x, &q0, &r2) == VLM_OK);
+        CHECK(vlm_op_matmul_add(&ctx, &x, &q0, NULL, &r2) == VLM_OK);
         CHECK(vlm_op_matmul(&ctx, &x, &w[0], NULL, &g1) == VLM_OK);
         CHECK(vlm_op_copy(&ctx, &g1, &u1) == VLM_OK);
         CHECK(vlm_op_gated_act(&ctx, VLM_ACT_SILU, &g1, &u1, &g1) == VLM_OK);
-        CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q0, &q0, &g2) == VLM_OK);
+        CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q0, NULL, &q0, NULL, &g2) == VLM_OK);
         float a1[200], a2[200];
         CHECK(vlm_tensor_download(&r1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&r2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
@@ -349,9 +349,9 @@ static void long_rows_case(int64_t m) {
     vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &yg);
     vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &ya);
     CHECK(vlm_op_matmul(&ctx, &x, &w, NULL, &y) == VLM_OK);
-    CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q, &q, &yg) == VLM_OK);
+    CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q, NULL, &q, NULL, &yg) == VLM_OK);
     CHECK(vlm_op_copy(&ctx, &y, &ya) == VLM_OK);
-    CHECK(vlm_op_matmul_add(&ctx, &x, &q, &ya) == VLM_OK);
+    CHECK(vlm_op_matmul_add(&ctx, &x, &q, NULL, &ya) == VLM_OK);
     float *got = malloc((size_t)(m * n) * 4), *gg = malloc((size_t)(m * n) * 4), *ga = malloc((size_t)(m * n) * 4);
     CHECK(vlm_tensor_download(&y, got, (size_t)(m * n) * 4, &e) == VLM_OK);
     CHECK(vlm_tensor_download(&yg, gg, (size_t)(m * n) * 4, &e) == VLM_OK);

@@ -51,12 +51,13 @@ struct vlm_backend {
      * validated as matmul; NULL: the front end runs them one by one. */
     vlm_status (*matmul_many)(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
                               const vlm_tensor *const *bias, const vlm_tensor *const *out);
-    /* out += x @ w^T, and out = act(x @ wg^T) * (x @ wu^T), float weights, validated as
-     * matmul; NULL: the front end composes them from matmul, add and gated_act. */
+    /* out += x @ w^T + bias, and out = act(x @ wg^T + bg) * (x @ wu^T + bu), float weights,
+     * validated as matmul; NULL: the front end composes them from matmul, add, gated_act. */
     vlm_status (*matmul_add)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
-                             const vlm_tensor *out);
+                             const vlm_tensor *bias, const vlm_tensor *out);
     vlm_status (*matmul_gated)(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, const vlm_tensor *wg,
-                               const vlm_tensor *wu, const vlm_tensor *out);
+                               const vlm_tensor *bg, const vlm_tensor *wu, const vlm_tensor *bu,
+                               const vlm_tensor *out);
     /* w is quantized (bits > 0), validated as ops.h says; NULL when unsupported. */
     vlm_status (*matmul_q)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                            const vlm_tensor *bias, const vlm_tensor *out);

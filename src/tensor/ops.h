@@ -171,15 +171,17 @@ static inline vlm_qweight vlm_qweight_float(const vlm_tensor *w) {
 vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_qweight *const *w,
                               const vlm_tensor *const *bias, const vlm_tensor *const *out);
 
-/* out += x @ w^T (a Linear layer added to the residual stream): equal to vlm_op_matmul_q
- * into a temporary followed by vlm_op_add(out, tmp, out); a backend may do it in one pass. */
+/* out += x @ w^T + bias (a Linear layer added to the residual stream; bias may be NULL):
+ * vlm_op_matmul_q into a temporary followed by vlm_op_add(out, tmp, out); a backend may do
+ * it in one pass (results within f32 rounding of the composed ops). */
 vlm_status vlm_op_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
-                             const vlm_tensor *out);
+                             const vlm_tensor *bias, const vlm_tensor *out);
 
-/* out = act(x @ wg^T) * (x @ wu^T) (a gated MLP's first half, no biases): equal to the two
- * products followed by vlm_op_gated_act; a backend may do it in one pass. */
+/* out = act(x @ wg^T + bg) * (x @ wu^T + bu) (a gated MLP's first half; biases may be
+ * NULL): the two products followed by vlm_op_gated_act; a backend may do it in one pass. */
 vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                               const vlm_qweight *wg, const vlm_qweight *wu, const vlm_tensor *out);
+                               const vlm_qweight *wg, const vlm_tensor *bg, const vlm_qweight *wu,
+                               const vlm_tensor *bu, const vlm_tensor *out);
 /* N and K of the (dequantized) matrix. */
 static inline int64_t vlm_qweight_rows(const vlm_qweight *q) {
     return q->w.shape[0];

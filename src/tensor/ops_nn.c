@@ -119,41 +119,41 @@ static vlm_status temp_like(vlm_ctx *ctx, const vlm_tensor *t, vlm_tensor *out) 
 }
 
 vlm_status vlm_op_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
-                             const vlm_tensor *out) {
+                             const vlm_tensor *bias, const vlm_tensor *out) {
     const char *op = "matmul_add";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!w || !out) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: w or out is NULL", op);
     if (w->bits == 0 && ctx->backend->matmul_add) {
-        if (!matmul_valid(ctx, op, x, &w->w, NULL, out)) return ctx->status;
+        if (!matmul_valid(ctx, op, x, &w->w, bias, out)) return ctx->status;
         if (vlm_tensor_numel(out) == 0) return VLM_OK;
-        return vlm_op_end(ctx, ctx->backend->matmul_add(ctx, x, &w->w, out));
+        return vlm_op_end(ctx, ctx->backend->matmul_add(ctx, x, &w->w, bias, out));
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor t;
-    if (temp_like(ctx, out, &t) == VLM_OK && vlm_op_matmul_q(ctx, x, w, NULL, &t) == VLM_OK)
+    if (temp_like(ctx, out, &t) == VLM_OK && vlm_op_matmul_q(ctx, x, w, bias, &t) == VLM_OK)
         vlm_op_add(ctx, out, &t, out);
     vlm_arena_release(ctx->arena, mark);
     return ctx->status;
 }
 
 vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                               const vlm_qweight *wg, const vlm_qweight *wu, const vlm_tensor *out) {
+                               const vlm_qweight *wg, const vlm_tensor *bg, const vlm_qweight *wu,
+                               const vlm_tensor *bu, const vlm_tensor *out) {
     const char *op = "matmul_gated";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!wg || !wu || !out)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: wg, wu or out is NULL", op);
     if (wg->bits == 0 && wu->bits == 0 && wg->w.dtype == wu->w.dtype && ctx->backend->matmul_gated) {
-        if (!matmul_valid(ctx, op, x, &wg->w, NULL, out) ||
-            !matmul_valid(ctx, op, x, &wu->w, NULL, out))
+        if (!matmul_valid(ctx, op, x, &wg->w, bg, out) || !matmul_valid(ctx, op, x, &wu->w, bu, out))
             return ctx->status;
         if (vlm_tensor_numel(out) == 0) return VLM_OK;
-        return vlm_op_end(ctx, ctx->backend->matmul_gated(ctx, x, act, &wg->w, &wu->w, out));
+        return vlm_op_end(ctx, ctx->backend->matmul_gated(ctx, x, act, &wg->w, bg, &wu->w, bu, out));
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor g, u;
     if (temp_like(ctx, out, &g) == VLM_OK && temp_like(ctx, out, &u) == VLM_OK) {
         const vlm_qweight *ws[2] = {wg, wu};
-        const vlm_tensor *bs[2] = {NULL, NULL}, *os[2] = {&g, &u};
+        const vlm_tensor *bs[2] = {bg, bu}, *os[2] = {&g, &u};
         if (vlm_op_matmul_many(ctx, x, 2, ws, bs, os) == VLM_OK)
             vlm_op_gated_act(ctx, act, &g, &u, out);
     }

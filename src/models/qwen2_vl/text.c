@@ -139,11 +139,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         }
         ap.window = (t->sliding_window && l >= t->max_window_layers) ? t->sliding_window : 0;
         TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
-        TRY(vlm_op_matmul_add(ctx, &attn2, &L->o_w, x));
+        TRY(vlm_op_matmul_add(ctx, &attn2, &L->o_w, NULL, x));
 
         TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &L->gate_w, &L->up_w, &gate));
-        TRY(vlm_op_matmul_add(ctx, &gate, &L->down_w, x));
+        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &L->gate_w, NULL, &L->up_w, NULL, &gate));
+        TRY(vlm_op_matmul_add(ctx, &gate, &L->down_w, NULL, x));
     }
     kv->len = p0 + S;
 

@@ -149,7 +149,7 @@ static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     const int64_t hd = E / nh, I = cfg->vision.intermediate_size;
     const int rms = cfg->family == QWEN2_5_VL;
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
-    vlm_tensor h, qkv, q, k, v, attn, o;
+    vlm_tensor h, qkv, q, k, v, attn;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, E), &h));
     if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm1_w, 1e-6f, 0.0f, &h));
     else TRY(vlm_op_layer_norm(ctx, x, &b->norm1_w, &b->norm1_b, 1e-6f, &h));
@@ -170,25 +170,20 @@ static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_attention(ctx, &q, &k, &v, &ap, &attn));
     vlm_tensor attn2;
     TRY(vlm_tensor_reshape(&attn, 2, SHAPE(n, E), &attn2, &ctx->err));
-    TRY(vlm_op_matmul_q(ctx, &attn2, &b->proj_w, &b->proj_b, &h));
-    TRY(vlm_op_add(ctx, x, &h, x));
+    TRY(vlm_op_matmul_add(ctx, &attn2, &b->proj_w, &b->proj_b, x));
 
     if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm2_w, 1e-6f, 0.0f, &h));
     else TRY(vlm_op_layer_norm(ctx, x, &b->norm2_w, &b->norm2_b, 1e-6f, &h));
     vlm_tensor mid;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, I), &mid));
-    TRY(vlm_op_matmul_q(ctx, &h, &b->fc1_w, &b->fc1_b, &mid));
     if (rms) {
-        vlm_tensor up;
-        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, I), &up));
-        TRY(vlm_op_matmul_q(ctx, &h, &b->up_w, &b->up_b, &up));
-        TRY(vlm_op_gated_act(ctx, VLM_ACT_SILU, &mid, &up, &mid));
+        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &b->fc1_w, &b->fc1_b, &b->up_w, &b->up_b,
+                                &mid));
     } else {
+        TRY(vlm_op_matmul_q(ctx, &h, &b->fc1_w, &b->fc1_b, &mid));
         TRY(vlm_op_act(ctx, VLM_ACT_QUICK_GELU, &mid, &mid));
     }
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, E), &o));
-    TRY(vlm_op_matmul_q(ctx, &mid, &b->fc2_w, &b->fc2_b, &o));
-    TRY(vlm_op_add(ctx, x, &o, x));
+    TRY(vlm_op_matmul_add(ctx, &mid, &b->fc2_w, &b->fc2_b, x));
     vlm_arena_release(ctx->arena, mark);
     return vlm_ctx_status(ctx);
 }

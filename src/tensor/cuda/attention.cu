@@ -568,10 +568,14 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
      * (each split's length is then computed in the kernel). */
     a.n_split = 1;
     a.split_len = sk;
-    if (items < dev->n_sm && (sk > ATT_BK || a.kv_len)) {
-        int64_t want = (2 * dev->n_sm + items - 1) / items, most = (sk + ATT_BK - 1) / ATT_BK;
+    /* the decode kernel's warps take DEC_WARPS * DEC_KB keys per round: shorter splits keep
+     * its per-warp chain to one round */
+    a.split_gran = decode ? DEC_WARPS * DEC_KB : ATT_BK;
+    if (items < dev->n_sm && (sk > a.split_gran || a.kv_len)) {
+        int64_t g = a.split_gran;
+        int64_t want = (2 * dev->n_sm + items - 1) / items, most = (sk + g - 1) / g;
         int64_t ns = want < most ? want : most;
-        int64_t len = ((sk + ns - 1) / ns + ATT_BK - 1) / ATT_BK * ATT_BK;
+        int64_t len = ((sk + ns - 1) / ns + g - 1) / g * g;
         a.split_len = len;
         a.n_split = (int)((sk + len - 1) / len);
     }

@@ -25,6 +25,7 @@ typedef struct att_args {
     int64_t n_qb;      /* query blocks per head (rows by query) */
     int64_t n_rg;      /* row groups per kv group (rows by head) */
     int64_t split_len; /* keys per split */
+    int split_gran;    /* split lengths are multiples of this (keys per tile or per round) */
     int n_split;
     float *part_o;  /* [n_split][sq * hq][dv] when n_split > 1 */
     float *part_ml; /* [n_split][sq * hq][2] */
@@ -61,8 +62,9 @@ __device__ __forceinline__ int dyn_splits(att_args &a) {
         a.split_len = n;
         return 1;
     }
-    int64_t len = ((n + a.n_split - 1) / a.n_split + ATT_BK - 1) / ATT_BK * ATT_BK;
-    if (len < ATT_BK) len = ATT_BK;
+    int64_t gran = a.split_gran;
+    int64_t len = ((n + a.n_split - 1) / a.n_split + gran - 1) / gran * gran;
+    if (len < gran) len = gran;
     a.split_len = len;
     return (int)((n + len - 1) / len);
 }

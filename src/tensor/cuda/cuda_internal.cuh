@@ -385,9 +385,10 @@ vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
 vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
                             const vlm_tensor *const *bias, const vlm_tensor *const *out);
 vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
-                           const vlm_tensor *out);
+                           const vlm_tensor *bias, const vlm_tensor *out);
 vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, const vlm_tensor *wg,
-                             const vlm_tensor *wu, const vlm_tensor *out);
+                             const vlm_tensor *bg, const vlm_tensor *wu, const vlm_tensor *bu,
+                             const vlm_tensor *out);
 vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
 vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                            const int *sections, vlm_rope_sections layout, float attention_scaling,

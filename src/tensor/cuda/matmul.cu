@@ -598,27 +598,46 @@ static vlm_status scratch_like(vlm_ctx *ctx, const char *op, const vlm_tensor *t
 }
 
 extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
-                                      const vlm_tensor *out) {
+                                      const vlm_tensor *bias, const vlm_tensor *out) {
     const char *op = "matmul_add";
     cuda_dev *dev;
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
     gemv_args a;
-    if (gemv_begin(&a, x, w->shape[1]) && gemv_part_of(&a, 0, w, NULL, out)) {
-        a.accumulate = 1;
+    if (gemv_begin(&a, x, w->shape[1]) && gemv_part_of(&a, 0, w, bias, out)) {
+        a.accumulate = 1; /* y = y + (x w + b) in the GEMV's epilogue */
         return gemv_run(ctx, op, cuda_nrows(x), w->dtype, &a);
+    }
+    int64_t m = cuda_nrows(x), n = w->shape[0], k = w->shape[1], ldx, ldy;
+    int64_t ldw = w->stride[0] / 2;
+    if (ctx->bf16_compute && w->dtype == VLM_DTYPE_BF16 && (n == 1 || ldw >= k) &&
+        vlm_strided_flat_rows(x, &ldx) && vlm_strided_flat_rows(out, &ldy) && m <= INT_MAX &&
+        n <= INT_MAX && k <= INT_MAX && ldx <= INT_MAX && ldy <= INT_MAX) {
+        /* bf16 compute: the bias onto the residual, then the product accumulated (beta 1) */
+        if ((st = blas_ready(ctx, op)) != VLM_OK) return st;
+        if (bias) {
+            bias_rows(cuda_stream(ctx), (float *)cuda_ptr(out), ldy, m, n, cuda_ptr(bias),
+                      bias->stride[0], (int)bias->dtype, 0);
+            if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
+        }
+        vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+        st = gemm_bf16(ctx, op, dev, (const float *)cuda_ptr(x), ldx, cuda_ptr(w), ldw < k ? k : ldw,
+                       (float *)cuda_ptr(out), ldy, m, n, k, 1.0f);
+        vlm_arena_release(ctx->arena, mark);
+        return st;
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor t;
     st = scratch_like(ctx, op, out, &t);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, w, NULL, &t);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, w, bias, &t);
     if (st == VLM_OK) st = cuda_binary(ctx, VLM_BINARY_ADD, out, &t, out);
     vlm_arena_release(ctx->arena, mark);
     return st;
 }
 
 extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                                        const vlm_tensor *wg, const vlm_tensor *wu,
+                                        const vlm_tensor *wg, const vlm_tensor *bg,
+                                        const vlm_tensor *wu, const vlm_tensor *bu,
                                         const vlm_tensor *out) {
     const char *op = "matmul_gated";
     cuda_dev *dev;
@@ -626,7 +645,7 @@ extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_a
     if (st != VLM_OK) return st;
     gemv_args a;
     if (gemv_begin(&a, x, wg->shape[1]) && wg->dtype == wu->dtype &&
-        gemv_part_of(&a, 0, wg, NULL, out) && gemv_part_of(&a, 1, wu, NULL, out)) {
+        gemv_part_of(&a, 0, wg, bg, out) && gemv_part_of(&a, 1, wu, bu, out)) {
         a.gated = 1;
         a.act = (int)act;
         a.n = wg->shape[0];
@@ -636,8 +655,8 @@ extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_a
     vlm_tensor g, u;
     st = scratch_like(ctx, op, out, &g);
     if (st == VLM_OK) st = scratch_like(ctx, op, out, &u);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, wg, NULL, &g);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, wu, NULL, &u);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, wg, bg, &g);
+    if (st == VLM_OK) st = cuda_matmul(ctx, x, wu, bu, &u);
     if (st == VLM_OK) st = cuda_gated_act(ctx, act, &g, &u, out);
     vlm_arena_release(ctx->arena, mark);
     return st;
