@@ -2,8 +2,8 @@
  * the vision tower when the context allows bf16 compute: the flash-attention scheme with
  * WMMA 16x16x16 tiles.
  *
- * A block owns 64 query rows of one head (4 warps of 16 rows) and walks the keys any of its
- * rows can see in tiles of 64: K and V tiles are rounded to bf16 into shared memory; each
+ * A block owns 32 query rows of one head (2 warps of 16 rows) and walks the keys any of its
+ * rows can see in tiles of 32: K and V tiles are rounded to bf16 into shared memory; each
  * warp computes its 16 x 64 scores S = Q K^T on the tensor cores into shared memory, applies
  * the scale, softcap and the row's visible intervals (attention.cuh, the same rules as the
  * f32 kernels), updates its rows' running max and sum (two lanes per row), writes P in bf16,
@@ -17,9 +17,13 @@
 
 using namespace nvcuda;
 
-#define TC_BR 64   /* query rows per block */
-#define TC_BK 64   /* keys per tile */
-#define TC_WARPS 4 /* 16 rows each */
+/* Small blocks on purpose: the kernel is bound by instruction latency, so what matters is
+ * warps per multiprocessor; 32 x 32 tiles need ~50 KB of shared memory for head dim 128, so
+ * four blocks (8 warps) fit on an SM, and a 286-token prefill of 16 heads makes 144 blocks
+ * (64-row blocks: 80 blocks, one per SM, 4 warps). */
+#define TC_BR 32   /* query rows per block */
+#define TC_BK 32   /* keys per tile */
+#define TC_WARPS 2 /* 16 rows each */
 #define TC_MAX_D 128
 
 typedef __nv_bfloat16 bf16;
@@ -118,8 +122,9 @@ __global__ void __launch_bounds__(TC_WARPS * 32) att_tc_kernel(att_args a) {
     const int64_t kbeg = sRange[0], kend = sRange[1];
 
     /* softmax state of row `row` (two lanes per row, each owning half the tile's columns) */
-    const int row = warp * 16 + (lane >> 1), half = lane & 1;
-    const int64_t *riv = sIv + row * 4;
+    const int row = warp * 16 + (lane >> 1), half = lane & 1, HC = TC_BK / 2;
+    const int64_t iv0 = sIv[row * 4], iv1 = sIv[row * 4 + 1], iv2 = sIv[row * 4 + 2],
+                  iv3 = sIv[row * 4 + 3];
     float m_run = -INFINITY, l_run = 0.0f;
 
     for (int64_t t0 = kbeg; t0 < kend; t0 += TC_BK) {
@@ -144,21 +149,24 @@ __global__ void __launch_bounds__(TC_WARPS * 32) att_tc_kernel(att_args a) {
         __syncwarp();
 
         /* online softmax over this tile for the row; P in bf16 */
-        float *srow = sS + row * L.lds + half * 32;
+        float *srow = sS + row * L.lds + half * HC;
         float mx = -INFINITY;
-        for (int c = 0; c < 32; c++) {
-            int64_t key = t0 + half * 32 + c;
+#pragma unroll
+        for (int c = 0; c < HC; c++) {
+            int64_t key = t0 + half * HC + c;
             float sc = srow[c] * a.scale;
             if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
-            if (key >= kend || !iv_has(riv, key)) sc = -INFINITY;
+            bool vis = key < kend && ((iv0 <= key && key < iv1) || (iv2 <= key && key < iv3));
+            if (!vis) sc = -INFINITY;
             srow[c] = sc;
             mx = fmaxf(mx, sc);
         }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         float m_new = fmaxf(m_run, mx);
         float corr = m_new == -INFINITY ? 1.0f : expf(m_run - m_new), sum = 0.0f;
-        bf16 *prow = sP + row * L.ldp + half * 32;
-        for (int c = 0; c < 32; c++) {
+        bf16 *prow = sP + row * L.ldp + half * HC;
+#pragma unroll
+        for (int c = 0; c < HC; c++) {
             float p = m_new == -INFINITY ? 0.0f : expf(srow[c] - m_new);
             sum += p;
             prow[c] = __float2bfloat16_rn(p);
@@ -167,8 +175,9 @@ __global__ void __launch_bounds__(TC_WARPS * 32) att_tc_kernel(att_args a) {
         l_run = l_run * corr + sum;
         m_run = m_new;
         float *orow = sO + row * L.ldo;
-        for (int c = half; c < dv; c += 2)
-            orow[c] *= corr;
+        if (corr != 1.0f)
+            for (int c = half; c < dv; c += 2)
+                orow[c] *= corr;
         __syncwarp();
 
         /* O (16 x dv per warp) += P V */
