@@ -561,7 +561,6 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         if (st != VLM_OK) goto done;
         a.iv = (const int64_t *)dptr;
     }
-    if (!decode && cuda_attention_tc(ctx, &a, &st)) goto done; /* bf16 compute: tensor cores */
 
     /* Split the keys when the items alone leave multiprocessors idle. With kv_len the
      * length is known only on the device: the split count is made for the whole cache

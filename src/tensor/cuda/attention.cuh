@@ -1,7 +1,6 @@
-/* Shared by the CUDA attention kernels (attention.cu: f32 tiles and decode; attention_tc.cu:
- * bf16 tensor cores): their argument block, and the visibility rules of vlm_attn_params
+/* The CUDA attention kernels' argument block and the visibility rules of vlm_attn_params
  * (causal, window, q_pos0, segments and spans as precomputed intervals, kv_len) evaluated on
- * the device. */
+ * the device (attention.cu: tiled f32 kernel, decode kernel, split merge). */
 #ifndef VLM_TENSOR_CUDA_ATTENTION_CUH
 #define VLM_TENSOR_CUDA_ATTENTION_CUH
 
@@ -97,10 +96,5 @@ __device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j
            (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
 }
 
-
-/* Queues the bf16 tensor-core attention (attention_tc.cu) for the prepared arguments when
- * it can take them (vlm_ctx.bf16_compute, head dims multiples of 16 up to 128, at least 16
- * queries, no kv_len); false when it cannot (nothing queued). */
-bool cuda_attention_tc(vlm_ctx *ctx, const att_args *a, vlm_status *st);
 
 #endif
