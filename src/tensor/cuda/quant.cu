@@ -210,38 +210,229 @@ __global__ void __launch_bounds__(QGEMV_WARPS * 32) qgemv_kernel(qgemv_args a) {
         }
 }
 
-template <int BITS> static void qgemv_launch_bits(unsigned blocks, cudaStream_t s, const qgemv_args &a) {
-    const int t = QGEMV_WARPS * 32;
-    if (a.m <= 1)
-        qgemv_kernel<BITS, 1><<<blocks, t, 0, s>>>(a);
-    else if (a.m <= 2)
-        qgemv_kernel<BITS, 2><<<blocks, t, 0, s>>>(a);
-    else if (a.m <= 4)
-        qgemv_kernel<BITS, 4><<<blocks, t, 0, s>>>(a);
-    else
-        qgemv_kernel<BITS, 8><<<blocks, t, 0, s>>>(a);
+/* One unit of the shared-memory GEMV: requests the words of unit u + step into buffer
+ * B ^ 1, then accumulates unit u from buffer B. */
+template <int BITS, int M, int B>
+__device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs, int64_t per_row,
+                                          int64_t u, int64_t units, int64_t step,
+                                          const uint32_t *const *wr, const int64_t *srow,
+                                          uint32_t (&wq)[2][QGEMV_ROWS][BITS],
+                                          float (&sc)[2][QGEMV_ROWS], float (&bi)[2][QGEMV_ROWS],
+                                          float (&acc)[M][QGEMV_ROWS]) {
+    const int R = QGEMV_ROWS;
+    const int64_t un = u + step;
+    if (un < units) {
+        int64_t g = un >> a.gshift;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            load_unit<BITS>(wr[r] + un * BITS, wq[B ^ 1][r], a.vec);
+            sc[B ^ 1][r] = qparam(a.s, srow[r] + g, a.sdt);
+            bi[B ^ 1][r] = qparam(a.b, srow[r] + g, a.sdt);
+        }
+    }
+    const int sw = (int)(u & 7);
+    /* 4 bits: the code at bit 4q of a half-word is taken in place, as q * 2^(4q) (one LOP3 +
+     * the 2^23 subtraction), and meets scale * 2^(-4q): the same real product as scale *
+     * code, so the same fmaf result (for |scale| >= 2^-114, i.e. any scale MLX writes). */
+    float s4[R][4];
+    if (BITS == 4) {
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            s4[r][0] = sc[B][r];
+            s4[r][1] = sc[B][r] * 0.0625f;
+            s4[r][2] = sc[B][r] * 0.00390625f;
+            s4[r][3] = sc[B][r] * 0.000244140625f;
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++) { /* codes 4c .. 4c + 3 */
+        float wv[R][4];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (BITS == 4) {
+                uint32_t src = (c & 1) ? wq[B][r][(c >> 1) & (BITS - 1)] >> 16
+                                       : wq[B][r][(c >> 1) & (BITS - 1)];
+#pragma unroll
+                for (int q = 0; q < 4; q++)
+                    wv[r][q] = fmaf(s4[r][q],
+                                    __uint_as_float((src & (0xFu << (4 * q))) | 0x4B000000u) -
+                                        8388608.0f,
+                                    bi[B][r]);
+            } else {
+#pragma unroll
+                for (int q = 0; q < 4; q++)
+                    wv[r][q] = fmaf(sc[B][r], unit_code<BITS>(wq[B][r], 4 * c + q), bi[B][r]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            float4 xv = xs[i * per_row + u * 8 + (c ^ sw)];
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                acc[i][r] += wv[r][0] * xv.x;
+                acc[i][r] += wv[r][1] * xv.y;
+                acc[i][r] += wv[r][2] * xv.z;
+                acc[i][r] += wv[r][3] * xv.w;
+            }
+        }
+    }
 }
 
-static void qgemv_launch(int bits, unsigned blocks, cudaStream_t s, const qgemv_args &a) {
+/* The decode GEMV with x in shared memory. The block's warps are T groups of QGEMV_ROWS
+ * rows times `ksplit` warps that share those rows' units (blockDim = 32 * T * ksplit). x
+ * [M, k] is staged once per block: unit u (32 floats = 8 float4) of a row sits at float4s
+ * u * 8 + (c ^ (u & 7)), so the 8 lanes of a quarter-warp reading the same c of 8
+ * consecutive units hit 8 distinct bank quads (no conflicts, no padding). A lane keeps the
+ * next unit's words in flight while it computes the current one; the first unit's words
+ * are requested before x is staged, so that latency overlaps the staging. */
+template <int BITS, int M>
+__global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
+    extern __shared__ float4 xs[];
+    const int R = QGEMV_ROWS;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int ks = a.ksplit, T = (int)(blockDim.x >> 5) / ks, rg = warp / ks, kp = warp - rg * ks;
+    const int64_t row0 = ((int64_t)blockIdx.x * T + rg) * R;
+    const int64_t units = a.k >> 5, step = 32 * ks;
+    const uint32_t *wr[R];
+    int64_t srow[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        int64_t j = row0 + r < a.n ? row0 + r : a.n - 1;
+        wr[r] = a.w + j * a.ldw;
+        srow[r] = j * a.lds;
+    }
+    uint32_t wq[2][R][BITS];
+    float sc[2][R], bi[2][R];
+    int64_t u = kp * 32 + lane;
+    if (u < units) {
+        int64_t g = u >> a.gshift;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            load_unit<BITS>(wr[r] + u * BITS, wq[0][r], a.vec);
+            sc[0][r] = qparam(a.s, srow[r] + g, a.sdt);
+            bi[0][r] = qparam(a.b, srow[r] + g, a.sdt);
+        }
+    }
+    const int64_t per_row = units * 8; /* float4s of one row of x */
+    for (int64_t e = threadIdx.x; e < M * per_row; e += blockDim.x) {
+        int64_t i = e / per_row, rem = e - i * per_row, uu = rem >> 3;
+        int c = (int)(rem & 7);
+        const float *xr = a.x + (int64_t)(i < a.m ? i : a.m - 1) * a.ldx;
+        xs[i * per_row + uu * 8 + (c ^ (int)(uu & 7))] = __ldg((const float4 *)xr + rem);
+    }
+    __syncthreads();
+
+    float acc[M][R];
+#pragma unroll
+    for (int i = 0; i < M; i++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            acc[i][r] = 0.0f;
+    /* two steps per turn, so the buffers are indexed by constants (registers, not stack) */
+    for (;;) {
+        if (u >= units) break;
+        smem_step<BITS, M, 0>(a, xs, per_row, u, units, step, wr, srow, wq, sc, bi, acc);
+        u += step;
+        if (u >= units) break;
+        smem_step<BITS, M, 1>(a, xs, per_row, u, units, step, wr, srow, wq, sc, bi, acc);
+        u += step;
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            acc[i][r] = cu_warp_sum(acc[i][r]);
+    __shared__ float part[8][M * R];
+    if (ks > 1) {
+        if (lane == 0)
+#pragma unroll
+            for (int i = 0; i < M; i++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    part[warp][i * R + r] = acc[i][r];
+        __syncthreads();
+        if (kp != 0) return;
+#pragma unroll
+        for (int i = 0; i < M; i++)
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                float v = part[warp][i * R + r];
+                for (int p = 1; p < ks; p++)
+                    v += part[warp + p][i * R + r];
+                acc[i][r] = v;
+            }
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++)
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            int64_t j = row0 + r;
+            if (lane == i * R + r && i < a.m && j < a.n) {
+                float v = acc[i][r];
+                if (a.bias) v += cu_load_f(a.bias + j * a.bias_stride, a.bias_dt);
+                a.y[(int64_t)i * a.ldy + j] = v;
+            }
+        }
+}
+
+#define QGEMV_SMEM_MAX (160 << 10) /* x staged in shared memory up to this (else L1 kernel) */
+
+/* The launch of one pass (a.m rows of x) with the kernel that fits: x in shared memory when
+ * M * k floats fit QGEMV_SMEM_MAX, else the L1 kernel (then M is 4 or 8). */
+template <int BITS, int M>
+static cudaError_t qgemv_go(const cuda_dev *dev, cudaStream_t s, qgemv_args a) {
+    const int64_t units = a.k >> 5, chunks = (units + 31) / 32;
+    const int64_t groups = (a.n + QGEMV_ROWS - 1) / QGEMV_ROWS;
+    size_t smem = (size_t)M * (size_t)a.k * 4;
+    if (smem <= QGEMV_SMEM_MAX) {
+        int ks = 1;
+        while (ks < 8 && chunks >= 4 * ks) /* at least 2 chunks of 32 units per warp */
+            ks *= 2;
+        int T = 8 / ks;
+        while (T > 1 && (groups + T - 1) / T < 2 * (int64_t)dev->n_sm)
+            T /= 2;
+        a.ksplit = ks;
+        int64_t blocks = (groups + T - 1) / T;
+        if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+        if (smem > (48 << 10)) {
+            cudaError_t e = cudaFuncSetAttribute(qgemv_smem_kernel<BITS, M>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 (int)smem);
+            if (e != cudaSuccess) return e;
+        }
+        qgemv_smem_kernel<BITS, M><<<(unsigned)blocks, 32 * ks * T, smem, s>>>(a);
+        return cudaSuccess;
+    }
+    const int64_t rows_per_block = (int64_t)QGEMV_ROWS * (QGEMV_WARPS / a.ksplit);
+    int64_t blocks = (a.n + rows_per_block - 1) / rows_per_block;
+    if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+    qgemv_kernel<BITS, (M >= 4 ? M : 4)><<<(unsigned)blocks, QGEMV_WARPS * 32, 0, s>>>(a);
+    return cudaSuccess;
+}
+
+template <int BITS>
+static cudaError_t qgemv_launch_bits(const cuda_dev *dev, cudaStream_t s, const qgemv_args &a) {
+    if (a.m <= 1) return qgemv_go<BITS, 1>(dev, s, a);
+    if (a.m <= 2) return qgemv_go<BITS, 2>(dev, s, a);
+    if (a.m <= 4) return qgemv_go<BITS, 4>(dev, s, a);
+    return qgemv_go<BITS, 8>(dev, s, a);
+}
+
+static cudaError_t qgemv_launch(int bits, const cuda_dev *dev, cudaStream_t s,
+                                const qgemv_args &a) {
     switch (bits) {
     case 2:
-        qgemv_launch_bits<2>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<2>(dev, s, a);
     case 3:
-        qgemv_launch_bits<3>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<3>(dev, s, a);
     case 4:
-        qgemv_launch_bits<4>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<4>(dev, s, a);
     case 5:
-        qgemv_launch_bits<5>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<5>(dev, s, a);
     case 6:
-        qgemv_launch_bits<6>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<6>(dev, s, a);
     default:
-        qgemv_launch_bits<8>(blocks, s, a);
-        break;
+        return qgemv_launch_bits<8>(dev, s, a);
     }
 }
 
@@ -531,18 +722,13 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         a.bias_stride = bias ? bias->stride[0] : 0;
         a.bias_dt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
         a.ldy = ldy;
-        const int64_t rows_per_block = (int64_t)QGEMV_ROWS * (QGEMV_WARPS / a.ksplit);
-        int64_t want = (n + rows_per_block - 1) / rows_per_block;
-        if (want > INT_MAX) {
-            st = vlm_ctx_fail(ctx, VLM_ERR_LIMIT, "%s: %lld output rows exceed one launch", op,
-                              (long long)n);
-            goto done;
-        }
         for (int64_t i0 = 0; i0 < m; i0 += 8) {
             a.m = (int)(m - i0 < 8 ? m - i0 : 8);
             a.x = (const float *)cuda_ptr(&xs) + i0 * ldx;
             a.y = (float *)cuda_ptr(&ys) + i0 * ldy;
-            qgemv_launch(w->bits, (unsigned)want, cuda_stream(ctx), a);
+            if ((st = cuda_check(ctx, op, qgemv_launch(w->bits, dev, cuda_stream(ctx), a))) !=
+                VLM_OK)
+                goto done;
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         }
         if (!y_direct) st = cuda_copy_tensor(ctx, op, &ys, out);
