@@ -8,7 +8,8 @@
  *   biases); eight weight copies rotate so the matrices do not stay in the 50 MB L2;
  * - the prefill path (m = 286: dequantize into scratch, then cuBLAS) on gate [11008, 2048],
  *   f32 and bf16 compute, in TFLOP/s.
- *   bench_cuda_quant [--bits B] (default: every bits value)
+ *   bench_cuda_quant [--bits B] [--shape q/o|gate/up|down|lm_head] [--reps N]
+ * (default: every bits value and shape, 200 calls per batch; the filters serve profilers)
  * Prints one line per figure. Without CUDA or a GPU it says so and exits 0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,9 +168,13 @@ static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, i
 }
 
 int main(int argc, char **argv) {
-    int only_bits = 0;
-    for (int i = 1; i + 1 < argc; i += 2)
+    int only_bits = 0, reps = 200;
+    const char *only_shape = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--bits")) only_bits = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--shape")) only_shape = argv[i + 1];
+        if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+    }
     vlm_error e;
     const vlm_backend *be = vlm_backend_cuda(0, &e);
     if (!be) {
@@ -207,10 +212,11 @@ int main(int argc, char **argv) {
         if (only_bits && bits != only_bits) continue;
         for (int s = 0; s < 4; s++) {
             if (bits != 4 && s == 3) continue; /* lm_head: 4-bit only (time) */
-            bench_shape(&ctx, be, shapes[s].name, 1, shapes[s].n, shapes[s].k, bits, 64, 0, 200);
+            if (only_shape && strcmp(only_shape, shapes[s].name)) continue;
+            bench_shape(&ctx, be, shapes[s].name, 1, shapes[s].n, shapes[s].k, bits, 64, 0, reps);
         }
     }
-    if (!only_bits || only_bits == 4) {
+    if ((!only_bits || only_bits == 4) && !only_shape) {
         bench_shape(&ctx, be, "gate/up", 8, 11008, 2048, 4, 64, 0, 100);
         bench_shape(&ctx, be, "down", 8, 2048, 11008, 4, 64, 0, 100);
         bench_shape(&ctx, be, "gate/up", 286, 11008, 2048, 4, 64, 0, 10);

@@ -213,16 +213,16 @@ __global__ void __launch_bounds__(QGEMV_WARPS * 32) qgemv_kernel(qgemv_args a) {
 /* One unit of the shared-memory GEMV: requests the words of unit u + step into buffer
  * B ^ 1, then accumulates unit u from buffer B. */
 template <int BITS, int M, int B>
-__device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs, int64_t per_row,
-                                          int64_t u, int64_t units, int64_t step,
+__device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs, int per_row,
+                                          int u, int units, int step,
                                           const uint32_t *const *wr, const int64_t *srow,
                                           uint32_t (&wq)[2][QGEMV_ROWS][BITS],
                                           float (&sc)[2][QGEMV_ROWS], float (&bi)[2][QGEMV_ROWS],
                                           float (&acc)[M][QGEMV_ROWS]) {
     const int R = QGEMV_ROWS;
-    const int64_t un = u + step;
+    const int un = u + step;
     if (un < units) {
-        int64_t g = un >> a.gshift;
+        int g = un >> a.gshift;
 #pragma unroll
         for (int r = 0; r < R; r++) {
             load_unit<BITS>(wr[r] + un * BITS, wq[B ^ 1][r], a.vec);
@@ -230,7 +230,7 @@ __device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs,
             bi[B ^ 1][r] = qparam(a.b, srow[r] + g, a.sdt);
         }
     }
-    const int sw = (int)(u & 7);
+    const int sw = u & 7;
     /* 4 bits: the code at bit 4q of a half-word is taken in place, as q * 2^(4q) (one LOP3 +
      * the 2^23 subtraction), and meets scale * 2^(-4q): the same real product as scale *
      * code, so the same fmaf result (for |scale| >= 2^-114, i.e. any scale MLX writes). */
@@ -292,7 +292,8 @@ __global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int ks = a.ksplit, T = (int)(blockDim.x >> 5) / ks, rg = warp / ks, kp = warp - rg * ks;
     const int64_t row0 = ((int64_t)blockIdx.x * T + rg) * R;
-    const int64_t units = a.k >> 5, step = 32 * ks;
+    /* k <= QGEMV_SMEM_MAX / 4 here: 32-bit indices */
+    const int units = (int)(a.k >> 5), step = 32 * ks;
     const uint32_t *wr[R];
     int64_t srow[R];
 #pragma unroll
@@ -303,9 +304,9 @@ __global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
     }
     uint32_t wq[2][R][BITS];
     float sc[2][R], bi[2][R];
-    int64_t u = kp * 32 + lane;
+    int u = kp * 32 + lane;
     if (u < units) {
-        int64_t g = u >> a.gshift;
+        int g = u >> a.gshift;
 #pragma unroll
         for (int r = 0; r < R; r++) {
             load_unit<BITS>(wr[r] + u * BITS, wq[0][r], a.vec);
@@ -313,12 +314,15 @@ __global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
             bi[0][r] = qparam(a.b, srow[r] + g, a.sdt);
         }
     }
-    const int64_t per_row = units * 8; /* float4s of one row of x */
-    for (int64_t e = threadIdx.x; e < M * per_row; e += blockDim.x) {
-        int64_t i = e / per_row, rem = e - i * per_row, uu = rem >> 3;
-        int c = (int)(rem & 7);
-        const float *xr = a.x + (int64_t)(i < a.m ? i : a.m - 1) * a.ldx;
-        xs[i * per_row + uu * 8 + (c ^ (int)(uu & 7))] = __ldg((const float4 *)xr + rem);
+    const int per_row = units * 8; /* float4s of one row of x */
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        const float4 *xr = (const float4 *)(a.x + (int64_t)(i < a.m ? i : a.m - 1) * a.ldx);
+#pragma unroll 4
+        for (int e = threadIdx.x; e < per_row; e += blockDim.x) {
+            int uu = e >> 3, c = e & 7;
+            xs[i * per_row + uu * 8 + (c ^ (uu & 7))] = __ldg(xr + e);
+        }
     }
     __syncthreads();
 
@@ -385,21 +389,35 @@ static cudaError_t qgemv_go(const cuda_dev *dev, cudaStream_t s, qgemv_args a) {
     const int64_t groups = (a.n + QGEMV_ROWS - 1) / QGEMV_ROWS;
     size_t smem = (size_t)M * (size_t)a.k * 4;
     if (smem <= QGEMV_SMEM_MAX) {
-        int ks = 1;
-        while (ks < 8 && chunks >= 4 * ks) /* at least 2 chunks of 32 units per warp */
-            ks *= 2;
-        int T = 8 / ks;
-        while (T > 1 && (groups + T - 1) / T < 2 * (int64_t)dev->n_sm)
-            T /= 2;
-        a.ksplit = ks;
-        int64_t blocks = (groups + T - 1) / T;
-        if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
         if (smem > (48 << 10)) {
             cudaError_t e = cudaFuncSetAttribute(qgemv_smem_kernel<BITS, M>,
                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  (int)smem);
             if (e != cudaSuccess) return e;
         }
+        int ks = 1;
+        while (ks < 8 && chunks >= 4 * ks) /* at least 2 chunks of 32 units per warp */
+            ks *= 2;
+        /* T: the block size whose last wave is fullest (blocks resident per SM from the
+         * occupancy calculator; a half-empty last wave costs as much as a full one). */
+        int T = 8 / ks;
+        double best = -1.0;
+        for (int t = 8 / ks; t >= 1; t /= 2) {
+            int occ = 0;
+            if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, qgemv_smem_kernel<BITS, M>,
+                                                              32 * ks * t, smem) != cudaSuccess ||
+                occ < 1)
+                occ = 1;
+            double waves = (double)((groups + t - 1) / t) / ((double)occ * dev->n_sm);
+            double eff = waves / ceil(waves);
+            if (eff > best + 0.05) {
+                best = eff;
+                T = t;
+            }
+        }
+        a.ksplit = ks;
+        int64_t blocks = (groups + T - 1) / T;
+        if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
         qgemv_smem_kernel<BITS, M><<<(unsigned)blocks, 32 * ks * T, smem, s>>>(a);
         return cudaSuccess;
     }
