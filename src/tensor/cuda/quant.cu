@@ -2,14 +2,18 @@
  * vlm_op_matmul_q / vlm_op_embedding_q; the format is in weights/mlx_quant.h): a weight is
  * widened to f32 as fmaf(scale, code, bias), one rounding, exactly as the CPU kernels do,
  * so both backends agree within f32 summation order.
- * - m <= QGEMV_MAX_M rows (decode): a GEMV that streams the packed words once. A row is cut
- *   into units of 32 codes (`bits` words, always inside one group); lane l of a warp takes
- *   units l, l + 32, ... of QGEMV_ROWS output rows at once (16-byte loads where the words
- *   are aligned), so each slice of x read from L1 serves four weight rows; long rows are
- *   split over up to 4 warps of the block and summed in shared memory (fixed order). Codes
- *   become floats without a conversion instruction (OR into the mantissa of 2^23, subtract
- *   2^23: exact), which keeps the kernel at memory speed rather than issue-bound. More than
- *   8 rows of x run as several passes of up to 8.
+ * - m <= QGEMV_MAX_M rows (decode): a GEMV that streams the packed words once, in passes of
+ *   up to 8 rows of x. A row is cut into units of 32 codes (`bits` words, always inside one
+ *   group); lane l of a warp takes units l, l + 32, ... of QGEMV_ROWS output rows at once
+ *   (16-byte loads where the words are aligned), long rows split over up to 8 warps of the
+ *   block and summed in shared memory in a fixed order. x is staged in shared memory
+ *   (qgemv_smem_kernel; a lane's 32 values of x are 128 bytes apart from its neighbours',
+ *   which read through L1 costs 8x the wavefronts of a coalesced load), or read through L1
+ *   when M * k floats do not fit (qgemv_kernel). Codes become floats without a conversion
+ *   instruction (OR into the mantissa of 2^23, subtract 2^23: exact).
+ *   Measured on an H100 (bench/quant/RESULTS.md): about 0.6 TB/s of packed 4-bit weights,
+ *   latency- and issue-bound (~7.5 instructions per code at 25% occupancy, ncu), far from
+ *   the 3 TB/s copy ceiling: see the notes there for what is next.
  * - larger m (prefill, vision): a block of weight rows is dequantized into arena scratch
  *   (f32, or bf16 when the context allows bf16 compute) and multiplied by cuda_matmul (SGEMM,
  *   or the tensor-core bf16 product), block after block. The dequantized copy is transient
@@ -400,9 +404,11 @@ static cudaError_t qgemv_go(const cuda_dev *dev, cudaStream_t s, qgemv_args a) {
             ks *= 2;
         /* T: the block size whose last wave is fullest (blocks resident per SM from the
          * occupancy calculator; a half-empty last wave costs as much as a full one). */
-        int T = 8 / ks;
+        /* Every block stages all of x (M * k floats): with several rows of x, small blocks
+         * would read it from L2 far more often than the weights, so T stays >= M there. */
+        int T = 8 / ks, t_min = M < 8 / ks ? M : 8 / ks;
         double best = -1.0;
-        for (int t = 8 / ks; t >= 1; t /= 2) {
+        for (int t = 8 / ks; t >= t_min; t /= 2) {
             int occ = 0;
             if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, qgemv_smem_kernel<BITS, M>,
                                                               32 * ks * t, smem) != cudaSuccess ||
