@@ -17,6 +17,11 @@
  * - matmul / bmm (f32, f16 and bf16 weights, all widened exactly on both sides):
  *   |g - c| <= 5e-5 * sum_k |x_k w_k| (+ |bias|): f32 sums in another order; TF32 or a
  *   bf16 rounding of x would miss by an order of magnitude or more;
+ * - matmul_q (MLX-quantized weights, every bits value and group size; both backends widen a
+ *   weight as fmaf(scale, code, bias)): the matmul bound, 5e-5 * sum_k |x_k w_k| (+ |bias|);
+ *   with bf16 compute on the GPU (x and dequantized weights rounded to bf16 for the tensor
+ *   cores) 1e-2 * sum_k |x_k w_k|;
+ * - embedding_q: bit-identical (the same fmaf per element), and equal to the format's values;
  * - attention: |g - c| <= 1e-4 (V in [-1, 1]; online softmax in other blocks).
  * A summary table of the largest errors per op is printed at the end. Skips (77) when the
  * library has no CUDA backend or no GPU is usable. */
@@ -574,6 +579,247 @@ static void test_matmul(void) {
     }
 }
 
+/* ------------------------------------------------------------ quantized weights */
+
+/* An MLX-quantized weight [n, k] on both backends: random packed words, scales in
+ * [-0.1, 0.1] (negative scales occur in the format), biases in [-1, 1]. */
+typedef struct mq {
+    mt w, s, b;
+    vlm_qweight hq, gq;
+} mq;
+
+static mq mq_rand(int64_t n, int64_t k, int bits, int group, vlm_dtype sdt, int wlayout,
+                  int slayout, int blayout) {
+    mq q;
+    int64_t sw[2] = {n, k * bits / 32}, sg[2] = {n, k / group};
+    q.w = mt_make(VLM_DTYPE_U32, 2, sw, wlayout);
+    for (int64_t i = 0; i < vlm_tensor_numel(&q.w.h.t); i++) {
+        uint32_t u = (uint32_t)(tt_next(&R) >> 32);
+        memcpy((char *)q.w.h.t.buf->data + tt_offset(&q.w.h.t, i), &u, 4);
+    }
+    mt_sync(&q.w);
+    q.s = mt_rand(sdt, 2, sg, slayout, -0.1, 0.1);
+    q.b = mt_rand(sdt, 2, sg, blayout, -1, 1);
+    memset(&q.hq, 0, sizeof q.hq);
+    q.hq.w = q.w.h.t;
+    q.hq.scales = q.s.h.t;
+    q.hq.biases = q.b.h.t;
+    q.hq.bits = bits;
+    q.hq.group_size = group;
+    q.gq = q.hq;
+    q.gq.w = q.w.g;
+    q.gq.scales = q.s.g;
+    q.gq.biases = q.b.g;
+    return q;
+}
+
+static void mq_free(mq *q) {
+    mt_free(&q->w);
+    mt_free(&q->s);
+    mt_free(&q->b);
+}
+
+/* Weight (r, c) as the format defines it, fmaf(scale, code, bias), from the host copy. */
+static double mq_weight(const mq *q, int64_t r, int64_t c) {
+    const vlm_qweight *h = &q->hq;
+    int64_t bit = c * h->bits, words = h->w.shape[1];
+    uint64_t v = 0;
+    for (int i = 0; i < 2 && bit / 32 + i < words; i++) {
+        uint32_t u;
+        memcpy(&u, (const char *)h->w.buf->data + tt_offset(&h->w, r * words + bit / 32 + i), 4);
+        v |= (uint64_t)u << (32 * i);
+    }
+    unsigned code = (unsigned)(v >> (bit % 32)) & ((1u << h->bits) - 1u);
+    int64_t g = r * h->scales.shape[1] + c / h->group_size;
+    return fmaf((float)tt_get(&h->scales, g), (float)code, (float)tt_get(&h->biases, g));
+}
+
+/* scale[i] = sum_c |x[r, c] w[j, c]| (+ |bias[j]|) for out element i = (r, j). */
+static double *q_dot_scale(const vlm_tensor *x, const mq *q, const vlm_tensor *bias, int64_t m,
+                           int64_t n, int64_t k) {
+    double *wd = tt_ref(n * k), *s = tt_ref(m * n);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t c = 0; c < k; c++)
+            wd[j * k + c] = mq_weight(q, j, c);
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = bias ? fabs(tt_get(bias, j)) : 0.0;
+            for (int64_t c = 0; c < k; c++)
+                acc += fabs(tt_get(x, r * k + c) * wd[j * k + c]);
+            s[r * n + j] = acc;
+        }
+    free(wd);
+    return s;
+}
+
+typedef struct qcase {
+    int64_t m, n, k;
+    int bits, group;
+    vlm_dtype sdt;
+    int bias_dt; /* -1: no bias */
+    int xlayout, ylayout, wlayout;
+    int split_params; /* scales and biases with different row pitches */
+    int bf16;         /* bf16 compute on the GPU */
+} qcase;
+
+static void matmul_q_case(const qcase *c) {
+    char cs[160];
+    snprintf(cs, sizeof cs, "%d-bit g%d %s m%lld n%lld k%lld%s%s%s%s", c->bits, c->group,
+             vlm_dtype_name(c->sdt), (long long)c->m, (long long)c->n, (long long)c->k,
+             c->bias_dt >= 0 ? " bias" : "", c->wlayout == TT_PADDED ? " padded-w" : "",
+             c->split_params ? " split-pitch" : "", c->bf16 ? " bf16-compute" : "");
+    int64_t sx[2] = {c->m, c->k}, sy[2] = {c->m, c->n}, sb[1] = {c->n};
+    mt x = mt_rand(VLM_DTYPE_F32, 2, sx, c->xlayout, -1, 1);
+    mq q = mq_rand(c->n, c->k, c->bits, c->group, c->sdt, c->wlayout, TT_CONTIG,
+                   c->split_params ? TT_PADDED : TT_CONTIG);
+    mt b = mt_rand(c->bias_dt >= 0 ? (vlm_dtype)c->bias_dt : VLM_DTYPE_F32, 1, sb, TT_CONTIG, -1, 1);
+    mt y = mt_make(VLM_DTYPE_F32, 2, sy, c->ylayout);
+    const vlm_tensor *hb = c->bias_dt >= 0 ? &b.h.t : NULL, *gb = c->bias_dt >= 0 ? &b.g : NULL;
+    G.ctx.bf16_compute = c->bf16;
+    if (c->split_params) {
+        /* The CPU backend assumes one row pitch for scales and biases: the reference is
+         * the sum in double over the format's weights, rounded to f32. */
+        CHECK_OP(&G, vlm_op_matmul_q(&G.ctx, &x.g, &q.gq, gb, &y.g));
+        for (int64_t r = 0; r < c->m; r++)
+            for (int64_t j = 0; j < c->n; j++) {
+                double acc = hb ? tt_get(hb, j) : 0.0;
+                for (int64_t i = 0; i < c->k; i++)
+                    acc += tt_get(&x.h.t, r * c->k + i) * mq_weight(&q, j, i);
+                tt_set(&y.h.t, r * c->n + j, acc);
+            }
+    } else {
+        BOTH(vlm_op_matmul_q(&C.ctx, &x.h.t, &q.hq, hb, &y.h.t),
+             vlm_op_matmul_q(&G.ctx, &x.g, &q.gq, gb, &y.g));
+    }
+    G.ctx.bf16_compute = 0;
+    double *s = q_dot_scale(&x.h.t, &q, hb, c->m, c->n, c->k);
+    check_close(c->bf16 ? "matmul_q bf16" : "matmul_q", cs, &y, 1e-7, c->bf16 ? 1e-2 : 5e-5, s);
+    free(s);
+    mt_free(&x);
+    mq_free(&q);
+    mt_free(&b);
+    mt_free(&y);
+}
+
+static void test_matmul_q(void) {
+    static const int bits[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
+    static const int64_t ms[5] = {1, 3, 8, 9, 77};
+    static const vlm_dtype sdts[3] = {VLM_DTYPE_BF16, VLM_DTYPE_F16, VLM_DTYPE_F32};
+    static const int layouts[3] = {TT_CONTIG, TT_PADDED, TT_PERMUTED};
+    int idx = 0;
+    /* Every bits value x group size x m (GEMV passes of 1, 3, 8, 8 + 1 rows; dequantize +
+     * cuBLAS at 77), odd n, layouts, scale dtypes and biases rotating over the cases. */
+    for (int bi = 0; bi < 6; bi++)
+        for (int gi = 0; gi < 3; gi++)
+            for (int mi = 0; mi < 5; mi++, idx++) {
+                qcase c;
+                memset(&c, 0, sizeof c);
+                c.m = ms[mi];
+                c.n = 37 + 2 * ((bi + mi) % 4) * 7; /* 37 .. 79, odd */
+                c.k = groups[gi] * (1 + (bi + gi + mi) % 3);
+                c.bits = bits[bi];
+                c.group = groups[gi];
+                c.sdt = sdts[idx % 3];
+                c.bias_dt = idx % 2 ? (int)sdts[(idx / 2) % 3] : -1;
+                c.xlayout = layouts[idx % 3];
+                c.ylayout = idx % 4 == 1 ? TT_PADDED : TT_CONTIG;
+                c.wlayout = idx % 5 == 2 ? TT_PADDED : TT_CONTIG;
+                matmul_q_case(&c);
+            }
+    /* Long rows (the GEMV splits k over 2 or 4 warps), many output rows, scales and biases
+     * with different row pitches (against a double reference: the CPU backend takes one
+     * pitch for both). */
+    qcase extra[] = {
+        {1, 97, 11008, 4, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {1, 45, 11008, 3, 32, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {2, 33, 4096, 8, 128, VLM_DTYPE_F16, VLM_DTYPE_F32, TT_PADDED, TT_CONTIG, TT_CONTIG, 0, 0},
+        {5, 41, 8192, 5, 64, VLM_DTYPE_F32, -1, TT_CONTIG, TT_PADDED, TT_PADDED, 0, 0},
+        {1, 1001, 2048, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {8, 515, 2048, 6, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {31, 67, 512, 2, 128, VLM_DTYPE_BF16, -1, TT_PADDED, TT_PADDED, TT_CONTIG, 0, 0},
+        {3, 39, 256, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 1, 0},
+        {40, 39, 256, 6, 32, VLM_DTYPE_F16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 1, 0},
+        /* bf16 compute (prefill on the tensor cores): x and the dequantized weights rounded
+         * to bf16, f32 accumulation: |g - c| <= 1e-2 * sum |x w| (two 2^-9 roundings). */
+        {77, 59, 384, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 1},
+        {1, 59, 384, 4, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        matmul_q_case(&extra[i]);
+    /* x with three dimensions (a [batch, seq, k] activation). */
+    {
+        int64_t sx[3] = {2, 5, 128}, sy[3] = {2, 5, 43};
+        mt x = mt_rand(VLM_DTYPE_F32, 3, sx, TT_PADDED, -1, 1);
+        mq q = mq_rand(43, 128, 4, 32, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG);
+        mt y = mt_make(VLM_DTYPE_F32, 3, sy, TT_CONTIG);
+        BOTH(vlm_op_matmul_q(&C.ctx, &x.h.t, &q.hq, NULL, &y.h.t),
+             vlm_op_matmul_q(&G.ctx, &x.g, &q.gq, NULL, &y.g));
+        double *s = q_dot_scale(&x.h.t, &q, NULL, 10, 43, 128);
+        check_close("matmul_q", "3-D x", &y, 1e-7, 5e-5, s);
+        free(s);
+        mt_free(&x);
+        mq_free(&q);
+        mt_free(&y);
+    }
+}
+
+static void test_embedding_q(void) {
+    static const int bits[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
+    static const vlm_dtype sdts[3] = {VLM_DTYPE_BF16, VLM_DTYPE_F16, VLM_DTYPE_F32};
+    int64_t sid[1] = {18};
+    int idx = 0;
+    for (int bi = 0; bi < 6; bi++)
+        for (int gi = 0; gi < 3; gi++, idx++) {
+            int64_t k = groups[gi] * (1 + idx % 2), so[2] = {9, k};
+            mq t = mq_rand(50, k, bits[bi], groups[gi], sdts[idx % 3],
+                           idx % 3 == 1 ? TT_PADDED : TT_CONTIG, TT_CONTIG, TT_CONTIG);
+            /* ids: every other element of an i32/i64 vector (strided). */
+            mt ids = mt_make(idx % 2 ? VLM_DTYPE_I64 : VLM_DTYPE_I32, 1, sid, TT_CONTIG);
+            for (int i = 0; i < 18; i++)
+                tt_set(&ids.h.t, i, (double)tt_int(&R, 0, 49));
+            mt_sync(&ids);
+            vlm_tensor hs;
+            vlm_error e;
+            CHECK(vlm_tensor_slice(&ids.h.t, 0, 0, 18, 2, &hs, &e) == VLM_OK);
+            mt idv = mt_view(&ids, &hs);
+            mt out = mt_make(VLM_DTYPE_F32, 2, so, idx % 2 ? TT_PADDED : TT_PERMUTED);
+            BOTH(vlm_op_embedding_q(&C.ctx, &t.hq, &idv.h.t, &out.h.t),
+                 vlm_op_embedding_q(&G.ctx, &t.gq, &idv.g, &out.g));
+            char cs[64];
+            snprintf(cs, sizeof cs, "%d-bit g%d %s", bits[bi], groups[gi],
+                     vlm_dtype_name(sdts[idx % 3]));
+            check_exact("embedding_q", cs, &out);
+            /* and the values are the format's, fmaf(scale, code, bias) */
+            int bad = 0;
+            for (int i = 0; i < 9 && !bad; i++) {
+                int64_t id = (int64_t)tt_get(&idv.h.t, i);
+                for (int64_t c = 0; c < k && !bad; c++)
+                    bad = tt_get(&out.h.t, i * k + c) != mq_weight(&t, id, c);
+            }
+            CHECK_MSG(!bad, "embedding_q [%s]: CPU rows differ from the format's values", cs);
+            mq_free(&t);
+            mt_free(&ids);
+            mt_free(&out);
+        }
+    /* An id out of range: the op fails naming it and writes nothing. */
+    {
+        mq t = mq_rand(50, 64, 4, 64, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG);
+        int64_t s4[1] = {4}, o4[2] = {4, 64};
+        mt ids = mt_make(VLM_DTYPE_I64, 1, s4, TT_CONTIG);
+        double v[4] = {1, 2, 3, 50};
+        for (int i = 0; i < 4; i++)
+            tt_set(&ids.h.t, i, v[i]);
+        mt_sync(&ids);
+        mt out = mt_make(VLM_DTYPE_F32, 2, o4, TT_CONTIG);
+        CHECK_OP_FAILS(&G, vlm_op_embedding_q(&G.ctx, &t.gq, &ids.g, &out.g),
+                       VLM_ERR_INVALID_ARGUMENT, "ids[3] = 50 is out of range [0, 50)");
+        check_exact("embedding_q", "bad id leaves out untouched", &out);
+        mq_free(&t);
+        mt_free(&ids);
+        mt_free(&out);
+    }
+}
+
 static void bmm_case(const char *cs, const int64_t *sa, const int64_t *sb, const int64_t *so,
                      int alayout, int b_transposed, int ylayout) {
     mt a = mt_rand(VLM_DTYPE_F32, 4, sa, alayout, -1, 1);
@@ -1011,6 +1257,8 @@ int main(void) {
     test_act();
     test_norms();
     test_matmul();
+    test_matmul_q();
+    test_embedding_q();
     test_bmm();
     test_rope();
     test_attention();

@@ -21,56 +21,12 @@
 #include "models/family.h"
 #include "models/model.h"
 #include "models/qwen2_vl/model.h"
+#include "quant_case_util.h"
 #include "request_util.h"
 #include "test.h"
 #include "weights/safetensors.h"
 
 static char g_fix[1024], g_src[1024];
-
-/* The prompt of a case from its reference input ids (media pads collapsed, then expanded
- * again by the family). */
-static int build_prompt(vlm_model *m, const char *family, const char *name, vlm_prompt *pr,
-                        vlm_request **req_out) {
-    char path[2048], media[2048];
-    vlm_error err;
-    snprintf(media, sizeof media, "%s/media", g_src);
-    snprintf(path, sizeof path, "%s/%s/cases/%s.json", g_src, family, name);
-    vlm_json *meta;
-    if (vlm_json_load_file(path, 1 << 24, 0, &meta, &err) != VLM_OK) {
-        CHECK_MSG(0, "%s", err.message);
-        return 0;
-    }
-    snprintf(path, sizeof path, "%s/%s/cases/%s.safetensors", g_src, family, name);
-    vlm_st_set *set;
-    if (vlm_st_open(path, 0, &set, &err) != VLM_OK) {
-        CHECK_MSG(0, "%s", err.message);
-        vlm_json_free(meta);
-        return 0;
-    }
-    const vlm_st_tensor *ids = vlm_st_find(set, "input_ids");
-    const qwen2_vl_model *qm = vlm_model_impl(m);
-    int ok = ids != NULL;
-    if (ok) {
-        int64_t n = ids->shape[0], k = 0;
-        int32_t *raw = malloc((size_t)n * sizeof *raw);
-        for (int64_t i = 0; i < n; i++) {
-            int32_t t = (int32_t)((const int64_t *)ids->data)[i];
-            if (k > 0 && (t == qm->cfg.image_token_id || t == qm->cfg.video_token_id) &&
-                raw[k - 1] == t)
-                continue;
-            raw[k++] = t;
-        }
-        *req_out = test_request_from_messages(vlm_json_get(meta, "messages"), media);
-        vlm_generate_params gp = vlm_generate_params_default();
-        ok = qwen2_vl_prompt_build(m, raw, k, *req_out, &gp, pr, &err) == VLM_OK;
-        CHECK_MSG(ok, "%s/%s: %s", family, name, err.message);
-        ok = ok && pr->n == n;
-        free(raw);
-    }
-    vlm_st_close(set);
-    vlm_json_free(meta);
-    return ok;
-}
 
 static void compare_variant(const char *variant, const char *family) {
     char qdir[1200], ddir[1200];
@@ -93,7 +49,7 @@ static void compare_variant(const char *variant, const char *family) {
     for (int c = 0; c < 2; c++) {
         vlm_prompt pr;
         vlm_request *req = NULL;
-        if (!build_prompt(md, family, cases[c], &pr, &req)) {
+        if (!test_case_prompt(md, g_src, family, cases[c], &pr, &req)) {
             vlm_request_free(req);
             continue;
         }

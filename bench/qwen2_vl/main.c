@@ -24,7 +24,8 @@
  *
  * --bits: the text model's Linear and Embedding weights MLX-affine-quantized (B bits, groups
  * of G, bf16 scales and biases; vision stays bf16, as mlx-vlm converts), computed from the
- * packed words by vlm_op_matmul_q.
+ * packed words by vlm_op_matmul_q (on CUDA, prefill products dequantize each matrix into
+ * transient scratch first; decode reads the packed words).
  *
  * Prints ms and tokens/s for each phase (best of R) and the decode's effective weight
  * bandwidth (bytes of weights read per token / time). Weights are made in memory (no
@@ -152,9 +153,17 @@ static vlm_qweight tlin(wpool *p, int64_t n, int64_t k, float a, int streamed) {
     memset(&q, 0, sizeof q);
     size_t wo = take(p, (size_t)(n * words) * 4), so = take(p, (size_t)(n * groups) * 2);
     size_t bo = take(p, (size_t)(n * groups) * 2);
-    uint32_t *w = (uint32_t *)(void *)((char *)p->buf->data + wo);
-    uint16_t *sc = (uint16_t *)(void *)((char *)p->buf->data + so);
-    uint16_t *bi = (uint16_t *)(void *)((char *)p->buf->data + bo);
+    /* made in host memory (staging when the pool is on a device), then uploaded */
+    int host = vlm_backend_host_memory(p->buf->backend);
+    size_t wbytes = (size_t)(n * words) * 4, gbytes = (size_t)(n * groups) * 2;
+    char *stage = host ? NULL : malloc(wbytes + 2 * gbytes);
+    if (!host && !stage) {
+        fprintf(stderr, "bench_qwen2_vl: out of host memory\n");
+        exit(1);
+    }
+    uint32_t *w = (uint32_t *)(void *)(host ? (char *)p->buf->data + wo : stage);
+    uint16_t *sc = (uint16_t *)(void *)(host ? (char *)p->buf->data + so : stage + wbytes);
+    uint16_t *bi = (uint16_t *)(void *)(host ? (char *)p->buf->data + bo : stage + wbytes + gbytes);
     for (int64_t i = 0; i < n * words; i++) {
         p->rng ^= p->rng << 13;
         p->rng ^= p->rng >> 7;
@@ -167,6 +176,11 @@ static vlm_qweight tlin(wpool *p, int64_t n, int64_t k, float a, int streamed) {
         bi[i] = vlm_f32_to_bf16(-a);
     }
     vlm_error e;
+    if (!host && (vlm_buffer_upload(p->buf, wo, w, wbytes, &e) != VLM_OK ||
+                  vlm_buffer_upload(p->buf, so, sc, gbytes, &e) != VLM_OK ||
+                  vlm_buffer_upload(p->buf, bo, bi, gbytes, &e) != VLM_OK))
+        die("upload", &e);
+    free(stage);
     if (vlm_tensor_init(&q.w, p->buf, (int64_t)wo, VLM_DTYPE_U32, 2, SHAPE(n, words), &e) != VLM_OK ||
         vlm_tensor_init(&q.scales, p->buf, (int64_t)so, VLM_DTYPE_BF16, 2, SHAPE(n, groups), &e) != VLM_OK ||
         vlm_tensor_init(&q.biases, p->buf, (int64_t)bo, VLM_DTYPE_BF16, 2, SHAPE(n, groups), &e) != VLM_OK)
@@ -249,10 +263,6 @@ int main(int argc, char **argv) {
     if (vlm_device_backend(device, &be, &err) != VLM_OK) die("device", &err);
     int bf16_compute;
     if (vlm_device_compute(be, compute, &bf16_compute, &err) != VLM_OK) die("compute", &err);
-    if (bits && !vlm_backend_host_memory(be)) {
-        fprintf(stderr, "bench_qwen2_vl: --bits needs --device cpu (no quantized CUDA matmul yet)\n");
-        return 1;
-    }
     qwen2_vl_config cfg;
     make_config(shape, &cfg);
     if (cfg.family == QWEN2_5_VL) { /* the request: 1024 patches + 30 text tokens */
@@ -325,7 +335,9 @@ int main(int argc, char **argv) {
     w.norm_w = wt(&p, 1, SHAPE(H), 1, 0.1f);
     if (t->tie_word_embeddings) {
         w.lm_head = w.embed;
-        p.decode_bytes += (double)(t->vocab_size * H * 2);
+        p.decode_bytes += bits && H % group == 0
+                              ? (double)(t->vocab_size * (H * bits / 32 * 4 + H / group * 4))
+                              : (double)(t->vocab_size * H * 2);
     } else {
         w.lm_head = tlin(&p, t->vocab_size, H, 0.05f, 1);
     }

@@ -38,12 +38,6 @@ vlm_status qwen2_vl_model_construct(vlm_model *m, void *user, vlm_error *err) {
     if (s != VLM_OK) return s;
     const qwen2_vl_vision_config *v = &qm->cfg.vision;
     qm->patch_dim = v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
-    /* The CUDA table has no quantized matmul / embedding yet: refuse before uploading. */
-    if (m->ckpt.base.quant.present && !vlm_backend_host_memory(m->backend))
-        return vlm_err(err, VLM_ERR_UNSUPPORTED,
-                       "%s: MLX-quantized weights run on the CPU only for now (device %s has no "
-                       "quantized matmul); use --device cpu or a float checkpoint",
-                       m->ckpt.dir, vlm_backend_name(m->backend));
     s = qwen2_vl_weights_load(&qm->cfg, &m->ckpt.base.quant, m->weights, m->backend, &qm->w,
                               err);
     if (s != VLM_OK) return s;

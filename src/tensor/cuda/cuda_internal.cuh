@@ -390,6 +390,10 @@ vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, con
                              const vlm_tensor *bg, const vlm_tensor *wu, const vlm_tensor *bu,
                              const vlm_tensor *out);
 vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
+vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                         const vlm_tensor *bias, const vlm_tensor *out);
+vlm_status cuda_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+                              const vlm_tensor *out);
 vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos, const vlm_tensor *inv_freq,
                            const int *sections, vlm_rope_sections layout, float attention_scaling,
                            const vlm_tensor *cos, const vlm_tensor *sin);

@@ -219,10 +219,12 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     b->matmul_add = cuda_matmul_add;
     b->matmul_gated = cuda_matmul_gated;
     b->bmm = cuda_bmm;
+    b->matmul_q = cuda_matmul_q;
     b->rope_table = cuda_rope_table;
     b->rope = cuda_rope;
     b->attention = cuda_attention;
     b->gather_rows = cuda_gather_rows;
+    b->gather_rows_q = cuda_gather_rows_q;
     b->scatter_rows = cuda_scatter_rows;
     b->avg_pool2d = cuda_avg_pool2d;
     b->interpolate = cuda_interpolate;
