@@ -132,8 +132,8 @@ typedef struct vlm_model_params {
                                    load with VLM_ERR_DEVICE; a name of another form with
                                    VLM_ERR_INVALID_ARGUMENT. Weights are uploaded once at load;
                                    each session's KV cache and scratch memory are on the
-                                   device. MLX-quantized checkpoints run on the CPU only for
-                                   now (VLM_ERR_UNSUPPORTED on CUDA). */
+                                   device (MLX-quantized weights too: computed from the
+                                   packed words). */
     const char *compute;        /* arithmetic of the large matrix products: "f32" (every
                                    product in f32, as the CPU computes; GPU results then
                                    match the CPU's within f32 rounding) or "bf16" (on a GPU,
