@@ -31,8 +31,9 @@ over same-sized images (the same arithmetic; checked at start-up); the saved mod
 transformers one. bf16 autocast, AdamW, warmup + cosine.
 
 Evaluation: the checkpoint is loaded back from disk with dtype=torch.float32 (f32 compute on
-the bf16 weights) on the CPU, the processor with AutoProcessor.from_pretrained(dir,
-backend="pil"), and model.generate greedy on each held-out PNG read back from disk.
+the bf16 weights) on the CPU, the processor from the same directory with its image processor on
+the PIL backend (load_processor), and model.generate greedy on each held-out PNG read back from
+disk.
 Not bit-reproducible across runs (GPU reductions in the backward pass); the references always
 belong to the checkpoint written beside them.
 """
@@ -165,6 +166,26 @@ def build_tokenizer(model_dir, template, vocab_size):
                    "processor_class": "Qwen2VLProcessor"}, f, indent=2)
     from tokenizers import Tokenizer as T
     return T.from_file(raw_path)
+
+
+def load_processor(model_dir, template):
+    """The checkpoint's processor with the image side on the PIL backend. transformers 5.17's
+    AutoProcessor.from_pretrained(dir, backend="pil") fails for Qwen2-VL (it also hands
+    backend= to the video processor, whose `backend` is a read-only property), so it is put
+    together from its parts then, as tools/refgen/qwen2_vl_model_refs.py does."""
+    try:
+        p = transformers.AutoProcessor.from_pretrained(model_dir, backend="pil")
+        if type(p.image_processor).__name__.endswith("Pil"):
+            return p, 'AutoProcessor.from_pretrained(dir, backend="pil")'
+    except Exception as e:  # noqa: BLE001 (reported, then the fallback)
+        log("AutoProcessor(backend=pil) failed:", repr(e)[:200])
+    ip = transformers.AutoImageProcessor.from_pretrained(model_dir, backend="pil")
+    vp = transformers.AutoVideoProcessor.from_pretrained(model_dir)
+    tk = transformers.AutoTokenizer.from_pretrained(model_dir)
+    p = transformers.Qwen2VLProcessor(image_processor=ip, tokenizer=tk, video_processor=vp,
+                                      chat_template=template)
+    return p, ('Qwen2VLProcessor(AutoImageProcessor.from_pretrained(dir, backend="pil"), '
+               'AutoTokenizer.from_pretrained(dir), AutoVideoProcessor.from_pretrained(dir))')
 
 
 def messages_for(question, image="picture.png"):
@@ -315,8 +336,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--n-train", type=int, default=160000, help="training pictures")
     ap.add_argument("--questions-per-picture", type=int, default=6)
@@ -331,7 +352,7 @@ def main():
     ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 4))
     ap.add_argument("--bench-batches", type=int, nargs="*", default=[],
                     help="time forward+backward at these batch sizes before training")
-    ap.add_argument("--train-budget-s", type=float, default=400.0,
+    ap.add_argument("--train-budget-s", type=float, default=440.0,
                     help="stop training early (with a warning) after this many seconds")
     args = ap.parse_args()
 
@@ -342,6 +363,12 @@ def main():
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    # pictures first: the pool forks before CUDA or torch's thread pools start
+    t = time.time()
+    pics, qas = make_pictures(args.n_train, args.seed, args.questions_per_picture, args.workers)
+    vpics, vqas = make_pictures(args.n_val, args.val_seed, 1, args.workers)
+    t_pictures = time.time() - t
+    log("pictures", pics.shape, "val", vpics.shape, "in %.1fs" % t_pictures)
     dev = torch.device("cuda")
     report = {"args": vars(args), "python": sys.version.split()[0], "torch": torch.__version__,
               "transformers": transformers.__version__,
@@ -355,22 +382,19 @@ def main():
     tok = build_tokenizer(model_dir, template, args.vocab)
     ids = {s: tok.token_to_id(s) for s in SPECIALS}
     vocab = tok.get_vocab_size(with_added_tokens=True)
-    processor = transformers.AutoProcessor.from_pretrained(model_dir, backend="pil")
+    processor, proc_how = load_processor(model_dir, template)
     ip = processor.image_processor
     log("tokenizer vocab", vocab, "specials", ids)
     log("processor", type(processor).__name__, type(ip).__name__, type(processor.tokenizer).__name__,
         "size", getattr(ip, "size", None))
     assert type(ip).__name__.endswith("Pil"), type(ip).__name__
-    report.update(vocab_size=vocab, special_ids=ids, processor=type(processor).__name__,
+    report.update(vocab_size=vocab, special_ids=ids, processor_how=proc_how,
+                  processor=type(processor).__name__,
                   image_processor=type(ip).__name__, tokenizer_class=type(processor.tokenizer).__name__)
     enc = Encoder(processor, tok, ids)
 
-    # data
-    t = time.time()
-    pics, qas = make_pictures(args.n_train, args.seed, args.questions_per_picture, args.workers)
-    vpics, vqas = make_pictures(args.n_val, args.val_seed, 1, args.workers)
-    report["timings"]["pictures_s"] = time.time() - t
-    log("pictures", pics.shape, "val", vpics.shape, "in %.1fs" % (time.time() - t))
+    # training sequences
+    report["timings"]["pictures_s"] = t_pictures
     t = time.time()
     toks, plen, tlen, pic_of, kind_of = enc.table(qas)
     vtoks, vplen, vtlen, vpic_of, vkind_of = enc.table(vqas)
@@ -523,11 +547,11 @@ def main():
         if step % 50 == 0 or step == args.steps - 1:
             el = time.time() - t_train
             log("step %5d loss %.4f gnorm %.2f lr %.2e  %.1fs (%.0f ms/step)" % (
-                step, float(loss), float(gn), lr_at(step), el, 1000 * el / (step + 1)))
-            history.append({"step": step, "loss": float(loss), "s": round(el, 1)})
+                step, float(loss.detach()), float(gn), lr_at(step), el, 1000 * el / (step + 1)))
+            history.append({"step": step, "loss": float(loss.detach()), "s": round(el, 1)})
         if (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
-            em, vloss, _ = validate()
-            log("step %5d validation: loss %.4f exact match %.4f" % (step + 1, vloss, em))
+            em, vloss, kinds = validate()
+            log("step %5d validation: loss %.4f exact match %.4f" % (step + 1, vloss, em), kinds)
             history.append({"step": step + 1, "val_loss": vloss, "val_exact": em})
         if time.time() - t_train > args.train_budget_s:
             log("WARNING: training budget of %.0fs spent: stopped at step %d of %d" % (
@@ -559,7 +583,7 @@ def main():
     torch.set_num_threads(min(8, os.cpu_count() or 1))
     ref = transformers.Qwen2VLForConditionalGeneration.from_pretrained(
         model_dir, dtype=torch.float32).eval()
-    proc = transformers.AutoProcessor.from_pretrained(model_dir, backend="pil")
+    proc, _ = load_processor(model_dir, template)
     log("reloaded", type(ref).__name__, next(ref.parameters()).dtype, "attn",
         ref.config._attn_implementation, "processor", type(proc).__name__,
         type(proc.image_processor).__name__, type(proc.tokenizer).__name__,
@@ -601,7 +625,7 @@ def main():
                    "seed": args.heldout_seed, "exact_match": rate,
                    "transformers": transformers.__version__, "torch": torch.__version__,
                    "compute": "float32 on the bf16 checkpoint, CPU, sdpa; model.generate greedy",
-                   "processor": 'AutoProcessor.from_pretrained(dir, backend="pil")',
+                   "processor": proc_how,
                    "cases": cases}, f, indent=1, ensure_ascii=False)
         f.write("\n")
 
