@@ -72,9 +72,11 @@ int main(void) {
                 int64_t id = -1;
                 ids_ok = vlm_json_int(vlm_json_array_at(hf_ids, k), &id) && res.tokens[k] == id;
             }
-            CHECK_MSG(ids_ok, "%s \"%s\": greedy ids differ from transformers' (%lld vs %zu ids): "
-                      "ours \"%s\", transformers \"%s\"", image, question,
-                      (long long)res.n_tokens, nh, res.text ? res.text : "", hf_text);
+            CHECK_MSG(ids_ok,
+                      "%s \"%s\": greedy ids differ from transformers' (%lld vs %zu ids): "
+                      "ours \"%s\", transformers \"%s\"",
+                      image, question, (long long)res.n_tokens, nh, res.text ? res.text : "",
+                      hf_text);
             same_ids += ids_ok;
             int text_ok = res.text && strcmp(res.text, hf_text) == 0;
             CHECK_MSG(text_ok, "%s: text \"%s\", transformers \"%s\"", image,
@@ -89,9 +91,10 @@ int main(void) {
         }
         vlm_request_free(req);
     }
-    fprintf(stderr, "demo model: %zu/%zu answers exact (%.1f%%), greedy ids equal transformers' "
-            "on %zu/%zu, text on %zu/%zu\n", exact, n, n ? 100.0 * exact / n : 0.0, same_ids, n,
-            same_text, n);
+    fprintf(stderr,
+            "demo model: %zu/%zu answers exact (%.1f%%), greedy ids equal transformers' "
+            "on %zu/%zu, text on %zu/%zu\n",
+            exact, n, n ? 100.0 * exact / n : 0.0, same_ids, n, same_text, n);
     CHECK_MSG(n > 0 && exact * 100 >= n * 95, "exact-match %zu/%zu below 95%%", exact, n);
     vlm_session_free(sess);
     vlm_model_free(m);
