@@ -31,8 +31,9 @@ test-asan: deps fetch-test-data
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
+# The tiny demo model trained by tools/train_demo/train.py, asked about an example picture.
 demo: deps build
-	$(BUILD)/vlm inspect tests/fixtures/qwen2_vl_model/qwen2_vl/hub
+	$(BUILD)/vlm generate --model models/demo --image examples/demo/shapes_1.png --prompt "How many red circles are there?"
 
 bench: deps build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b || exit 1; done

@@ -78,6 +78,7 @@ int vlm_cmd_generate(int argc, char **argv) {
         goto fail;
     if (o.json) print_json(&res);
     else printf("\n");
+    fflush(stdout); /* the answer's line ends before the statistics on stderr, piped too */
     vlm_cli_print_stats(&res);
     rc = 0;
 fail:
