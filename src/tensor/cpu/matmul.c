@@ -73,10 +73,22 @@ static vlm_cpu_qmat qmat_of(const vlm_qweight *w) {
     return q;
 }
 
-vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+/* The kernels read scales and biases with one row pitch: when the two are stored with
+ * different pitches (views of larger tensors), both are copied contiguous into scratch. */
+static vlm_status same_pitch(vlm_ctx *ctx, const vlm_qweight *w, vlm_qweight *out) {
+    *out = *w;
+    if (w->scales.shape[0] <= 1 || w->biases.stride[0] == w->scales.stride[0]) return VLM_OK;
+    vlm_status st = to_scratch(ctx, &w->scales, &out->scales);
+    return st == VLM_OK ? to_scratch(ctx, &w->biases, &out->biases) : st;
+}
+
+vlm_status cpu_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w_in,
                         const vlm_tensor *bias, const vlm_tensor *out) {
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
-    vlm_status st = VLM_OK;
+    vlm_qweight wp;
+    const vlm_qweight *w = &wp;
+    vlm_status st = same_pitch(ctx, w_in, &wp);
+    if (st != VLM_OK) goto done;
     int64_t m = cpu_rows(x), n = w->w.shape[0], k = w->w.shape[1] * 32 / w->bits;
     int64_t ldx, ldy;
     vlm_tensor xs = *x, ys = *out;
@@ -105,10 +117,10 @@ done:
     return st;
 }
 
-vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_tensor *ids,
+vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table_in, const vlm_tensor *ids,
                              const vlm_tensor *out) {
     const char *op = "embedding_q";
-    int64_t rows = table->w.shape[0], k = out->shape[1], m = ids->shape[0];
+    int64_t rows = table_in->w.shape[0], k = out->shape[1], m = ids->shape[0];
     const char *ib = cpu_ptr(ids);
     for (int64_t i = 0; i < m; i++) {
         int64_t id = cpu_load_index(ib + i * ids->stride[0], ids->dtype);
@@ -117,16 +129,25 @@ vlm_status cpu_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table, const vlm_t
                                 "%s: ids[%lld] = %lld is out of range [0, %lld)", op, (long long)i,
                                 (long long)id, (long long)rows);
     }
-    vlm_cpu_qmat q = qmat_of(table);
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_qweight table;
+    vlm_status st = same_pitch(ctx, table_in, &table);
+    if (st != VLM_OK) {
+        vlm_arena_release(ctx->arena, mark);
+        return st;
+    }
+    vlm_cpu_qmat q = qmat_of(&table);
     vlm_cpu_isa isa = vlm_cpu_isa_selected();
     char *ob = cpu_ptr(out);
     const bool direct = out->stride[1] == 4 || k <= 1;
-    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     float *tmp = NULL;
     int nt = m * k >= CPU_PAR_MIN ? ctx->n_threads : 1;
     if (!direct) { /* one row of scratch per thread, copied out through the strides */
-        vlm_status st = cpu_scratch(ctx, op, (size_t)nt * (size_t)k, &tmp);
-        if (st != VLM_OK) return st;
+        st = cpu_scratch(ctx, op, (size_t)nt * (size_t)k, &tmp);
+        if (st != VLM_OK) {
+            vlm_arena_release(ctx->arena, mark);
+            return st;
+        }
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < m; i++) {
