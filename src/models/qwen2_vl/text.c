@@ -34,13 +34,19 @@ vlm_status qwen2_vl_kv_init(qwen2_vl_kv *kv, const qwen2_vl_config *cfg, const v
                        (long long)capacity);
     kv->k = vlm_calloc_array((size_t)t->n_layers, sizeof *kv->k);
     kv->v = vlm_calloc_array((size_t)t->n_layers, sizeof *kv->v);
-    if (!kv->k || !kv->v) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
+    kv->kvrow = vlm_calloc_array((size_t)t->n_layers, sizeof *kv->kvrow);
+    if (!kv->k || !kv->v || !kv->kvrow)
+        return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "KV cache: out of memory");
     TRY(vlm_buffer_alloc(be, total, &kv->buf, err));
+    const int64_t nkv = t->n_kv_heads, hd = t->head_dim, row = 2 * nkv * hd * 4;
     for (int64_t l = 0; l < t->n_layers; l++) {
-        TRY(vlm_tensor_init(&kv->k[l], kv->buf, (int64_t)(2 * l * per), VLM_DTYPE_F32, 3,
-                            SHAPE(capacity, t->n_kv_heads, t->head_dim), err));
-        TRY(vlm_tensor_init(&kv->v[l], kv->buf, (int64_t)((2 * l + 1) * per), VLM_DTYPE_F32, 3,
-                            SHAPE(capacity, t->n_kv_heads, t->head_dim), err));
+        int64_t base = (int64_t)(2 * l * per);
+        TRY(vlm_tensor_init_strided(&kv->k[l], kv->buf, base, VLM_DTYPE_F32, 3,
+                                    SHAPE(capacity, nkv, hd), SHAPE(row, hd * 4, 4), err));
+        TRY(vlm_tensor_init_strided(&kv->v[l], kv->buf, base + nkv * hd * 4, VLM_DTYPE_F32, 3,
+                                    SHAPE(capacity, nkv, hd), SHAPE(row, hd * 4, 4), err));
+        TRY(vlm_tensor_init(&kv->kvrow[l], kv->buf, base, VLM_DTYPE_F32, 2,
+                            SHAPE(capacity, 2 * nkv * hd), err));
     }
     kv->n_layers = t->n_layers;
     kv->capacity = capacity;
@@ -52,6 +58,7 @@ void qwen2_vl_kv_free(qwen2_vl_kv *kv) {
     vlm_buffer_free(kv->buf);
     free(kv->k);
     free(kv->v);
+    free(kv->kvrow);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -85,9 +92,20 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
                           &sin));
 
-    vlm_tensor h, q, attn, gate;
+    vlm_tensor h, q, attn, gate, qkv, qk, kvnew;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &h));
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &q));
+    if (step) {
+        /* q, k, v of the chunk side by side ([S, nh + 2 nkv, hd]): one rotation for q and k,
+         * one row write of k and v into the cache */
+        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh + 2 * nkv, hd), &qkv));
+        TRY(vlm_tensor_narrow(&qkv, 1, 0, nh, &q, &ctx->err));
+        TRY(vlm_tensor_narrow(&qkv, 1, 0, nh + nkv, &qk, &ctx->err));
+        vlm_tensor kv3;
+        TRY(vlm_tensor_narrow(&qkv, 1, nh, 2 * nkv, &kv3, &ctx->err));
+        TRY(vlm_tensor_reshape(&kv3, 2, SHAPE(S, 2 * nkv * hd), &kvnew, &ctx->err));
+    } else {
+        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &q));
+    }
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nh, hd), &attn));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, F), &gate));
     vlm_tensor q2, attn2;
@@ -99,8 +117,8 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     vlm_tensor knew, vnew; /* with a step: the chunk's keys / values before they are stored */
     if (step) {
         ap.kv_len = step->len;
-        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nkv, hd), &knew));
-        TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 3, SHAPE(S, nkv, hd), &vnew));
+        TRY(vlm_tensor_narrow(&qkv, 1, nh, nkv, &knew, &ctx->err));
+        TRY(vlm_tensor_narrow(&qkv, 1, nh + nkv, nkv, &vnew, &ctx->err));
     }
 
     for (int64_t l = 0; l < t->n_layers; l++) {
@@ -122,18 +140,14 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
             const vlm_tensor *bs[3] = {&L->q_b, &L->k_b, &L->v_b}, *os[3] = {&q2, &kn2, &vn2};
             TRY(vlm_op_matmul_many(ctx, &h, 3, ws, bs, os));
         }
-        TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
-        TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
-
         if (step) {
-            vlm_tensor kall, vall;
-            TRY(vlm_tensor_reshape(&kv->k[l], 2, SHAPE(kv->capacity, nkv * hd), &kall, &ctx->err));
-            TRY(vlm_tensor_reshape(&kv->v[l], 2, SHAPE(kv->capacity, nkv * hd), &vall, &ctx->err));
-            TRY(vlm_op_scatter_rows(ctx, &kn2, step->slot, &kall));
-            TRY(vlm_op_scatter_rows(ctx, &vn2, step->slot, &vall));
+            TRY(vlm_op_rope(ctx, &qk, &cos, &sin, VLM_ROPE_ROTATE_HALF, &qk));
+            TRY(vlm_op_scatter_rows(ctx, &kvnew, step->slot, &kv->kvrow[l]));
             kc = kv->k[l];
             vc = kv->v[l];
         } else {
+            TRY(vlm_op_rope(ctx, &q, &cos, &sin, VLM_ROPE_ROTATE_HALF, &q));
+            TRY(vlm_op_rope(ctx, &kn, &cos, &sin, VLM_ROPE_ROTATE_HALF, &kn));
             TRY(vlm_tensor_narrow(&kv->k[l], 0, 0, p0 + S, &kc, &ctx->err));
             TRY(vlm_tensor_narrow(&kv->v[l], 0, 0, p0 + S, &vc, &ctx->err));
         }

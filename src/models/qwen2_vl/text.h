@@ -9,10 +9,12 @@
 #include "tensor/ops.h"
 
 /* Per-session KV cache: for each layer, keys and values [capacity, n_kv_heads, head_dim]
- * f32, filled up to `len`. */
+ * f32, filled up to `len`. A position's keys and values are adjacent in memory (layer
+ * block [capacity, 2, n_kv_heads, head_dim]): k and v are strided views of it, and `kvrow`
+ * [capacity, 2 * n_kv_heads * head_dim] stores both of a new position with one row write. */
 typedef struct qwen2_vl_kv {
     vlm_buffer *buf;
-    vlm_tensor *k, *v; /* [n_layers] */
+    vlm_tensor *k, *v, *kvrow; /* [n_layers] */
     int64_t n_layers, capacity, len;
 } qwen2_vl_kv;
 
