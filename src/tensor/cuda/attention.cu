@@ -282,7 +282,6 @@ static void att_combine(vlm_ctx *ctx, const att_args *a, int64_t rows) {
 #define DEC_WARPS 4
 #define DEC_MAX_D 128
 #define DEC_KB 4 /* keys per warp per round of loads */
-#define DEC_MAX_SPLITS 64 /* splits the decode kernel merges itself */
 
 /* One query (decode) whose GQA group of G <= GM heads shares a kv head, head dims <= 128
  * and multiples of 4, no segments or spans. Block (kv head, split), 4 warps; warp w takes
@@ -394,49 +393,6 @@ template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_k
                 make_float4(O.x * inv, O.y * inv, O.z * inv, O.w * inv);
         }
     }
-    if (a.n_split == 1 || !a.counters) return;
-
-    /* The last split block of this kv head to finish merges every split (the merge kernel's
-     * arithmetic, in the same order), so the step needs no second kernel. The device's
-     * counters are used one launch at a time (one stream) and left at zero. */
-    __shared__ int s_last;
-    __shared__ float wts[GM][DEC_MAX_SPLITS], s_inv[GM];
-    __threadfence();
-    __syncthreads();
-    const int ns = dyn_splits(a);
-    if (threadIdx.x == 0) s_last = atomicAdd(a.counters + h, 1u) == (unsigned)(ns - 1);
-    __syncthreads();
-    if (!s_last) return;
-    __threadfence();
-    const int64_t rows = a.hq;
-    for (int g = warp; g < G; g += DEC_WARPS) {
-        const float *ml = a.part_ml + (h * G + g) * 2;
-        float mx = -INFINITY;
-        for (int s = lane; s < ns; s += 32)
-            mx = fmaxf(mx, ml[s * rows * 2]);
-        mx = cu_warp_max(mx);
-        float lsum = 0.0f;
-        for (int s = lane; s < ns; s += 32) {
-            float ms = ml[s * rows * 2];
-            float ws = (ms == -INFINITY || mx == -INFINITY) ? 0.0f : expf(ms - mx);
-            wts[g][s] = ws;
-            lsum += ml[s * rows * 2 + 1] * ws;
-        }
-        lsum = cu_warp_sum(lsum);
-        if (lane == 0) s_inv[g] = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-    }
-    __syncthreads();
-    for (int e = threadIdx.x; e < G * (int)a.dv; e += DEC_WARPS * 32) {
-        int g = e / (int)a.dv, c = e % (int)a.dv;
-        int64_t rg = h * G + g;
-        const float *po = a.part_o + rg * a.dv + c;
-        float acc = 0.0f;
-#pragma unroll 8
-        for (int s = 0; s < ns; s++)
-            acc += po[s * rows * a.dv] * wts[g][s];
-        ((float *)(a.out + rg * a.os1))[c] = acc * s_inv[g];
-    }
-    if (threadIdx.x == 0) a.counters[h] = 0;
 }
 
 /* ------------------------------------------------------------ host side */
@@ -618,7 +574,6 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         int64_t g = a.split_gran;
         int64_t want = (2 * dev->n_sm + items - 1) / items, most = (sk + g - 1) / g;
         int64_t ns = want < most ? want : most;
-        if (decode && ns > DEC_MAX_SPLITS) ns = DEC_MAX_SPLITS; /* it merges them itself */
         int64_t len = ((sk + ns - 1) / ns + g - 1) / g * g;
         a.split_len = len;
         a.n_split = (int)((sk + len - 1) / len);
@@ -634,7 +589,6 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     }
     if (decode) {
         dim3 grid((unsigned)hkv, (unsigned)a.n_split);
-        if (a.n_split > 1 && hkv <= CUDA_ATT_COUNTERS) a.counters = dev->att_counters;
         if (a.group <= 4)
             att_decode_kernel<4><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
         else if (a.group <= 8)
@@ -642,7 +596,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         else
             att_decode_kernel<16><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
-        if (a.n_split > 1 && !a.counters) {
+        if (a.n_split > 1) {
             att_combine(ctx, &a, hq);
             st = cuda_check_launch(ctx, op);
         }

@@ -20,7 +20,6 @@ typedef struct att_args {
     int64_t q_pos0, window;
     const int64_t *iv; /* [sq][4] {lo, hi, span lo, span hi} or NULL */
     const int64_t *kv_len; /* device: keys in use (vlm_attn_params.kv_len) or NULL */
-    unsigned *counters;    /* decode kernel: per-kv-head split counters (self-merge) or NULL */
     int by_head;       /* rows are the heads of one group for one query */
     int64_t n_qb;      /* query blocks per head (rows by query) */
     int64_t n_rg;      /* row groups per kv group (rows by head) */

@@ -19,7 +19,6 @@ extern "C" {
 }
 
 #define CUDA_MAX_DEVICES 16
-#define CUDA_ATT_COUNTERS 1024 /* kv heads the decode attention can merge itself */
 
 /* One GPU. `base` comes first: a vlm_backend pointer of this backend is a cuda_dev. */
 typedef struct cuda_dev {
@@ -37,9 +36,6 @@ typedef struct cuda_dev {
      * the host reads it after a synchronization without a copy. */
     volatile int *bad_ids;
     int *bad_ids_dev;
-    /* Zeroed counters for the decode attention's last-block merge (attention.cu): kernels on
-     * the device's one stream run one at a time, and each leaves its counters at zero. */
-    unsigned *att_counters;
 } cuda_dev;
 
 /* The device behind an op context (every entry of the table is called with one). */

@@ -198,14 +198,6 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     }
     d->bad_ids = (volatile int *)flag;
     *d->bad_ids = 0;
-    if ((e = cudaMalloc((void **)&d->att_counters, CUDA_ATT_COUNTERS * sizeof(unsigned))) !=
-            cudaSuccess ||
-        (e = cudaMemset(d->att_counters, 0, CUDA_ATT_COUNTERS * sizeof(unsigned))) != cudaSuccess) {
-        cudaFreeHost(flag);
-        cublasDestroy(d->blas);
-        cudaStreamDestroy(d->stream);
-        return mem_fail(err, "attention counters", device, e);
-    }
     vlm_backend *b = &d->base;
     b->name = d->name;
     b->host_memory = 0;
