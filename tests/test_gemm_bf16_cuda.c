@@ -55,7 +55,8 @@ static void run(const vlm_backend *G, int64_t m, int64_t n, int64_t k, int bias)
     for (int bf = 1; bf >= 0; bf--) {
         ctx.bf16_compute = bf;
         vlm_buffer_upload(by, 0, y.buf->data, yn, &e); /* same sentinel bytes around the view */
-        CHECK_MSG(vlm_op_matmul(&ctx, &gx, &gw, bias ? &gb : NULL, &gy) == VLM_OK, "%s", ctx.err.message);
+        CHECK_MSG(vlm_op_matmul(&ctx, &gx, &gw, bias ? &gb : NULL, &gy) == VLM_OK, "%s",
+                  ctx.err.message);
         CHECK(vlm_buffer_download(by, 0, bf ? g16 : g32, yn, &e) == VLM_OK);
     }
     double worst = 0;
@@ -73,16 +74,17 @@ static void run(const vlm_backend *G, int64_t m, int64_t n, int64_t k, int bias)
         }
     /* bytes outside the view untouched */
     for (size_t i = 0; i < yn / 4; i++) {
-        int64_t r = ((int64_t)i * 4 - y.t.offset) / y.t.stride[0], c = ((int64_t)i * 4 - y.t.offset) % y.t.stride[0] / 4;
+        int64_t r = ((int64_t)i * 4 - y.t.offset) / y.t.stride[0],
+                c = ((int64_t)i * 4 - y.t.offset) % y.t.stride[0] / 4;
         bool inside = (int64_t)i * 4 >= y.t.offset && r < m && c < n;
         if (!inside) CHECK(!memcmp(g16 + i, (const float *)y.buf->data + i, 4));
     }
     CHECK_MSG(worst <= 1.0, "m %lld n %lld k %lld: worst error %.3g of the tolerance", (long long)m,
               (long long)n, (long long)k, worst);
-    CHECK_MSG(differs, "m %lld n %lld k %lld: bf16 compute gave the f32 result bit for bit", (long long)m,
-              (long long)n, (long long)k);
-    fprintf(stderr, "bf16 matmul m %4lld n %3lld k %4lld%s: worst error %.3f of the tolerance\n", (long long)m,
-            (long long)n, (long long)k, bias ? " +bias" : "      ", worst);
+    CHECK_MSG(differs, "m %lld n %lld k %lld: bf16 compute gave the f32 result bit for bit",
+              (long long)m, (long long)n, (long long)k);
+    fprintf(stderr, "bf16 matmul m %4lld n %3lld k %4lld%s: worst error %.3f of the tolerance\n",
+            (long long)m, (long long)n, (long long)k, bias ? " +bias" : "      ", worst);
     free(g16);
     free(g32);
     vlm_arena_free(arena);

@@ -61,7 +61,8 @@ static vlm_buffer *dev_copy(const void *src, size_t n) {
 
 static float *rand_f32(int64_t n, double lo, double hi) {
     float *p = malloc((size_t)n * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = (float)tt_uniform(&R, lo, hi);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)tt_uniform(&R, lo, hi);
     return p;
 }
 
@@ -79,7 +80,8 @@ static void attention_case(int64_t window) {
     const int64_t cap = 77, hq = 8, hkv = 2, d = 40;
     float *q = rand_f32(hq * d, -1, 1), *k = rand_f32(cap * hkv * d, -1, 1);
     float *v = rand_f32(cap * hkv * d, -1, 1);
-    vlm_buffer *bq = dev_copy(q, (size_t)(hq * d) * 4), *bk = dev_copy(k, (size_t)(cap * hkv * d) * 4);
+    vlm_buffer *bq = dev_copy(q, (size_t)(hq * d) * 4),
+               *bk = dev_copy(k, (size_t)(cap * hkv * d) * 4);
     vlm_buffer *bv = dev_copy(v, (size_t)(cap * hkv * d) * 4), *bo, *blen;
     float *out = malloc((size_t)(hq * d) * 4);
     int64_t n0 = 1;
@@ -116,12 +118,14 @@ static void attention_case(int64_t window) {
         float *kn = malloc(bytes), *vn = malloc(bytes);
         memcpy(kn, k, bytes);
         memcpy(vn, v, bytes);
-        for (int64_t i = n * hkv * d; i < cap * hkv * d; i++) kn[i] = vn[i] = NAN;
+        for (int64_t i = n * hkv * d; i < cap * hkv * d; i++)
+            kn[i] = vn[i] = NAN;
         CHECK(vlm_buffer_upload(bk, 0, kn, bytes, &e) == VLM_OK);
         CHECK(vlm_buffer_upload(bv, 0, vn, bytes, &e) == VLM_OK);
         CHECK(vlm_buffer_upload(blen, 0, &n, 8, &e) == VLM_OK);
         CHECK(vlm_graph_launch(&ctx, g) == VLM_OK);
-        CHECK_MSG(vlm_buffer_download(bo, 0, out, (size_t)(hq * d) * 4, &e) == VLM_OK, "%s", e.message);
+        CHECK_MSG(vlm_buffer_download(bo, 0, out, (size_t)(hq * d) * 4, &e) == VLM_OK, "%s",
+                  e.message);
         /* the CPU backend over the first n keys, query at position n - 1 */
         vlm_tensor cq, ck, cv, co;
         vlm_ctx_clear(&c.ctx);
@@ -146,9 +150,12 @@ static void attention_case(int64_t window) {
         free(kn);
         free(vn);
     }
-    CHECK_MSG(worst <= 1e-5, "attention replay (window %lld): max |g - c| = %g", (long long)window, worst);
-    fprintf(stderr, "attention: one recording, 77 replays over lengths 1..77 (window %lld): max |g - c| %.2e\n",
-            (long long)window, worst);
+    CHECK_MSG(worst <= 1e-5, "attention replay (window %lld): max |g - c| = %g", (long long)window,
+              worst);
+    fprintf(
+        stderr,
+        "attention: one recording, 77 replays over lengths 1..77 (window %lld): max |g - c| %.2e\n",
+        (long long)window, worst);
     tt_env_free(&c);
     vlm_graph_free(g);
     vlm_arena_free(arena);
@@ -189,9 +196,11 @@ static void rows_case(void) {
     CHECK(g != NULL);
     float *got = malloc((size_t)(n * dd) * 4);
     for (int rep = 0; g && rep < 20; rep++) {
-        for (int i = 0; i < m; i++) ids[i] = tt_int(&R, 0, n - 1);
+        for (int i = 0; i < m; i++)
+            ids[i] = tt_int(&R, 0, n - 1);
         if (ids[1] == ids[0]) ids[1] = (ids[0] + 1) % n;
-        while (ids[2] == ids[0] || ids[2] == ids[1]) ids[2] = (ids[2] + 1) % n;
+        while (ids[2] == ids[0] || ids[2] == ids[1])
+            ids[2] = (ids[2] + 1) % n;
         CHECK(vlm_buffer_upload(bids, 0, ids, sizeof ids, &e) == VLM_OK);
         CHECK(vlm_buffer_upload(bdst, 0, zero, (size_t)(n * dd) * 4, &e) == VLM_OK);
         CHECK(vlm_graph_launch(&ctx, g) == VLM_OK);
@@ -210,7 +219,8 @@ static void rows_case(void) {
     ids[2] = 7;
     CHECK(vlm_buffer_upload(bids, 0, ids, sizeof ids, &e) == VLM_OK);
     float sentinel[9];
-    for (int i = 0; i < 9; i++) sentinel[i] = 12345.0f;
+    for (int i = 0; i < 9; i++)
+        sentinel[i] = 12345.0f;
     CHECK(vlm_buffer_upload(bo, (size_t)dd * 4, sentinel, sizeof sentinel, &e) == VLM_OK);
     CHECK(g && vlm_graph_launch(&ctx, g) == VLM_OK);
     vlm_status s = vlm_buffer_download(bo, 0, got, (size_t)(m * dd) * 4, &e);
@@ -218,7 +228,8 @@ static void rows_case(void) {
     if (s != VLM_OK) CHECK_CONTAINS(e.message, "out of range");
     CHECK(!memcmp(got + dd, sentinel, sizeof sentinel));
     CHECK(vlm_buffer_download(bo, 0, got, (size_t)(m * dd) * 4, &e) == VLM_OK); /* once */
-    CHECK(!memcmp(got, table + 4 * dd, (size_t)dd * 4) && !memcmp(got + 2 * dd, table + 7 * dd, (size_t)dd * 4));
+    CHECK(!memcmp(got, table + 4 * dd, (size_t)dd * 4) &&
+          !memcmp(got + 2 * dd, table + 7 * dd, (size_t)dd * 4));
 
     /* a cuBLAS product cannot be recorded: UNSUPPORTED, the graph untouched, eager ops work */
     vlm_tensor x, w, y;
@@ -264,7 +275,8 @@ static void many_case(int64_t m) {
     vlm_qweight q[3];
     for (int i = 0; i < 3; i++) {
         uint16_t *wh = malloc((size_t)(ns[i] * k) * 2);
-        for (int64_t j = 0; j < ns[i] * k; j++) wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
+        for (int64_t j = 0; j < ns[i] * k; j++)
+            wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
         float *bh = rand_f32(ns[i], -1, 1);
         bw[i] = dev_copy(wh, (size_t)(ns[i] * k) * 2);
         bb[i] = dev_copy(bh, (size_t)ns[i] * 4);
@@ -288,7 +300,8 @@ static void many_case(int64_t m) {
         float a1[200], a2[200];
         CHECK(vlm_tensor_download(&o1[i], a1, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&o2[i], a2, (size_t)(m * ns[i]) * 4, &e) == VLM_OK);
-        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * ns[i]) * 4), "matmul_many part %d (m %lld) differs", i, (long long)m);
+        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * ns[i]) * 4), "matmul_many part %d (m %lld) differs",
+                  i, (long long)m);
     }
     /* fused epilogues: out += x w^T, and silu(x wg^T) * (x wu^T), against the composed ops */
     {
@@ -313,10 +326,12 @@ static void many_case(int64_t m) {
         float a1[200], a2[200];
         CHECK(vlm_tensor_download(&r1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&r2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
-        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_add (m %lld) differs", (long long)m);
+        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_add (m %lld) differs",
+                  (long long)m);
         CHECK(vlm_tensor_download(&g1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&g2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
-        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_gated (m %lld) differs", (long long)m);
+        CHECK_MSG(!memcmp(a1, a2, (size_t)(m * n) * 4), "matmul_gated (m %lld) differs",
+                  (long long)m);
     }
     for (int i = 0; i < 3; i++) {
         vlm_buffer_free(bw[i]);
@@ -339,7 +354,8 @@ static void long_rows_case(int64_t m) {
     tt_env_init(&c, 2);
     float *xh = rand_f32(m * k, -1, 1);
     uint16_t *wh = malloc((size_t)(n * k) * 2);
-    for (int64_t j = 0; j < n * k; j++) wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
+    for (int64_t j = 0; j < n * k; j++)
+        wh[j] = vlm_f32_to_bf16((float)tt_uniform(&R, -1, 1));
     vlm_buffer *bx = dev_copy(xh, (size_t)(m * k) * 4), *bw = dev_copy(wh, (size_t)(n * k) * 2);
     vlm_tensor x = view(bx, VLM_DTYPE_F32, 2, (int64_t[]){m, k});
     vlm_tensor w = view(bw, VLM_DTYPE_BF16, 2, (int64_t[]){n, k});
@@ -352,7 +368,8 @@ static void long_rows_case(int64_t m) {
     CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q, NULL, &q, NULL, &yg) == VLM_OK);
     CHECK(vlm_op_copy(&ctx, &y, &ya) == VLM_OK);
     CHECK(vlm_op_matmul_add(&ctx, &x, &q, NULL, &ya) == VLM_OK);
-    float *got = malloc((size_t)(m * n) * 4), *gg = malloc((size_t)(m * n) * 4), *ga = malloc((size_t)(m * n) * 4);
+    float *got = malloc((size_t)(m * n) * 4), *gg = malloc((size_t)(m * n) * 4),
+          *ga = malloc((size_t)(m * n) * 4);
     CHECK(vlm_tensor_download(&y, got, (size_t)(m * n) * 4, &e) == VLM_OK);
     CHECK(vlm_tensor_download(&yg, gg, (size_t)(m * n) * 4, &e) == VLM_OK);
     CHECK(vlm_tensor_download(&ya, ga, (size_t)(m * n) * 4, &e) == VLM_OK);
@@ -379,8 +396,10 @@ static void long_rows_case(int64_t m) {
             double en = fmax(e1, fmax(e2, e3));
             if (!(en <= worst)) worst = en;
         }
-    CHECK_MSG(worst <= 1.0, "long rows (m %lld): worst error %.3g of the tolerance", (long long)m, worst);
-    fprintf(stderr, "GEMV, rows of %lld split across warps (m %lld): worst error %.2f of the tolerance\n",
+    CHECK_MSG(worst <= 1.0, "long rows (m %lld): worst error %.3g of the tolerance", (long long)m,
+              worst);
+    fprintf(stderr,
+            "GEMV, rows of %lld split across warps (m %lld): worst error %.2f of the tolerance\n",
             (long long)k, (long long)m, worst);
     free(got);
     free(gg);

@@ -12,6 +12,7 @@ vlm_status vlm_graph_begin(vlm_ctx *ctx) {
 }
 
 vlm_status vlm_graph_end(vlm_ctx *ctx, vlm_graph **g) {
+    if (!g) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "graph: g is NULL");
     if (!ctx->backend || !ctx->backend->graph_end)
         return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "graph: backend has no graphs");
     return ctx->backend->graph_end(ctx, g);
@@ -21,6 +22,10 @@ vlm_status vlm_graph_launch(vlm_ctx *ctx, vlm_graph *g) {
     if (ctx->status != VLM_OK) return ctx->status;
     if (!g || !ctx->backend || !ctx->backend->graph_launch)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "graph: nothing to launch");
+    if (*(const vlm_backend *const *)g != ctx->backend)
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                            "graph: recorded on another device than the context's (%s)",
+                            ctx->backend->name);
     return ctx->backend->graph_launch(ctx, g);
 }
 

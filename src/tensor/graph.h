@@ -21,6 +21,11 @@
 
 typedef struct vlm_graph vlm_graph;
 
+/* Transfers (vlm_buffer_upload/download, vlm_tensor_upload/download) take no context: they
+ * are never recorded and run at once, on the device's queue, even while a recording is
+ * open; do them outside the recording. A bad id met by a replay is reported by the next
+ * download or synchronization on that device, whichever session makes it. */
+
 /* Starts recording the ops of ctx. VLM_ERR_UNSUPPORTED when the backend has no graphs. */
 vlm_status vlm_graph_begin(vlm_ctx *ctx);
 

@@ -265,7 +265,9 @@ typedef struct vlm_attn_params {
      * of keys to use: rows 0 .. min(n, Sk) - 1 of k and v, read when the op runs (so a
      * recorded graph, graph.h, attends over a cache that grows between replays). The
      * queries are then the last Sq of those positions (q_pos0 = n - Sq; the field is
-     * ignored). Not combined with segments or spans. */
+     * ignored). n must lie in [Sq, Sk]: the CPU backend checks it (VLM_ERR_INVALID_ARGUMENT),
+     * a device backend, which reads it while kernels run, clamps it to [0, Sk] (queries that
+     * then see no key get zeros). Not combined with segments or spans. */
     const vlm_tensor *kv_len;
 } vlm_attn_params;
 

@@ -143,11 +143,17 @@ vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
     if (!wg || !wu || !out)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: wg, wu or out is NULL", op);
-    if (wg->bits == 0 && wu->bits == 0 && wg->w.dtype == wu->w.dtype && ctx->backend->matmul_gated) {
-        if (!matmul_valid(ctx, op, x, &wg->w, bg, out) || !matmul_valid(ctx, op, x, &wu->w, bu, out))
+    if ((unsigned)act >= VLM_ACT_COUNT)
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op,
+                            (int)act);
+    if (wg->bits == 0 && wu->bits == 0 && wg->w.dtype == wu->w.dtype &&
+        ctx->backend->matmul_gated) {
+        if (!matmul_valid(ctx, op, x, &wg->w, bg, out) ||
+            !matmul_valid(ctx, op, x, &wu->w, bu, out))
             return ctx->status;
         if (vlm_tensor_numel(out) == 0) return VLM_OK;
-        return vlm_op_end(ctx, ctx->backend->matmul_gated(ctx, x, act, &wg->w, bg, &wu->w, bu, out));
+        return vlm_op_end(ctx,
+                          ctx->backend->matmul_gated(ctx, x, act, &wg->w, bg, &wu->w, bu, out));
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor g, u;
@@ -342,8 +348,8 @@ vlm_status vlm_op_attention(vlm_ctx *ctx, const vlm_tensor *q, const vlm_tensor 
                                 D(p->kv_len));
         if (ctx->backend->host_memory) {
             /* Read it now and run the plain op over the first n keys. */
-            int64_t n = *(const int64_t *)((const char *)p->kv_len->buf->data +
-                                           p->kv_len->offset);
+            int64_t n;
+            memcpy(&n, (const char *)p->kv_len->buf->data + p->kv_len->offset, sizeof n);
             if (n < sq || n > sk)
                 return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
                                     "%s: kv_len %lld outside [Sq %lld, Sk %lld]", op, (long long)n,

@@ -6,7 +6,10 @@
 
 #include "tensor/backend.h"
 
-#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+#define SHAPE(...)                                                                                 \
+    (const int64_t[]) {                                                                            \
+        __VA_ARGS__                                                                                \
+    }
 
 vlm_status qwen2_vl_decoder_init(qwen2_vl_decoder *d, const vlm_backend *be, vlm_error *err) {
     memset(d, 0, sizeof *d);
@@ -51,13 +54,14 @@ static bool same_mark(vlm_arena_mark a, vlm_arena_mark b) {
     return a.block == b.block && a.used == b.used;
 }
 
-vlm_status qwen2_vl_decode_step(vlm_ctx *ctx, const qwen2_vl_config *cfg,
-                                const qwen2_vl_weights *w, qwen2_vl_kv *kv, qwen2_vl_decoder *d,
-                                int32_t token, int64_t position, float *logits) {
+vlm_status qwen2_vl_decode_step(vlm_ctx *ctx, const qwen2_vl_config *cfg, const qwen2_vl_weights *w,
+                                qwen2_vl_kv *kv, qwen2_vl_decoder *d, int32_t token,
+                                int64_t position, float *logits) {
     const int64_t V = cfg->text.vocab_size;
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_status s;
     vlm_tensor lg;
+    if (ctx->status != VLM_OK) return ctx->status; /* the caller's earlier failure */
     if (d->eager || d->eager_once) {
         int64_t id = token, pos3[3] = {position, position, position};
         vlm_tensor tok, pos;
@@ -66,7 +70,8 @@ vlm_status qwen2_vl_decode_step(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_I64, 2, SHAPE(3, 1), &pos);
         if (s == VLM_OK) s = vlm_tensor_upload(&pos, pos3, sizeof pos3, &ctx->err);
         if (s == VLM_OK) s = run_step(ctx, cfg, w, kv, &tok, &pos, NULL, &lg);
-        if (s == VLM_OK) s = vlm_tensor_download(&lg, logits, (size_t)V * sizeof *logits, &ctx->err);
+        if (s == VLM_OK)
+            s = vlm_tensor_download(&lg, logits, (size_t)V * sizeof *logits, &ctx->err);
         vlm_arena_release(ctx->arena, mark);
         return s;
     }
@@ -79,14 +84,21 @@ vlm_status qwen2_vl_decode_step(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     s = vlm_buffer_upload(d->inputs, 0, in, sizeof in, &ctx->err);
     if (s != VLM_OK) return s;
     uint64_t allocs = vlm_arena_get_stats(ctx->arena).n_system_allocs;
-    if (!d->graph || allocs != d->arena_allocs || !same_mark(mark, d->arena_mark)) {
+    if (!d->graph || allocs != d->arena_allocs || !same_mark(mark, d->arena_mark) ||
+        d->arena != ctx->arena || d->kv_buf != kv->buf || d->weights != w) {
         /* Record the step (nothing runs yet; kv->len advances on the host). */
         qwen2_vl_step step = {&d->slot, &d->len};
         int64_t len0 = kv->len;
         s = vlm_graph_begin(ctx);
         if (s == VLM_OK) {
-            run_step(ctx, cfg, w, kv, &d->tok, &d->pos, &step, &lg);
+            /* a failure reported only in ctx->err (a view that could not be made) must not
+             * leave a half-recorded graph behind */
+            vlm_status rs = run_step(ctx, cfg, w, kv, &d->tok, &d->pos, &step, &lg);
             s = vlm_graph_end(ctx, &d->graph);
+            if (s == VLM_OK && rs != VLM_OK) {
+                qwen2_vl_decoder_reset(d);
+                s = rs;
+            }
         }
         kv->len = len0;
         if (s != VLM_OK) {
@@ -105,6 +117,9 @@ vlm_status qwen2_vl_decode_step(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         d->logits = lg;
         d->arena_allocs = vlm_arena_get_stats(ctx->arena).n_system_allocs;
         d->arena_mark = mark;
+        d->arena = ctx->arena;
+        d->kv_buf = kv->buf;
+        d->weights = w;
         if (d->arena_allocs != allocs) { /* the arena grew while recording: record again */
             vlm_arena_release(ctx->arena, mark);
             qwen2_vl_decoder_reset(d);

@@ -20,7 +20,10 @@
         if (s_ != VLM_OK) return s_;                                                               \
     } while (0)
 
-#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+#define SHAPE(...)                                                                                 \
+    (const int64_t[]) {                                                                            \
+        __VA_ARGS__                                                                                \
+    }
 
 vlm_status qwen2_vl_kv_init(qwen2_vl_kv *kv, const qwen2_vl_config *cfg, const vlm_backend *be,
                             int64_t capacity, vlm_error *err) {
@@ -89,8 +92,8 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                        (int)t->mrope_section[2]};
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &cos));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, hd / 2), &sin));
-    TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
-                          &sin));
+    TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE,
+                          1.0f, &cos, &sin));
 
     vlm_tensor h, q, attn, gate, qkv, qk, kvnew;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &h));

@@ -8,7 +8,7 @@
 #include "tensor/cpu/gemm.h"
 #include "tensor/strided.h"
 
-/* A contiguous f32 copy of t in arena scratch (2-D view [rows, cols]). */
+/* A contiguous copy of t (same dtype and shape) in arena scratch. */
 static vlm_status to_scratch(vlm_ctx *ctx, const vlm_tensor *t, vlm_tensor *out) {
     vlm_tensor c;
     vlm_error e;

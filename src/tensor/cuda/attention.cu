@@ -24,7 +24,6 @@
 #include <limits.h>
 #include <stdlib.h>
 
-
 #include "tensor/cuda/attention.cuh"
 
 /* Queues the copy of `n` rows of `cols` floats (row r at base + r * stride bytes) into
@@ -285,13 +284,13 @@ static void att_combine(vlm_ctx *ctx, const att_args *a, int64_t rows) {
 
 /* One query (decode) whose GQA group of G <= GM heads shares a kv head, head dims <= 128
  * and multiples of 4, no segments or spans. Block (kv head, split), 4 warps; warp w takes
- * keys s0 + 4w .. s0 + 4w + 3, then the next 16: each lane holds 4 consecutive dims of a key and value row
- * (one coalesced 16-byte load each, so a row is read once for all G heads), the G dot
+ * keys s0 + 4w .. s0 + 4w + 3, then the next 16: each lane holds 4 consecutive dims of a key and
+ * value row (one coalesced 16-byte load each, so a row is read once for all G heads), the G dot
  * products are summed across the warp, and each warp keeps an online softmax and O for
- * the G heads in registers (keys come DEC_KB at a time per warp). The warps merge through shared memory (log-sum-exp), then the
- * block writes its split's partial state (the combine kernel merges splits) or, unsplit,
- * the normalized rows. The general kernel scores one key per lane for 8 rows: for one
- * query it leaves most lanes' work idle and runs one warp per block. */
+ * the G heads in registers (keys come DEC_KB at a time per warp). The warps merge through shared
+ * memory (log-sum-exp), then the block writes its split's partial state (the combine kernel merges
+ * splits) or, unsplit, the normalized rows. The general kernel scores one key per lane for 8 rows:
+ * for one query it leaves most lanes' work idle and runs one warp per block. */
 template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_kernel(att_args a) {
     __shared__ float4 sq[GM][DEC_MAX_D / 4];
     __shared__ float sm[DEC_WARPS][GM], sl[DEC_WARPS][GM];

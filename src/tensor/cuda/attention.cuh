@@ -18,13 +18,13 @@ typedef struct att_args {
     float scale, softcap;
     int causal;
     int64_t q_pos0, window;
-    const int64_t *iv; /* [sq][4] {lo, hi, span lo, span hi} or NULL */
+    const int64_t *iv;     /* [sq][4] {lo, hi, span lo, span hi} or NULL */
     const int64_t *kv_len; /* device: keys in use (vlm_attn_params.kv_len) or NULL */
-    int by_head;       /* rows are the heads of one group for one query */
-    int64_t n_qb;      /* query blocks per head (rows by query) */
-    int64_t n_rg;      /* row groups per kv group (rows by head) */
-    int64_t split_len; /* keys per split */
-    int split_gran;    /* split lengths are multiples of this (keys per tile or per round) */
+    int by_head;           /* rows are the heads of one group for one query */
+    int64_t n_qb;          /* query blocks per head (rows by query) */
+    int64_t n_rg;          /* row groups per kv group (rows by head) */
+    int64_t split_len;     /* keys per split */
+    int split_gran;        /* split lengths are multiples of this (keys per tile or per round) */
     int n_split;
     float *part_o;  /* [n_split][sq * hq][dv] when n_split > 1 */
     float *part_ml; /* [n_split][sq * hq][2] */
@@ -95,6 +95,5 @@ __device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j
     return (iv[0] < j1 && j0 < iv[1] && iv[0] < iv[1]) ||
            (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
 }
-
 
 #endif

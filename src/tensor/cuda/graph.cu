@@ -42,7 +42,7 @@ extern "C" vlm_status cuda_graph_end(vlm_ctx *ctx, vlm_graph **out) {
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamEndCapture(cs, &graph);
     cudaStreamDestroy(cs);
-    cudaGetLastError(); /* a failed capture leaves a launch error behind */
+    cudaGetLastError();          /* a failed capture leaves a launch error behind */
     if (ctx->status != VLM_OK) { /* an op failed while recording */
         if (graph) cudaGraphDestroy(graph);
         return ctx->status;

@@ -328,8 +328,8 @@ __global__ void bias_rows_kernel(float *y, int64_t ldy, int64_t m, int64_t n, co
     }
 }
 
-static void bias_rows(cudaStream_t s, float *y, int64_t ldy, int64_t m, int64_t n,
-                      const char *bias, int64_t bstride, int bdt, int set) {
+static void bias_rows(cudaStream_t s, float *y, int64_t ldy, int64_t m, int64_t n, const char *bias,
+                      int64_t bstride, int bdt, int set) {
     dim3 grid((unsigned)((n + 255) / 256 < 1024 ? (n + 255) / 256 : 1024),
               (unsigned)(m < 4096 ? m : 4096));
     bias_rows_kernel<<<grid, 256, 0, s>>>(y, ldy, m, n, bias, bstride, bdt, set);
@@ -340,8 +340,8 @@ static void bias_rows(cudaStream_t s, float *y, int64_t ldy, int64_t m, int64_t 
 /* dst[r, c] = bf16(x[r * ldx + c]) for an [m, k] block into rows of ldd >= k elements
  * (columns k .. ldd - 1 become zeros); `flat4`: x is contiguous, 16-byte aligned, ldd == k
  * and k % 4 == 0, so four elements move per thread. */
-__global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k,
-                               uint16_t *dst, int64_t ldd, int flat4) {
+__global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k, uint16_t *dst,
+                               int64_t ldd, int flat4) {
     if (flat4) {
         for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < m * k / 4;
              e += (int64_t)gridDim.x * blockDim.x) {
@@ -375,8 +375,8 @@ __global__ void pad_rows_bf16_kernel(const uint16_t *w, int64_t ldw, int64_t n, 
 /* cuBLAS runs on the device's stream; it is not recorded into graphs. */
 static vlm_status blas_ready(vlm_ctx *ctx, const char *op) {
     if (cuda_capturing(ctx))
-        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: cuBLAS products are not recorded in graphs",
-                            op);
+        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
+                            "%s: cuBLAS products are not recorded in graphs", op);
     return VLM_OK;
 }
 
@@ -412,9 +412,9 @@ static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const f
     if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
     const float one = 1.0f;
     return cuda_check_blas(ctx, op,
-                           cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)kp,
-                                        &one, wuse, CUDA_R_16BF, (int)ldwu, xb, CUDA_R_16BF,
-                                        (int)kp, &beta, yp, CUDA_R_32F, (int)ldy,
+                           cublasGemmEx(dev->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m,
+                                        (int)kp, &one, wuse, CUDA_R_16BF, (int)ldwu, xb,
+                                        CUDA_R_16BF, (int)kp, &beta, yp, CUDA_R_32F, (int)ldy,
                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
@@ -461,7 +461,8 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
             a.ldx = ldx;
             a.n_parts = 1;
             a.part[0] = (gemv_part){0, n, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy};
-            a.vec = aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
+            a.vec =
+                aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
             if ((st = gemv_run(ctx, op, m, w->dtype, &a)) != VLM_OK) goto done;
         } else if (k == 0) {
             bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 1);
@@ -564,7 +565,8 @@ static bool gemv_part_of(gemv_args *a, int i, const vlm_tensor *w, const vlm_ten
 static bool gemv_begin(gemv_args *a, const vlm_tensor *x, int64_t k) {
     memset(a, 0, sizeof *a);
     int64_t m = cuda_nrows(x), ldx;
-    if (m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) || !aligned16(cuda_ptr(x)) || ldx % 4)
+    if (m < 1 || m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) || !aligned16(cuda_ptr(x)) ||
+        ldx % 4)
         return false;
     a->k = k;
     a->x = (const float *)cuda_ptr(x);
@@ -621,8 +623,8 @@ extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const v
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
         }
         vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
-        st = gemm_bf16(ctx, op, dev, (const float *)cuda_ptr(x), ldx, cuda_ptr(w), ldw < k ? k : ldw,
-                       (float *)cuda_ptr(out), ldy, m, n, k, 1.0f);
+        st = gemm_bf16(ctx, op, dev, (const float *)cuda_ptr(x), ldx, cuda_ptr(w),
+                       ldw < k ? k : ldw, (float *)cuda_ptr(out), ldy, m, n, k, 1.0f);
         vlm_arena_release(ctx->arena, mark);
         return st;
     }

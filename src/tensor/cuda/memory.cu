@@ -63,12 +63,12 @@ vlm_status cuda_scratch(vlm_ctx *ctx, const char *op, size_t bytes, void **out) 
 
 vlm_status cuda_scratch_upload(vlm_ctx *ctx, const char *op, const void *host, size_t n,
                                void **out) {
-    vlm_status st = cuda_scratch(ctx, op, n, out);
-    if (st != VLM_OK) return st;
-    /* From pageable memory the call returns once the bytes are staged: host may be freed. */
     if (cuda_capturing(ctx))
         return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED,
                             "%s: host data cannot be uploaded while a graph is recorded", op);
+    vlm_status st = cuda_scratch(ctx, op, n, out);
+    if (st != VLM_OK) return st;
+    /* From pageable memory the call returns once the bytes are staged: host may be freed. */
     return cuda_check(ctx, op,
                       cudaMemcpyAsync(*out, host, n, cudaMemcpyHostToDevice, cuda_stream(ctx)));
 }
@@ -113,8 +113,7 @@ static vlm_status mem_upload(void *dst, const void *src, size_t n, vlm_error *er
 
 /* After a synchronization: the bad-id flag of graph replays, reported once. */
 static vlm_status bad_ids_check(cuda_dev *d, vlm_error *err) {
-    if (!d->bad_ids || !*d->bad_ids) return VLM_OK;
-    *d->bad_ids = 0;
+    if (!d->bad_ids || !__atomic_exchange_n((int *)d->bad_ids, 0, __ATOMIC_ACQ_REL)) return VLM_OK;
     return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
                    "cuda:%d: gather_rows/scatter_rows in a graph replay: an id was out of range "
                    "(its row was skipped)",

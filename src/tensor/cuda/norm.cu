@@ -92,8 +92,8 @@ __global__ void rms_kernel(row_args a, param w, float eps, float w_offset) {
  * rms_kernel) and the outputs from the registers. Same arithmetic as rms_kernel per element;
  * the sum of squares in another order (double). */
 #define RMS_SMALL_T 256
-__global__ void __launch_bounds__(RMS_SMALL_T) rms_small_kernel(row_args a, param w, float eps,
-                                                                float w_offset) {
+__global__ void __launch_bounds__(RMS_SMALL_T)
+    rms_small_kernel(row_args a, param w, float eps, float w_offset) {
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
     const float4 *x = (const float4 *)(a.x + cu_row_offset(a.xr, r));
@@ -141,12 +141,12 @@ extern "C" vlm_status cuda_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         rows_ok = (a.xr.shape[i] <= 1 || a.xr.stride[i] % 16 == 0) &&
                   (a.orow.shape[i] <= 1 || a.orow.stride[i] % 16 == 0);
     if (rows_ok && a.rows < dev->n_sm && a.rows > 0) {
-        rms_small_kernel<<<(unsigned)a.rows, RMS_SMALL_T, 0, cuda_stream(ctx)>>>(a, param_of(w), eps,
-                                                                                w_offset);
+        rms_small_kernel<<<(unsigned)a.rows, RMS_SMALL_T, 0, cuda_stream(ctx)>>>(a, param_of(w),
+                                                                                 eps, w_offset);
         return cuda_check_launch(ctx, "rms_norm");
     }
-    rms_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(a, param_of(w), eps,
-                                                                         w_offset);
+    rms_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(
+        a, param_of(w), eps, w_offset);
     return cuda_check_launch(ctx, "rms_norm");
 }
 
@@ -181,8 +181,8 @@ extern "C" vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const v
     vlm_status st = cuda_begin(ctx, "layer_norm", &dev);
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
-    ln_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(a, param_of(w), param_of(b),
-                                                                        eps);
+    ln_kernel<<<row_blocks(a.rows), row_threads(a.d, a.rows, dev), 0, cuda_stream(ctx)>>>(
+        a, param_of(w), param_of(b), eps);
     return cuda_check_launch(ctx, "layer_norm");
 }
 
