@@ -474,7 +474,7 @@ static att_fn pick_kernel(int warps, int dvc) {
 }
 
 static bool rows_vec(const vlm_tensor *t) {
-    return t->shape[2] % 4 == 0 && ((uintptr_t)cuda_ptr(t) & 15u) == 0 &&
+    return t->shape[2] % 4 == 0 && cuda_aligned16(cuda_ptr(t)) &&
            (t->shape[0] <= 1 || t->stride[0] % 16 == 0) &&
            (t->shape[1] <= 1 || t->stride[1] % 16 == 0);
 }
@@ -527,7 +527,7 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     /* one query per kv-head group, rows readable as float4: the decode kernel */
     bool decode = sq == 1 && a.group <= 16 && d <= DEC_MAX_D && dv <= DEC_MAX_D && d % 4 == 0 &&
                   dv % 4 == 0 && a.vq && a.vk && a.vv && !p->segments && !p->spans &&
-                  (out->stride[1] % 16 == 0) && ((uintptr_t)cuda_ptr(out) & 15u) == 0;
+                  (out->stride[1] % 16 == 0) && cuda_aligned16(cuda_ptr(out));
     a.by_head = a.group > 1 && sq <= 4;
     int warps = a.by_head ? 1 : 4, br = warps * ATT_RPW;
     int dvc = dv <= 32 ? 1 : dv <= 64 ? 2 : dv <= 96 ? 3 : dv <= 128 ? 4 : 8;

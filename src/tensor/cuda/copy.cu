@@ -119,3 +119,14 @@ extern "C" vlm_status cuda_fill(vlm_ctx *ctx, const vlm_tensor *dst, float value
         fill_kernel<uint64_t><<<blocks, 256, 0, cuda_stream(ctx)>>>(it, cuda_ptr(dst), bits, esz);
     return cuda_check_launch(ctx, "fill");
 }
+
+vlm_status cuda_contiguous_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
+                                   vlm_tensor *out) {
+    vlm_tensor c;
+    vlm_error e;
+    vlm_status st = vlm_arena_tensor(ctx->arena, dt, t->ndim, t->shape, &c, &e);
+    if (st != VLM_OK) return vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
+    if ((st = cuda_copy_tensor(ctx, op, t, &c)) != VLM_OK) return st;
+    *out = c;
+    return VLM_OK;
+}

@@ -365,6 +365,16 @@ __device__ __forceinline__ float cu_act_eval(int act, float x) {
 vlm_status cuda_copy_tensor(vlm_ctx *ctx, const char *op, const vlm_tensor *src,
                             const vlm_tensor *dst);
 
+/* *out = a contiguous copy of t in dtype dt, in arena scratch (copy.cu); the caller releases
+ * it with its arena mark. */
+vlm_status cuda_contiguous_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
+                                   vlm_tensor *out);
+
+/* 16-byte loads and stores are allowed at p. */
+__host__ __device__ static inline bool cuda_aligned16(const void *p) {
+    return ((uintptr_t)p & 15u) == 0;
+}
+
 /* The entries of the table (one per op; see backend.h). */
 extern "C" {
 vlm_status cuda_copy(vlm_ctx *ctx, const vlm_tensor *src, const vlm_tensor *dst);

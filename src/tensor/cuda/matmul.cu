@@ -22,18 +22,6 @@
 #define GEMV_WARPS 8
 #define WIDEN_MAX_ELEMS ((int64_t)1 << 24) /* f32 scratch for widened weights: 64 MiB */
 
-/* A contiguous copy of t (same dtype unless `dt` says otherwise) in arena scratch. */
-static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
-                             vlm_tensor *out) {
-    vlm_tensor c;
-    vlm_error e;
-    vlm_status st = vlm_arena_tensor(ctx->arena, dt, t->ndim, t->shape, &c, &e);
-    if (st != VLM_OK) return vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
-    if ((st = cuda_copy_tensor(ctx, op, t, &c)) != VLM_OK) return st;
-    *out = c;
-    return VLM_OK;
-}
-
 /* ------------------------------------------------------------ GEMV (small m) */
 
 #define GEMV_MAX_PARTS 4
@@ -286,10 +274,6 @@ template <int WDT> static void gemv_launch(int m, unsigned blocks, cudaStream_t 
     }
 }
 
-static bool aligned16(const void *p) {
-    return ((uintptr_t)p & 15u) == 0;
-}
-
 static vlm_status gemv_run(vlm_ctx *ctx, const char *op, int64_t m, vlm_dtype wdt,
                            const gemv_args *in) {
     /* Rows longer than 4 KB are split across warps (up to 8 per row) while the rows alone
@@ -406,7 +390,7 @@ static vlm_status gemm_bf16(vlm_ctx *ctx, const char *op, cuda_dev *dev, const f
     uint16_t *xb;
     vlm_status st = cuda_scratch(ctx, op, (size_t)(m * kp) * 2, (void **)&xb);
     if (st != VLM_OK) return st;
-    int flat4 = ldx == k && kp == k && k % 4 == 0 && aligned16(xp);
+    int flat4 = ldx == k && kp == k && k % 4 == 0 && cuda_aligned16(xp);
     to_bf16_kernel<<<cuda_blocks(flat4 ? m * k / 4 : m * kp, 256, dev), 256, 0, cuda_stream(ctx)>>>(
         xp, ldx, m, k, xb, kp, flat4);
     if ((st = cuda_check_launch(ctx, op)) != VLM_OK) return st;
@@ -432,7 +416,7 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
     vlm_tensor xs = *x, ys = *out;
     bool y_direct = vlm_strided_flat_rows(out, &ldy);
     if (!vlm_strided_flat_rows(x, &ldx)) {
-        if ((st = to_scratch(ctx, op, x, VLM_DTYPE_F32, &xs)) != VLM_OK) goto done;
+        if ((st = cuda_contiguous_scratch(ctx, op, x, VLM_DTYPE_F32, &xs)) != VLM_OK) goto done;
         ldx = k > 0 ? k : 1;
     }
     if (!y_direct) {
@@ -461,8 +445,8 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
             a.ldx = ldx;
             a.n_parts = 1;
             a.part[0] = (gemv_part){0, n, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy};
-            a.vec =
-                aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && aligned16(xp) && ldx % 4 == 0;
+            a.vec = cuda_aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && cuda_aligned16(xp) &&
+                    ldx % 4 == 0;
             if ((st = gemv_run(ctx, op, m, w->dtype, &a)) != VLM_OK) goto done;
         } else if (k == 0) {
             bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 1);
@@ -544,7 +528,7 @@ done:
 static bool gemv_part_of(gemv_args *a, int i, const vlm_tensor *w, const vlm_tensor *bias,
                          const vlm_tensor *out) {
     int64_t esz = (int64_t)vlm_dtype_size(w->dtype), ldy, ldw = w->stride[0] / esz;
-    if (!vlm_strided_flat_rows(out, &ldy) || !aligned16(cuda_ptr(w)) || (ldw * esz) % 16 != 0)
+    if (!vlm_strided_flat_rows(out, &ldy) || !cuda_aligned16(cuda_ptr(w)) || (ldw * esz) % 16 != 0)
         return false;
     gemv_part *P = &a->part[i];
     P->start = a->n;
@@ -565,8 +549,8 @@ static bool gemv_part_of(gemv_args *a, int i, const vlm_tensor *w, const vlm_ten
 static bool gemv_begin(gemv_args *a, const vlm_tensor *x, int64_t k) {
     memset(a, 0, sizeof *a);
     int64_t m = cuda_nrows(x), ldx;
-    if (m < 1 || m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) || !aligned16(cuda_ptr(x)) ||
-        ldx % 4)
+    if (m < 1 || m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) ||
+        !cuda_aligned16(cuda_ptr(x)) || ldx % 4)
         return false;
     a->k = k;
     a->x = (const float *)cuda_ptr(x);
@@ -697,12 +681,12 @@ extern "C" vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tens
     }
     if ((st = blas_ready(ctx, op)) != VLM_OK) goto done;
     if (!vlm_strided_mat_ok(a->stride[nd - 1], a->stride[nd - 2], m, k) &&
-        (st = to_scratch(ctx, op, a, VLM_DTYPE_F32, &as)) != VLM_OK)
+        (st = cuda_contiguous_scratch(ctx, op, a, VLM_DTYPE_F32, &as)) != VLM_OK)
         goto done;
     if (!vlm_strided_mat_ok(b->stride[nd - 1], b->stride[nd - 2], k, n)) {
         if (vlm_strided_mat_ok(b->stride[nd - 2], b->stride[nd - 1], n, k))
             nt = true;
-        else if ((st = to_scratch(ctx, op, b, VLM_DTYPE_F32, &bs)) != VLM_OK)
+        else if ((st = cuda_contiguous_scratch(ctx, op, b, VLM_DTYPE_F32, &bs)) != VLM_OK)
             goto done;
     }
     y_direct = vlm_strided_mat_ok(out->stride[nd - 1], out->stride[nd - 2], m, n);

@@ -136,7 +136,7 @@ extern "C" vlm_status cuda_rms_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm
     if (st != VLM_OK) return st;
     row_args a = row_args_of(x, out);
     bool rows_ok = a.xs == 1 && a.os == 1 && a.d % 4 == 0 && a.d <= 16 * RMS_SMALL_T &&
-                   ((uintptr_t)a.x & 15u) == 0 && ((uintptr_t)a.out & 15u) == 0;
+                   cuda_aligned16(a.x) && cuda_aligned16(a.out);
     for (int i = 0; rows_ok && i < a.xr.nd; i++)
         rows_ok = (a.xr.shape[i] <= 1 || a.xr.stride[i] % 16 == 0) &&
                   (a.orow.shape[i] <= 1 || a.orow.stride[i] % 16 == 0);

@@ -217,12 +217,10 @@ __global__ void __launch_bounds__(QGEMV_WARPS * 32) qgemv_kernel(qgemv_args a) {
 /* One unit of the shared-memory GEMV: requests the words of unit u + step into buffer
  * B ^ 1, then accumulates unit u from buffer B. */
 template <int BITS, int M, int B>
-__device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs, int per_row,
-                                          int u, int units, int step,
-                                          const uint32_t *const *wr, const int64_t *srow,
-                                          uint32_t (&wq)[2][QGEMV_ROWS][BITS],
-                                          float (&sc)[2][QGEMV_ROWS], float (&bi)[2][QGEMV_ROWS],
-                                          float (&acc)[M][QGEMV_ROWS]) {
+__device__ __forceinline__ void
+smem_step(const qgemv_args &a, const float4 *xs, int per_row, int u, int units, int step,
+          const uint32_t *const *wr, const int64_t *srow, uint32_t (&wq)[2][QGEMV_ROWS][BITS],
+          float (&sc)[2][QGEMV_ROWS], float (&bi)[2][QGEMV_ROWS], float (&acc)[M][QGEMV_ROWS]) {
     const int R = QGEMV_ROWS;
     const int un = u + step;
     if (un < units) {
@@ -258,10 +256,10 @@ __device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs,
                                        : wq[B][r][(c >> 1) & (BITS - 1)];
 #pragma unroll
                 for (int q = 0; q < 4; q++)
-                    wv[r][q] = fmaf(s4[r][q],
-                                    __uint_as_float((src & (0xFu << (4 * q))) | 0x4B000000u) -
-                                        8388608.0f,
-                                    bi[B][r]);
+                    wv[r][q] =
+                        fmaf(s4[r][q],
+                             __uint_as_float((src & (0xFu << (4 * q))) | 0x4B000000u) - 8388608.0f,
+                             bi[B][r]);
             } else {
 #pragma unroll
                 for (int q = 0; q < 4; q++)
@@ -289,8 +287,7 @@ __device__ __forceinline__ void smem_step(const qgemv_args &a, const float4 *xs,
  * consecutive units hit 8 distinct bank quads (no conflicts, no padding). A lane keeps the
  * next unit's words in flight while it computes the current one; the first unit's words
  * are requested before x is staged, so that latency overlaps the staging. */
-template <int BITS, int M>
-__global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
+template <int BITS, int M> __global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
     extern __shared__ float4 xs[];
     const int R = QGEMV_ROWS;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -394,9 +391,8 @@ static cudaError_t qgemv_go(const cuda_dev *dev, cudaStream_t s, qgemv_args a) {
     size_t smem = (size_t)M * (size_t)a.k * 4;
     if (smem <= QGEMV_SMEM_MAX) {
         if (smem > (48 << 10)) {
-            cudaError_t e = cudaFuncSetAttribute(qgemv_smem_kernel<BITS, M>,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 (int)smem);
+            cudaError_t e = cudaFuncSetAttribute(
+                qgemv_smem_kernel<BITS, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
             if (e != cudaSuccess) return e;
         }
         int ks = 1;
@@ -507,7 +503,7 @@ template <int BITS> __global__ void qdeq_kernel(qdeq_args a) {
                 }
                 ov[c] = make_uint4(h[0], h[1], h[2], h[3]);
             }
-        } else if (a.os1 == 4 && ((uintptr_t)o & 15u) == 0) {
+        } else if (a.os1 == 4 && cuda_aligned16(o)) {
             float4 *ov = (float4 *)o;
 #pragma unroll
             for (int c = 0; c < 8; c++)
@@ -552,10 +548,6 @@ static vlm_status qdeq_run(vlm_ctx *ctx, const char *op, int bits, const qdeq_ar
 
 /* ------------------------------------------------------------ helpers */
 
-static bool aligned16(const void *p) {
-    return ((uintptr_t)p & 15u) == 0;
-}
-
 static int group_shift(int group) {
     return group == 128 ? 2 : group == 64 ? 1 : 0;
 }
@@ -579,22 +571,13 @@ static qmat qmat_of(const vlm_qweight *q) {
     int64_t es = (int64_t)vlm_dtype_size(q->scales.dtype);
     m.lds = q->scales.shape[0] > 1 ? q->scales.stride[0] / es : q->scales.shape[1];
     if (q->biases.shape[0] > 1 && q->biases.stride[0] != q->scales.stride[0]) m.lds = -1;
-    m.vec = aligned16(m.w) && (m.ldw * 4) % 16 == 0;
+    m.vec = cuda_aligned16(m.w) && (m.ldw * 4) % 16 == 0;
     return m;
 }
 
-/* A contiguous copy of t in arena scratch (dtype kept). */
-static vlm_status to_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_tensor *out) {
-    vlm_error e;
-    vlm_status st = vlm_arena_tensor(ctx->arena, t->dtype, t->ndim, t->shape, out, &e);
-    if (st != VLM_OK) return vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
-    return cuda_copy_tensor(ctx, op, t, out);
-}
-
 /* A 2-D tensor over raw device memory (arena scratch), valid while `fake` lives. */
-static vlm_status raw_tensor(vlm_ctx *ctx, const char *op, void *data, size_t bytes,
-                             vlm_dtype dt, int64_t rows, int64_t cols, vlm_buffer *fake,
-                             vlm_tensor *t) {
+static vlm_status raw_tensor(vlm_ctx *ctx, const char *op, void *data, size_t bytes, vlm_dtype dt,
+                             int64_t rows, int64_t cols, vlm_buffer *fake, vlm_tensor *t) {
     vlm_error e;
     int64_t shp[2] = {rows, cols};
     if (vlm_tensor_init(t, NULL, 0, dt, 2, shp, &e) != VLM_OK)
@@ -678,8 +661,8 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
             goto done;
         }
         vlm_tensor sc, bc;
-        if ((st = to_scratch(ctx, op, &w->scales, &sc)) != VLM_OK ||
-            (st = to_scratch(ctx, op, &w->biases, &bc)) != VLM_OK)
+        if ((st = cuda_contiguous_scratch(ctx, op, &w->scales, w->scales.dtype, &sc)) != VLM_OK ||
+            (st = cuda_contiguous_scratch(ctx, op, &w->biases, w->biases.dtype, &bc)) != VLM_OK)
             goto done;
         vlm_qweight w2 = *w;
         w2.scales = sc;
@@ -713,8 +696,8 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         int64_t ldx, ldy;
         vlm_tensor xs = *x, ys = *out;
         bool y_direct = vlm_strided_flat_rows(out, &ldy);
-        if (!vlm_strided_flat_rows(x, &ldx) || !aligned16(cuda_ptr(x)) || ldx % 4 != 0) {
-            if ((st = to_scratch(ctx, op, x, &xs)) != VLM_OK) goto done;
+        if (!vlm_strided_flat_rows(x, &ldx) || !cuda_aligned16(cuda_ptr(x)) || ldx % 4 != 0) {
+            if ((st = cuda_contiguous_scratch(ctx, op, x, x->dtype, &xs)) != VLM_OK) goto done;
             ldx = k;
         }
         if (m == 1) ldx = k; /* one row: its stride is irrelevant (and may be anything) */
@@ -783,8 +766,10 @@ extern "C" vlm_status cuda_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table,
     /* The packed rows (checks the ids, as gather_rows does). */
     if ((st = cuda_gather_rows(ctx, &table->w, ids, &packed)) != VLM_OK) goto done;
     if (q.lds < 0) { /* scales and biases with different row pitches: contiguous copies */
-        if ((st = to_scratch(ctx, op, &table->scales, &sc)) != VLM_OK ||
-            (st = to_scratch(ctx, op, &table->biases, &bc)) != VLM_OK)
+        if ((st = cuda_contiguous_scratch(ctx, op, &table->scales, table->scales.dtype, &sc)) !=
+                VLM_OK ||
+            (st = cuda_contiguous_scratch(ctx, op, &table->biases, table->biases.dtype, &bc)) !=
+                VLM_OK)
             goto done;
         vlm_qweight t2 = *table;
         t2.scales = sc;
@@ -803,7 +788,7 @@ extern "C" vlm_status cuda_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table,
         a.lds = q.lds;
         a.sdt = q.sdt;
         a.gshift = group_shift(table->group_size);
-        a.vec = aligned16(a.w) && (words * 4) % 16 == 0;
+        a.vec = cuda_aligned16(a.w) && (words * 4) % 16 == 0;
         a.ids = cuda_ptr(ids);
         a.ids_stride = ids->stride[0];
         a.ids_dt = ids->dtype;
