@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 extern "C" {
 #include "tensor/backend.h"
@@ -36,6 +37,9 @@ typedef struct cuda_dev {
      * the host reads it after a synchronization without a copy. */
     volatile int *bad_ids;
     int *bad_ids_dev;
+    /* Kernels launched with cuda_launch may start before the previous kernel of the stream
+     * has finished (programmatic dependent launch, sm_90+; VLM_CUDA_PDL=0 turns it off). */
+    int pdl;
 } cuda_dev;
 
 /* The device behind an op context (every entry of the table is called with one). */
@@ -85,6 +89,49 @@ static inline unsigned cuda_blocks(int64_t n, int threads, const cuda_dev *dev) 
     int64_t cap = (int64_t)dev->n_sm * 32;
     if (b > cap) b = cap;
     return (unsigned)(b < 1 ? 1 : b);
+}
+
+/* ------------------------------------------------------------ programmatic dependent launch */
+
+/* A kernel launched with cuda_launch may be scheduled while the kernel before it on the
+ * stream still runs (its blocks then wait in cu_pdl_wait). Such a kernel must call
+ * cu_pdl_wait in every thread before it reads anything an earlier kernel wrote or writes
+ * anything an earlier kernel reads, and before it exits; only constant data (weights) may
+ * be touched before. Completion of a kernel therefore implies completion of all kernels
+ * queued before it, as without the attribute. cu_pdl_trigger lets the next kernel be
+ * scheduled (call it early: its blocks only take resources this grid is not using). */
+__device__ __forceinline__ void cu_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cu_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/* Prefetches the 128-byte line at p into L2 (for weights read before cu_pdl_wait). */
+__device__ __forceinline__ void cu_prefetch_l2(const void *p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+/* kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization
+ * attribute when the device allows it (the kernel must follow cu_pdl_wait's contract). */
+template <typename... P, typename... A>
+static inline cudaError_t cuda_launch(const vlm_ctx *ctx, void (*kernel)(P...), dim3 grid,
+                                      dim3 block, size_t smem, A &&...args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = cuda_stream(ctx);
+    cfg.attrs = attr;
+    cfg.numAttrs = cuda_dev_of((vlm_ctx *)ctx)->pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
 }
 
 /* ------------------------------------------------------------ dtype conversions (device) */

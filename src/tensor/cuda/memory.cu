@@ -8,6 +8,7 @@
  * queued before it and reports the first error a kernel met. Frees wait for the stream too:
  * a buffer is never returned while a queued kernel may still use it. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -172,6 +173,8 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     d->smem_optin = prop.sharedMemPerBlockOptin;
     d->cc_major = prop.major;
     d->cc_minor = prop.minor;
+    const char *pdl = getenv("VLM_CUDA_PDL");
+    d->pdl = prop.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     snprintf(d->name, sizeof d->name, "cuda:%d", device);
     snprintf(d->gpu, sizeof d->gpu, "%.96s, sm_%d%d, %d SMs", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount);
