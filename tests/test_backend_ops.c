@@ -21,6 +21,8 @@
  *   weight as fmaf(scale, code, bias)): the matmul bound, 5e-5 * sum_k |x_k w_k| (+ |bias|);
  *   with bf16 compute on the GPU (x and dequantized weights rounded to bf16 for the tensor
  *   cores) 1e-2 * sum_k |x_k w_k|;
+ * - fused products (matmul_many / matmul_gated with an RMSNorm first, matmul_add; bf16 and
+ *   quantized weights): the matmul bound over the normalized x (see fused_case);
  * - embedding_q: bit-identical (the same fmaf per element), and equal to the format's values;
  * - attention: |g - c| <= 1e-4 (V in [-1, 1]; online softmax in other blocks).
  * A summary table of the largest errors per op is printed at the end. Skips (77) when the
@@ -672,7 +674,8 @@ static void matmul_q_case(const qcase *c) {
     mt x = mt_rand(VLM_DTYPE_F32, 2, sx, c->xlayout, -1, 1);
     mq q = mq_rand(c->n, c->k, c->bits, c->group, c->sdt, c->wlayout, TT_CONTIG,
                    c->split_params ? TT_PADDED : TT_CONTIG);
-    mt b = mt_rand(c->bias_dt >= 0 ? (vlm_dtype)c->bias_dt : VLM_DTYPE_F32, 1, sb, TT_CONTIG, -1, 1);
+    mt b =
+        mt_rand(c->bias_dt >= 0 ? (vlm_dtype)c->bias_dt : VLM_DTYPE_F32, 1, sb, TT_CONTIG, -1, 1);
     mt y = mt_make(VLM_DTYPE_F32, 2, sy, c->ylayout);
     const vlm_tensor *hb = c->bias_dt >= 0 ? &b.h.t : NULL, *gb = c->bias_dt >= 0 ? &b.g : NULL;
     G.ctx.bf16_compute = c->bf16;
@@ -731,10 +734,12 @@ static void test_matmul_q(void) {
      * pitch for both). */
     qcase extra[] = {
         {1, 97, 11008, 4, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
-        {1, 45, 11008, 3, 32, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {1, 45, 11008, 3, 32, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0,
+         0},
         {2, 33, 4096, 8, 128, VLM_DTYPE_F16, VLM_DTYPE_F32, TT_PADDED, TT_CONTIG, TT_CONTIG, 0, 0},
         {5, 41, 8192, 5, 64, VLM_DTYPE_F32, -1, TT_CONTIG, TT_PADDED, TT_PADDED, 0, 0},
-        {1, 1001, 2048, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {1, 1001, 2048, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0,
+         0},
         {8, 515, 2048, 6, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
         {31, 67, 512, 2, 128, VLM_DTYPE_BF16, -1, TT_PADDED, TT_PADDED, TT_CONTIG, 0, 0},
         {3, 39, 256, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 1, 0},
@@ -761,6 +766,153 @@ static void test_matmul_q(void) {
         mq_free(&q);
         mt_free(&y);
     }
+}
+
+/* ------------------------------------------------------------ fused products */
+
+/* A weight of the fused-op tests: bf16 (bits 0) or MLX-quantized (group 64, bf16 params). */
+typedef struct fw {
+    int bits;
+    mt f;
+    mq q;
+    vlm_qweight h, g;
+} fw;
+
+static fw fw_rand(int64_t n, int64_t k, int bits) {
+    fw w;
+    memset(&w, 0, sizeof w);
+    w.bits = bits;
+    if (bits) {
+        w.q = mq_rand(n, k, bits, 64, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG);
+        w.h = w.q.hq;
+        w.g = w.q.gq;
+    } else {
+        int64_t sw[2] = {n, k};
+        w.f = mt_rand(VLM_DTYPE_BF16, 2, sw, TT_CONTIG, -1, 1);
+        w.h = vlm_qweight_float(&w.f.h.t);
+        w.g = vlm_qweight_float(&w.f.g);
+    }
+    return w;
+}
+
+static void fw_free(fw *w) {
+    if (w->bits)
+        mq_free(&w->q);
+    else
+        mt_free(&w->f);
+}
+
+/* scale[r * n + j] = sum_c |xn[r, c] w[j, c]| (+ |bias[j]|). */
+static double *fw_scale(const vlm_tensor *xn, const fw *w, const vlm_tensor *bias, int64_t m,
+                        int64_t n, int64_t k) {
+    if (w->bits) return q_dot_scale(xn, &w->q, bias, m, n, k);
+    return dot_scale(xn, &w->f.h.t, bias, m, n, k, 0);
+}
+
+/* matmul_many with an RMSNorm first (q/k/v), matmul_gated with one (gate/up + SiLU) and
+ * matmul_add (the residual): the CUDA GEMV engine's fused forms against the CPU backend,
+ * which composes them from rms_norm, matmul_q, gated_act and add. Tolerance: the matmul
+ * bound over the normalized x, 5e-5 * sum |xn w| (+ |bias|); gated: that bound carried
+ * through act(g) * u (|silu'| <= 1.1); add: plus 1e-6 |out|. */
+static void fused_case(int bits, int64_t m, int64_t k) {
+    char cs[64];
+    snprintf(cs, sizeof cs, "%s m%lld k%lld",
+             bits ? (bits == 4   ? "4-bit"
+                     : bits == 8 ? "8-bit"
+                                 : "3-bit")
+                  : "bf16",
+             (long long)m, (long long)k);
+    const int64_t ns[3] = {75, 13, 21}, nf = 93;
+    int64_t sx[2] = {m, k}, sk[1] = {k};
+    mt x = mt_rand(VLM_DTYPE_F32, 2, sx, TT_PADDED, -3, 3);
+    mt nw = mt_rand(VLM_DTYPE_BF16, 1, sk, TT_CONTIG, -2, 2);
+    mt xn = mt_make(VLM_DTYPE_F32, 2, sx, TT_CONTIG);
+    CHECK_OP(&C, vlm_op_rms_norm(&C.ctx, &x.h.t, &nw.h.t, 1e-6f, 0.0f, &xn.h.t));
+    const vlm_prenorm hn = {&nw.h.t, 1e-6f, 0.0f}, gn = {&nw.g, 1e-6f, 0.0f};
+    fw w[3];
+    mt b[3], y[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t sb[1] = {ns[i]}, sy[2] = {m, ns[i]};
+        w[i] = fw_rand(ns[i], k, bits);
+        b[i] = mt_rand(VLM_DTYPE_BF16, 1, sb, TT_CONTIG, -1, 1);
+        y[i] = mt_make(VLM_DTYPE_F32, 2, sy, i == 1 ? TT_PADDED : TT_CONTIG);
+    }
+    {
+        const vlm_qweight *hw[3] = {&w[0].h, &w[1].h, &w[2].h},
+                          *gw[3] = {&w[0].g, &w[1].g, &w[2].g};
+        const vlm_tensor *hb[3] = {&b[0].h.t, NULL, &b[2].h.t}, *gb[3] = {&b[0].g, NULL, &b[2].g};
+        const vlm_tensor *hy[3] = {&y[0].h.t, &y[1].h.t, &y[2].h.t},
+                         *gy[3] = {&y[0].g, &y[1].g, &y[2].g};
+        BOTH(vlm_op_matmul_many(&C.ctx, &x.h.t, &hn, 3, hw, hb, hy),
+             vlm_op_matmul_many(&G.ctx, &x.g, &gn, 3, gw, gb, gy));
+        for (int i = 0; i < 3; i++) {
+            double *sc = fw_scale(&xn.h.t, &w[i], hb[i], m, ns[i], k);
+            check_close("fused many", cs, &y[i], 1e-6, 5e-5, sc);
+            free(sc);
+        }
+    }
+    /* gated: gate and up of nf rows */
+    {
+        int64_t sy[2] = {m, nf}, sb[1] = {nf};
+        fw wg = fw_rand(nf, k, bits), wu = fw_rand(nf, k, bits);
+        mt bg = mt_rand(VLM_DTYPE_F32, 1, sb, TT_CONTIG, -1, 1);
+        mt out = mt_make(VLM_DTYPE_F32, 2, sy, TT_CONTIG);
+        tt_tensor g = tt_make(VLM_DTYPE_F32, 2, sy, TT_CONTIG),
+                  u = tt_make(VLM_DTYPE_F32, 2, sy, TT_CONTIG);
+        BOTH(vlm_op_matmul_gated(&C.ctx, &x.h.t, &hn, VLM_ACT_SILU, &wg.h, &bg.h.t, &wu.h, NULL,
+                                 &out.h.t),
+             vlm_op_matmul_gated(&G.ctx, &x.g, &gn, VLM_ACT_SILU, &wg.g, &bg.g, &wu.g, NULL,
+                                 &out.g));
+        CHECK_OP(&C, vlm_op_matmul_q(&C.ctx, &xn.h.t, &wg.h, &bg.h.t, &g.t));
+        CHECK_OP(&C, vlm_op_matmul_q(&C.ctx, &xn.h.t, &wu.h, NULL, &u.t));
+        double *sg = fw_scale(&xn.h.t, &wg, &bg.h.t, m, nf, k),
+               *su = fw_scale(&xn.h.t, &wu, NULL, m, nf, k);
+        for (int64_t i = 0; i < m * nf; i++) {
+            double gv = tt_get(&g.t, i), uv = tt_get(&u.t, i), silu = gv / (1.0 + exp(-gv));
+            sg[i] = 1.1 * sg[i] * fabs(uv) + fabs(silu) * su[i];
+        }
+        check_close("fused gated", cs, &out, 1e-6, 5e-5, sg);
+        free(sg);
+        free(su);
+        tt_free(&g);
+        tt_free(&u);
+        fw_free(&wg);
+        fw_free(&wu);
+        mt_free(&bg);
+        mt_free(&out);
+    }
+    /* add: out += x w^T + b onto a random residual */
+    {
+        int64_t sy[2] = {m, ns[0]};
+        mt res = mt_rand(VLM_DTYPE_F32, 2, sy, TT_CONTIG, -5, 5);
+        double *sc = fw_scale(&x.h.t, &w[0], &b[0].h.t, m, ns[0], k);
+        for (int64_t i = 0; i < m * ns[0]; i++)
+            sc[i] += 0.02 * fabs(tt_get(&res.h.t, i)); /* 1e-6 |out| within 5e-5 * ... */
+        BOTH(vlm_op_matmul_add(&C.ctx, &x.h.t, &w[0].h, &b[0].h.t, &res.h.t),
+             vlm_op_matmul_add(&G.ctx, &x.g, &w[0].g, &b[0].g, &res.g));
+        check_close("fused add", cs, &res, 1e-6, 5e-5, sc);
+        free(sc);
+        mt_free(&res);
+    }
+    for (int i = 0; i < 3; i++) {
+        fw_free(&w[i]);
+        mt_free(&b[i]);
+        mt_free(&y[i]);
+    }
+    mt_free(&x);
+    mt_free(&nw);
+    mt_free(&xn);
+}
+
+static void test_fused(void) {
+    static const int bits[4] = {0, 4, 8, 3};
+    for (int i = 0; i < 4; i++) {
+        fused_case(bits[i], 1, bits[i] ? 2048 : 2050);
+        fused_case(bits[i], 3, bits[i] ? 1024 : 1030);
+    }
+    fused_case(4, 1, 11008); /* long rows: split across warps */
+    fused_case(0, 8, 320);
+    fused_case(4, 17, 256); /* quantized GEMV in passes of 8 rows */
 }
 
 static void test_embedding_q(void) {
@@ -1258,6 +1410,7 @@ int main(void) {
     test_norms();
     test_matmul();
     test_matmul_q();
+    test_fused();
     test_embedding_q();
     test_bmm();
     test_rope();

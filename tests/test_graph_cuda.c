@@ -293,7 +293,7 @@ static void many_case(int64_t m) {
     const vlm_tensor *bs[3] = {&b[0], &b[1], &b[2]}, *os[3] = {&o2[0], &o2[1], &o2[2]};
     vlm_graph *g = NULL;
     CHECK(vlm_graph_begin(&ctx) == VLM_OK);
-    CHECK(vlm_op_matmul_many(&ctx, &x, 3, qs, bs, os) == VLM_OK);
+    CHECK(vlm_op_matmul_many(&ctx, &x, NULL, 3, qs, bs, os) == VLM_OK);
     CHECK_MSG(vlm_graph_end(&ctx, &g) == VLM_OK, "%s", ctx.err.message);
     CHECK(g && vlm_graph_launch(&ctx, g) == VLM_OK);
     for (int i = 0; i < 3; i++) {
@@ -322,7 +322,8 @@ static void many_case(int64_t m) {
         CHECK(vlm_op_matmul(&ctx, &x, &w[0], NULL, &g1) == VLM_OK);
         CHECK(vlm_op_copy(&ctx, &g1, &u1) == VLM_OK);
         CHECK(vlm_op_gated_act(&ctx, VLM_ACT_SILU, &g1, &u1, &g1) == VLM_OK);
-        CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q0, NULL, &q0, NULL, &g2) == VLM_OK);
+        CHECK(vlm_op_matmul_gated(&ctx, &x, NULL, VLM_ACT_SILU, &q0, NULL, &q0, NULL, &g2) ==
+              VLM_OK);
         float a1[200], a2[200];
         CHECK(vlm_tensor_download(&r1, a1, (size_t)(m * n) * 4, &e) == VLM_OK);
         CHECK(vlm_tensor_download(&r2, a2, (size_t)(m * n) * 4, &e) == VLM_OK);
@@ -365,7 +366,7 @@ static void long_rows_case(int64_t m) {
     vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &yg);
     vlm_ctx_tensor(&ctx, VLM_DTYPE_F32, 2, (int64_t[]){m, n}, &ya);
     CHECK(vlm_op_matmul(&ctx, &x, &w, NULL, &y) == VLM_OK);
-    CHECK(vlm_op_matmul_gated(&ctx, &x, VLM_ACT_SILU, &q, NULL, &q, NULL, &yg) == VLM_OK);
+    CHECK(vlm_op_matmul_gated(&ctx, &x, NULL, VLM_ACT_SILU, &q, NULL, &q, NULL, &yg) == VLM_OK);
     CHECK(vlm_op_copy(&ctx, &y, &ya) == VLM_OK);
     CHECK(vlm_op_matmul_add(&ctx, &x, &q, NULL, &ya) == VLM_OK);
     float *got = malloc((size_t)(m * n) * 4), *gg = malloc((size_t)(m * n) * 4),

@@ -47,17 +47,18 @@ struct vlm_backend {
                          const vlm_tensor *bias, const vlm_tensor *out);
     vlm_status (*bmm)(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b,
                       const vlm_tensor *out);
-    /* n (<= VLM_MATMUL_MANY_MAX) matmuls of one x with float weights of one dtype, each
-     * validated as matmul; NULL: the front end runs them one by one. */
-    vlm_status (*matmul_many)(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
-                              const vlm_tensor *const *bias, const vlm_tensor *const *out);
-    /* out += x @ w^T + bias, and out = act(x @ wg^T + bg) * (x @ wu^T + bu), float weights,
-     * validated as matmul; NULL: the front end composes them from matmul, add, gated_act. */
-    vlm_status (*matmul_add)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+    /* The fused products of ops.h (each part validated as matmul_q, weights float or
+     * quantized in any mix; norm NULL or validated): n <= VLM_MATMUL_MANY_MAX products of
+     * one (normalized) x; out += x @ w^T + bias; out = act(xn @ wg^T + bg) * (xn @ wu^T +
+     * bu). NULL: the front end composes them from rms_norm, matmul(_q), binary, gated_act. */
+    vlm_status (*matmul_many)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm, int n,
+                              const vlm_qweight *const *w, const vlm_tensor *const *bias,
+                              const vlm_tensor *const *out);
+    vlm_status (*matmul_add)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                              const vlm_tensor *bias, const vlm_tensor *out);
-    vlm_status (*matmul_gated)(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, const vlm_tensor *wg,
-                               const vlm_tensor *bg, const vlm_tensor *wu, const vlm_tensor *bu,
-                               const vlm_tensor *out);
+    vlm_status (*matmul_gated)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                               vlm_act act, const vlm_qweight *wg, const vlm_tensor *bg,
+                               const vlm_qweight *wu, const vlm_tensor *bu, const vlm_tensor *out);
     /* w is quantized (bits > 0), validated as ops.h says; NULL when unsupported. */
     vlm_status (*matmul_q)(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                            const vlm_tensor *bias, const vlm_tensor *out);

@@ -164,12 +164,24 @@ static inline vlm_qweight vlm_qweight_float(const vlm_tensor *w) {
 
 #define VLM_MATMUL_MANY_MAX 4
 
-/* out[i] = x @ w[i]^T (+ bias[i], which may be NULL) for i < n (1 .. VLM_MATMUL_MANY_MAX),
- * each as vlm_op_matmul_q: the Linear layers that read the same input (q/k/v, gate/up).
- * A backend may run them as one pass (a decode step's GEMV launches once for all, and the
- * small k/v products stop being launch-bound); results equal the separate products. */
-vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_qweight *const *w,
-                              const vlm_tensor *const *bias, const vlm_tensor *const *out);
+/* An RMSNorm applied to x before the products of the fused ops below: x is replaced by
+ * vlm_op_rms_norm(x, w, eps, w_offset) (w may be NULL). A backend may normalize x on the
+ * fly (a decode step's GEMV stages the normalized row itself, so the norm costs no
+ * separate pass); results equal the composed ops within f32 rounding. */
+typedef struct vlm_prenorm {
+    const vlm_tensor *w;
+    float eps;
+    float w_offset;
+} vlm_prenorm;
+
+/* out[i] = xn @ w[i]^T (+ bias[i], which may be NULL) for i < n (1 .. VLM_MATMUL_MANY_MAX),
+ * each as vlm_op_matmul_q, where xn is x, or RMSNorm(x) when norm is not NULL: the Linear
+ * layers that read the same input (q/k/v, gate/up, a final norm and the head). A backend
+ * may run them as one pass (a decode step's GEMV launches once for all, and the small k/v
+ * products stop being launch-bound); results equal the separate products. */
+vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm, int n,
+                              const vlm_qweight *const *w, const vlm_tensor *const *bias,
+                              const vlm_tensor *const *out);
 
 /* out += x @ w^T + bias (a Linear layer added to the residual stream; bias may be NULL):
  * vlm_op_matmul_q into a temporary followed by vlm_op_add(out, tmp, out); a backend may do
@@ -177,11 +189,12 @@ vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vl
 vlm_status vlm_op_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                              const vlm_tensor *bias, const vlm_tensor *out);
 
-/* out = act(x @ wg^T + bg) * (x @ wu^T + bu) (a gated MLP's first half; biases may be
- * NULL): the two products followed by vlm_op_gated_act; a backend may do it in one pass. */
-vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                               const vlm_qweight *wg, const vlm_tensor *bg, const vlm_qweight *wu,
-                               const vlm_tensor *bu, const vlm_tensor *out);
+/* out = act(xn @ wg^T + bg) * (xn @ wu^T + bu) (a gated MLP's first half; biases may be
+ * NULL; xn as vlm_op_matmul_many): the two products followed by vlm_op_gated_act; a backend
+ * may do it in one pass. */
+vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                               vlm_act act, const vlm_qweight *wg, const vlm_tensor *bg,
+                               const vlm_qweight *wu, const vlm_tensor *bu, const vlm_tensor *out);
 /* N and K of the (dequantized) matrix. */
 static inline int64_t vlm_qweight_rows(const vlm_qweight *q) {
     return q->w.shape[0];

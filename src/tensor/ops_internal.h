@@ -42,6 +42,13 @@ bool vlm_check_ids(vlm_ctx *ctx, const char *op, const vlm_tensor *ids);
 
 bool vlm_same_view(const vlm_tensor *a, const vlm_tensor *b);
 
+/* The checks of vlm_op_matmul (float w) and of vlm_op_matmul_q (any w); false: the context
+ * holds the failure. */
+bool vlm_matmul_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_tensor *w,
+                      const vlm_tensor *bias, const vlm_tensor *out);
+bool vlm_matmul_q_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_qweight *w,
+                        const vlm_tensor *bias, const vlm_tensor *out);
+
 #define VLM_F_FLOAT ((1u << VLM_DTYPE_F32) | (1u << VLM_DTYPE_F16) | (1u << VLM_DTYPE_BF16))
 #define VLM_F_F32 (1u << VLM_DTYPE_F32)
 #define VLM_F_INDEX ((1u << VLM_DTYPE_I32) | (1u << VLM_DTYPE_I64))

@@ -53,9 +53,8 @@ vlm_status vlm_op_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *o
     return vlm_op_end(ctx, ctx->backend->softmax(ctx, x, out));
 }
 
-/* The checks of vlm_op_matmul (false: the context holds the failure). */
-static bool matmul_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_tensor *w,
-                         const vlm_tensor *bias, const vlm_tensor *out) {
+bool vlm_matmul_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_tensor *w,
+                      const vlm_tensor *bias, const vlm_tensor *out) {
     if (!vlm_check_tensor(ctx, op, "x", x) || !vlm_check_tensor(ctx, op, "w", w) ||
         !vlm_check_out(ctx, op, "out", out) || !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
         !vlm_check_dtype(ctx, op, "w", w, VLM_F_FLOAT) ||
@@ -82,35 +81,9 @@ static bool matmul_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, cons
 vlm_status vlm_op_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
                          const vlm_tensor *bias, const vlm_tensor *out) {
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (!matmul_valid(ctx, "matmul", x, w, bias, out)) return ctx->status;
+    if (!vlm_matmul_valid(ctx, "matmul", x, w, bias, out)) return ctx->status;
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->matmul(ctx, x, w, bias, out));
-}
-
-vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_qweight *const *w,
-                              const vlm_tensor *const *bias, const vlm_tensor *const *out) {
-    const char *op = "matmul_many";
-    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (n < 1 || n > VLM_MATMUL_MANY_MAX || !w || !bias || !out)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %d products (1 to %d, arrays set)",
-                            op, n, VLM_MATMUL_MANY_MAX);
-    bool fused = ctx->backend->matmul_many != NULL;
-    for (int i = 0; fused && i < n; i++)
-        fused = w[i] && w[i]->bits == 0 && w[i]->w.dtype == w[0]->w.dtype && out[i] &&
-                vlm_tensor_numel(out[i]) > 0;
-    if (!fused) {
-        for (int i = 0; i < n && ctx->status == VLM_OK; i++)
-            vlm_op_matmul_q(ctx, x, w[i], bias[i], out[i]);
-        return ctx->status;
-    }
-    const vlm_tensor *wt[VLM_MATMUL_MANY_MAX];
-    for (int i = 0; i < n; i++) {
-        if (!matmul_valid(ctx, op, x, &w[i]->w, bias[i], out[i])) return ctx->status;
-        for (int j = 0; j < i; j++)
-            if (!vlm_check_no_overlap(ctx, op, out[i], out[j], false)) return ctx->status;
-        wt[i] = &w[i]->w;
-    }
-    return vlm_op_end(ctx, ctx->backend->matmul_many(ctx, x, n, wt, bias, out));
 }
 
 /* A contiguous f32 temporary shaped like t, from the arena. */
@@ -118,16 +91,66 @@ static vlm_status temp_like(vlm_ctx *ctx, const vlm_tensor *t, vlm_tensor *out) 
     return vlm_ctx_tensor(ctx, VLM_DTYPE_F32, t->ndim, t->shape, out);
 }
 
+static bool prenorm_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x,
+                          const vlm_prenorm *norm) {
+    if (!norm) return true;
+    if (!vlm_check_tensor(ctx, op, "x", x) || !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
+        !vlm_check_ndim(ctx, op, "x", x, 1, VLM_MAX_DIMS))
+        return false;
+    if (norm->w && !param_vec(ctx, op, "norm w", norm->w, x->shape[x->ndim - 1])) return false;
+    if (!(norm->eps >= 0.0f)) {
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: norm eps %g", op, norm->eps);
+        return false;
+    }
+    return true;
+}
+
+/* *xn = x, or RMSNorm(x) into an arena temporary (the composed form of a prenorm). */
+static vlm_status normed(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                         vlm_tensor *xn) {
+    if (!norm) {
+        *xn = *x;
+        return VLM_OK;
+    }
+    vlm_status s = temp_like(ctx, x, xn);
+    if (s == VLM_OK) s = vlm_op_rms_norm(ctx, x, norm->w, norm->eps, norm->w_offset, xn);
+    return s;
+}
+
+vlm_status vlm_op_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm, int n,
+                              const vlm_qweight *const *w, const vlm_tensor *const *bias,
+                              const vlm_tensor *const *out) {
+    const char *op = "matmul_many";
+    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
+    if (n < 1 || n > VLM_MATMUL_MANY_MAX || !w || !bias || !out)
+        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: %d products (1 to %d, arrays set)",
+                            op, n, VLM_MATMUL_MANY_MAX);
+    if (!prenorm_valid(ctx, op, x, norm)) return ctx->status;
+    bool fused = ctx->backend->matmul_many != NULL;
+    for (int i = 0; i < n; i++) {
+        if (!vlm_matmul_q_valid(ctx, op, x, w[i], bias[i], out[i])) return ctx->status;
+        for (int j = 0; j < i; j++)
+            if (!vlm_check_no_overlap(ctx, op, out[i], out[j], false)) return ctx->status;
+        if (vlm_tensor_numel(out[i]) == 0) fused = false;
+    }
+    if (fused) return vlm_op_end(ctx, ctx->backend->matmul_many(ctx, x, norm, n, w, bias, out));
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_tensor xn;
+    if (normed(ctx, x, norm, &xn) == VLM_OK)
+        for (int i = 0; i < n && ctx->status == VLM_OK; i++)
+            vlm_op_matmul_q(ctx, &xn, w[i], bias[i], out[i]);
+    vlm_arena_release(ctx->arena, mark);
+    return ctx->status;
+}
+
 vlm_status vlm_op_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                              const vlm_tensor *bias, const vlm_tensor *out) {
     const char *op = "matmul_add";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (!w || !out) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: w or out is NULL", op);
-    if (w->bits == 0 && ctx->backend->matmul_add) {
-        if (!matmul_valid(ctx, op, x, &w->w, bias, out)) return ctx->status;
-        if (vlm_tensor_numel(out) == 0) return VLM_OK;
-        return vlm_op_end(ctx, ctx->backend->matmul_add(ctx, x, &w->w, bias, out));
-    }
+    if (!vlm_matmul_q_valid(ctx, op, x, w, bias, out)) return ctx->status;
+    if (vlm_tensor_numel(out) == 0) return VLM_OK;
+    if (ctx->backend->matmul_add)
+        return vlm_op_end(ctx, ctx->backend->matmul_add(ctx, x, w, bias, out));
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor t;
     if (temp_like(ctx, out, &t) == VLM_OK && vlm_op_matmul_q(ctx, x, w, bias, &t) == VLM_OK)
@@ -136,31 +159,26 @@ vlm_status vlm_op_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweigh
     return ctx->status;
 }
 
-vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                               const vlm_qweight *wg, const vlm_tensor *bg, const vlm_qweight *wu,
-                               const vlm_tensor *bu, const vlm_tensor *out) {
+vlm_status vlm_op_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                               vlm_act act, const vlm_qweight *wg, const vlm_tensor *bg,
+                               const vlm_qweight *wu, const vlm_tensor *bu, const vlm_tensor *out) {
     const char *op = "matmul_gated";
     if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (!wg || !wu || !out)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: wg, wu or out is NULL", op);
     if ((unsigned)act >= VLM_ACT_COUNT)
         return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op,
                             (int)act);
-    if (wg->bits == 0 && wu->bits == 0 && wg->w.dtype == wu->w.dtype &&
-        ctx->backend->matmul_gated) {
-        if (!matmul_valid(ctx, op, x, &wg->w, bg, out) ||
-            !matmul_valid(ctx, op, x, &wu->w, bu, out))
-            return ctx->status;
-        if (vlm_tensor_numel(out) == 0) return VLM_OK;
-        return vlm_op_end(ctx,
-                          ctx->backend->matmul_gated(ctx, x, act, &wg->w, bg, &wu->w, bu, out));
-    }
+    if (!prenorm_valid(ctx, op, x, norm) || !vlm_matmul_q_valid(ctx, op, x, wg, bg, out) ||
+        !vlm_matmul_q_valid(ctx, op, x, wu, bu, out))
+        return ctx->status;
+    if (vlm_tensor_numel(out) == 0) return VLM_OK;
+    if (ctx->backend->matmul_gated)
+        return vlm_op_end(ctx, ctx->backend->matmul_gated(ctx, x, norm, act, wg, bg, wu, bu, out));
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor g, u;
     if (temp_like(ctx, out, &g) == VLM_OK && temp_like(ctx, out, &u) == VLM_OK) {
         const vlm_qweight *ws[2] = {wg, wu};
         const vlm_tensor *bs[2] = {bg, bu}, *os[2] = {&g, &u};
-        if (vlm_op_matmul_many(ctx, x, 2, ws, bs, os) == VLM_OK)
+        if (vlm_op_matmul_many(ctx, x, norm, 2, ws, bs, os) == VLM_OK)
             vlm_op_gated_act(ctx, act, &g, &u, out);
     }
     vlm_arena_release(ctx->arena, mark);

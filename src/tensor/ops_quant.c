@@ -43,12 +43,13 @@ static bool qweight_check(vlm_ctx *ctx, const char *op, const vlm_qweight *q, in
     return true;
 }
 
-vlm_status vlm_op_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
-                           const vlm_tensor *bias, const vlm_tensor *out) {
-    const char *op = "matmul_q";
-    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
-    if (!w) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: w is NULL", op);
-    if (w->bits == 0) return vlm_op_matmul(ctx, x, &w->w, bias, out);
+bool vlm_matmul_q_valid(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_qweight *w,
+                        const vlm_tensor *bias, const vlm_tensor *out) {
+    if (!w || !out) {
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: w or out is NULL", op);
+        return false;
+    }
+    if (w->bits == 0) return vlm_matmul_valid(ctx, op, x, &w->w, bias, out);
     int64_t k;
     if (!qweight_check(ctx, op, w, &k) || !vlm_check_tensor(ctx, op, "x", x) ||
         !vlm_check_out(ctx, op, "out", out) || !vlm_check_dtype(ctx, op, "x", x, VLM_F_F32) ||
@@ -58,28 +59,44 @@ vlm_status vlm_op_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight 
         !vlm_check_no_overlap(ctx, op, out, &w->w, false) ||
         !vlm_check_no_overlap(ctx, op, out, &w->scales, false) ||
         !vlm_check_no_overlap(ctx, op, out, &w->biases, false))
-        return ctx->status;
+        return false;
     int64_t n = w->w.shape[0];
     bool ok = x->ndim == out->ndim && x->shape[x->ndim - 1] == k && out->shape[out->ndim - 1] == n;
     for (int i = 0; ok && i < x->ndim - 1; i++)
         ok = x->shape[i] == out->shape[i];
-    if (!ok)
-        return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
-                            "%s: x %s @ w [%lld, %lld]^T (%d-bit) needs out [..., %lld] with x's "
-                            "leading extents, got %s",
-                            op, D(x), (long long)n, (long long)k, w->bits, (long long)n, D(out));
+    if (!ok) {
+        vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT,
+                     "%s: x %s @ w [%lld, %lld]^T (%d-bit) needs out [..., %lld] with x's "
+                     "leading extents, got %s",
+                     op, D(x), (long long)n, (long long)k, w->bits, (long long)n, D(out));
+        return false;
+    }
     if (bias) {
         if (!vlm_check_tensor(ctx, op, "bias", bias) ||
             !vlm_check_dtype(ctx, op, "bias", bias, VLM_F_FLOAT) ||
             !vlm_check_no_overlap(ctx, op, out, bias, false))
-            return ctx->status;
-        if (bias->ndim != 1 || bias->shape[0] != n)
-            return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: bias %s must be [%lld]", op,
-                                D(bias), (long long)n);
+            return false;
+        if (bias->ndim != 1 || bias->shape[0] != n) {
+            vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: bias %s must be [%lld]", op, D(bias),
+                         (long long)n);
+            return false;
+        }
     }
-    if (!ctx->backend->matmul_q)
-        return vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: backend %s has no quantized matmul", op,
-                            vlm_backend_name(ctx->backend));
+    if (!ctx->backend->matmul_q) {
+        vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: backend %s has no quantized matmul", op,
+                     vlm_backend_name(ctx->backend));
+        return false;
+    }
+    return true;
+}
+
+vlm_status vlm_op_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                           const vlm_tensor *bias, const vlm_tensor *out) {
+    const char *op = "matmul_q";
+    if (!vlm_op_begin(ctx)) return ctx ? ctx->status : VLM_ERR_INVALID_ARGUMENT;
+    if (!w) return vlm_ctx_fail(ctx, VLM_ERR_INVALID_ARGUMENT, "%s: w is NULL", op);
+    if (w->bits == 0) return vlm_op_matmul(ctx, x, &w->w, bias, out);
+    if (!vlm_matmul_q_valid(ctx, op, x, w, bias, out)) return ctx->status;
     if (vlm_tensor_numel(out) == 0) return VLM_OK;
     return vlm_op_end(ctx, ctx->backend->matmul_q(ctx, x, w, bias, out));
 }

@@ -1,8 +1,9 @@
 /* Qwen2 decoder layers with M-RoPE over a KV cache (see text.h). Per layer:
  * x += o_proj(attn(rope(q), rope(k), v)) on RMSNorm(x); x += down(silu(gate) * up) on
  * RMSNorm(x). Attention is causal over the cache; GQA heads share keys. The products that
- * share an input (q/k/v, gate/up with the activation) and the residual additions go through
- * the fused ops (matmul_many / matmul_gated / matmul_add): one GEMV launch each on a GPU,
+ * share an input (q/k/v, gate/up with the activation, the final norm and the head) with the
+ * RMSNorm before them, and the residual additions go through the fused ops (matmul_many /
+ * matmul_gated / matmul_add): one GEMV launch each on a GPU (the norm staged inside it),
  * the same arithmetic as the separate ops everywhere. */
 #include "models/qwen2_vl/text.h"
 
@@ -76,9 +77,10 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                                     const vlm_tensor *pos, const qwen2_vl_step *step,
                                     int all_logits, const vlm_tensor *logits) {
     const qwen2_vl_text_config *t = &cfg->text;
-    const int64_t S = x->shape[0], H = t->hidden_size, hd = t->head_dim;
+    const int64_t S = x->shape[0], hd = t->head_dim;
     const int64_t nh = t->n_heads, nkv = t->n_kv_heads, F = t->intermediate_size;
     const int64_t p0 = kv->len;
+    const float eps = (float)t->rms_norm_eps;
     if (p0 + S > kv->capacity)
         return vlm_err(&ctx->err, VLM_ERR_LIMIT,
                        "context full: %lld cached + %lld new positions exceed the %lld-position "
@@ -95,8 +97,7 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_op_rope_table(ctx, pos, &w->text_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE,
                           1.0f, &cos, &sin));
 
-    vlm_tensor h, q, attn, gate, qkv, qk, kvnew;
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(S, H), &h));
+    vlm_tensor q, attn, gate, qkv, qk, kvnew;
     if (step) {
         /* q, k, v of the chunk side by side ([S, nh + 2 nkv, hd]): one rotation for q and k,
          * one row write of k and v into the cache */
@@ -137,11 +138,11 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_tensor_reshape(&kn, 2, SHAPE(S, nkv * hd), &kn2, &ctx->err));
         TRY(vlm_tensor_reshape(&vn, 2, SHAPE(S, nkv * hd), &vn2, &ctx->err));
 
-        TRY(vlm_op_rms_norm(ctx, x, &L->in_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
         {
+            const vlm_prenorm in_norm = {&L->in_norm_w, eps, 0.0f};
             const vlm_qweight *ws[3] = {&L->q_w, &L->k_w, &L->v_w};
             const vlm_tensor *bs[3] = {&L->q_b, &L->k_b, &L->v_b}, *os[3] = {&q2, &kn2, &vn2};
-            TRY(vlm_op_matmul_many(ctx, &h, 3, ws, bs, os));
+            TRY(vlm_op_matmul_many(ctx, x, &in_norm, 3, ws, bs, os));
         }
         if (step) {
             TRY(vlm_op_rope(ctx, &qk, &cos, &sin, VLM_ROPE_ROTATE_HALF, &qk));
@@ -158,24 +159,28 @@ vlm_status qwen2_vl_text_forward_at(vlm_ctx *ctx, const qwen2_vl_config *cfg,
         TRY(vlm_op_attention(ctx, &q, &kc, &vc, &ap, &attn));
         TRY(vlm_op_matmul_add(ctx, &attn2, &L->o_w, NULL, x));
 
-        TRY(vlm_op_rms_norm(ctx, x, &L->post_norm_w, (float)t->rms_norm_eps, 0.0f, &h));
-        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &L->gate_w, NULL, &L->up_w, NULL, &gate));
+        const vlm_prenorm post_norm = {&L->post_norm_w, eps, 0.0f};
+        TRY(vlm_op_matmul_gated(ctx, x, &post_norm, VLM_ACT_SILU, &L->gate_w, NULL, &L->up_w, NULL,
+                                &gate));
         TRY(vlm_op_matmul_add(ctx, &gate, &L->down_w, NULL, x));
     }
     kv->len = p0 + S;
 
     /* final norm and head, on the last position unless all are asked for */
-    vlm_tensor last, hn;
+    vlm_tensor last;
     if (all_logits) {
         last = *x;
     } else {
         TRY(vlm_tensor_narrow(x, 0, S - 1, 1, &last, &ctx->err));
     }
-    TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(last.shape[0], H), &hn));
-    TRY(vlm_op_rms_norm(ctx, &last, &w->norm_w, (float)t->rms_norm_eps, 0.0f, &hn));
     vlm_tensor lg;
     TRY(vlm_tensor_reshape(logits, 2, SHAPE(last.shape[0], t->vocab_size), &lg, &ctx->err));
-    TRY(vlm_op_matmul_q(ctx, &hn, &w->lm_head, NULL, &lg));
+    {
+        const vlm_prenorm final_norm = {&w->norm_w, eps, 0.0f};
+        const vlm_qweight *head = &w->lm_head;
+        const vlm_tensor *nob = NULL, *out = &lg;
+        TRY(vlm_op_matmul_many(ctx, &last, &final_norm, 1, &head, &nob, &out));
+    }
     vlm_arena_release(ctx->arena, mark);
     return vlm_ctx_status(ctx);
 }

@@ -22,7 +22,10 @@
         if (s_ != VLM_OK) return s_;                                                               \
     } while (0)
 
-#define SHAPE(...) (const int64_t[]){__VA_ARGS__}
+#define SHAPE(...)                                                                                 \
+    (const int64_t[]) {                                                                            \
+        __VA_ARGS__                                                                                \
+    }
 
 /* Host-side plan of one vision forward: patch positions, frame segments, and (2.5) the
  * window permutation and window segments. Arrays are malloc'd; plan_free releases them. */
@@ -31,9 +34,9 @@ typedef struct vision_plan {
     int64_t *pos;          /* [2][n]: h and w position of each patch (processor order) */
     int64_t *frame_bounds; /* [n_frames + 1] cumulative patch counts */
     int64_t n_frames;
-    int64_t *win_index;    /* [n / unit]: merge unit taken at each reordered slot */
-    int64_t *win_inverse;  /* [n / unit]: argsort of win_index */
-    int64_t *win_bounds;   /* [n_windows + 1] cumulative patch counts (reordered) */
+    int64_t *win_index;   /* [n / unit]: merge unit taken at each reordered slot */
+    int64_t *win_inverse; /* [n / unit]: argsort of win_index */
+    int64_t *win_bounds;  /* [n_windows + 1] cumulative patch counts (reordered) */
     int64_t n_windows;
 } vision_plan;
 
@@ -55,10 +58,11 @@ static vlm_status plan_build(const qwen2_vl_config *cfg, const int64_t *grids, i
         int64_t t = grids[3 * g], h = grids[3 * g + 1], w = grids[3 * g + 2], thw;
         if (t < 1 || h < 1 || w < 1 || h % m || w % m || !vlm_i64_product(&grids[3 * g], 3, &thw) ||
             !vlm_i64_add(n, thw, &n) || !vlm_i64_add(frames, t, &frames))
-            return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
-                           "vision: grid %d (%lld, %lld, %lld) is not a valid (t, h, w) with h and w "
-                           "multiples of %lld",
-                           g, (long long)t, (long long)h, (long long)w, (long long)m);
+            return vlm_err(
+                err, VLM_ERR_INVALID_ARGUMENT,
+                "vision: grid %d (%lld, %lld, %lld) is not a valid (t, h, w) with h and w "
+                "multiples of %lld",
+                g, (long long)t, (long long)h, (long long)w, (long long)m);
     }
     if (n != n_rows)
         return vlm_err(err, VLM_ERR_INVALID_ARGUMENT,
@@ -68,7 +72,8 @@ static vlm_status plan_build(const qwen2_vl_config *cfg, const int64_t *grids, i
     p->n_frames = frames;
     p->pos = vlm_malloc_array((size_t)n, 2 * sizeof *p->pos);
     p->frame_bounds = vlm_malloc_array((size_t)frames + 1, sizeof *p->frame_bounds);
-    if (!p->pos || !p->frame_bounds) return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "vision: out of memory");
+    if (!p->pos || !p->frame_bounds)
+        return vlm_err(err, VLM_ERR_OUT_OF_MEMORY, "vision: out of memory");
     int64_t r = 0, f = 0;
     p->frame_bounds[0] = 0;
     for (int g = 0; g < n_grids; g++) {
@@ -118,7 +123,8 @@ static vlm_status plan_build(const qwen2_vl_config *cfg, const int64_t *grids, i
         base += t * gh * gw;
     }
     p->n_windows = nw;
-    for (int64_t i = 0; i < units; i++) p->win_inverse[p->win_index[i]] = i;
+    for (int64_t i = 0; i < units; i++)
+        p->win_inverse[p->win_index[i]] = i;
     return VLM_OK;
 }
 
@@ -143,16 +149,18 @@ static vlm_status permute_units(vlm_ctx *ctx, const vlm_tensor *x, const int64_t
 
 static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
                                 const qwen2_vl_vision_block *b, vlm_tensor *x,
-                                const vlm_tensor *cos, const vlm_tensor *sin,
-                                const int64_t *bounds, int64_t n_seg) {
+                                const vlm_tensor *cos, const vlm_tensor *sin, const int64_t *bounds,
+                                int64_t n_seg) {
     const int64_t n = x->shape[0], E = cfg->vision.embed_dim, nh = cfg->vision.n_heads;
     const int64_t hd = E / nh, I = cfg->vision.intermediate_size;
     const int rms = cfg->family == QWEN2_5_VL;
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor h, qkv, q, k, v, attn;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, E), &h));
-    if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm1_w, 1e-6f, 0.0f, &h));
-    else TRY(vlm_op_layer_norm(ctx, x, &b->norm1_w, &b->norm1_b, 1e-6f, &h));
+    if (rms)
+        TRY(vlm_op_rms_norm(ctx, x, &b->norm1_w, 1e-6f, 0.0f, &h));
+    else
+        TRY(vlm_op_layer_norm(ctx, x, &b->norm1_w, &b->norm1_b, 1e-6f, &h));
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, 3 * E), &qkv));
     TRY(vlm_op_matmul_q(ctx, &h, &b->qkv_w, &b->qkv_b, &qkv));
     /* [n, 3E] -> [n, 3, nh, hd]; q, k, v are strided views */
@@ -172,13 +180,15 @@ static vlm_status block_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     TRY(vlm_tensor_reshape(&attn, 2, SHAPE(n, E), &attn2, &ctx->err));
     TRY(vlm_op_matmul_add(ctx, &attn2, &b->proj_w, &b->proj_b, x));
 
-    if (rms) TRY(vlm_op_rms_norm(ctx, x, &b->norm2_w, 1e-6f, 0.0f, &h));
-    else TRY(vlm_op_layer_norm(ctx, x, &b->norm2_w, &b->norm2_b, 1e-6f, &h));
+    if (rms)
+        TRY(vlm_op_rms_norm(ctx, x, &b->norm2_w, 1e-6f, 0.0f, &h));
+    else
+        TRY(vlm_op_layer_norm(ctx, x, &b->norm2_w, &b->norm2_b, 1e-6f, &h));
     vlm_tensor mid;
     TRY(vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, I), &mid));
     if (rms) {
-        TRY(vlm_op_matmul_gated(ctx, &h, VLM_ACT_SILU, &b->fc1_w, &b->fc1_b, &b->up_w, &b->up_b,
-                                &mid));
+        TRY(vlm_op_matmul_gated(ctx, &h, NULL, VLM_ACT_SILU, &b->fc1_w, &b->fc1_b, &b->up_w,
+                                &b->up_b, &mid));
     } else {
         TRY(vlm_op_matmul_q(ctx, &h, &b->fc1_w, &b->fc1_b, &mid));
         TRY(vlm_op_act(ctx, VLM_ACT_QUICK_GELU, &mid, &mid));
@@ -229,7 +239,8 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
             }
             if (s == VLM_OK) s = host_i64(ctx, tmp, 2, SHAPE(n, 2), &pos_rows);
             free(tmp);
-            if (s == VLM_OK) s = permute_units(ctx, &pos_rows, plan.win_index, units, unit, &posw_rows);
+            if (s == VLM_OK)
+                s = permute_units(ctx, &pos_rows, plan.win_index, units, unit, &posw_rows);
             if (s == VLM_OK) s = vlm_tensor_transpose(&posw_rows, 0, 1, &posw, &ctx->err);
             if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_I64, 2, SHAPE(2, n), &pos);
             if (s == VLM_OK) s = vlm_op_copy(ctx, &posw, &pos);
@@ -239,12 +250,13 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, hd / 2), &cos);
     if (s == VLM_OK) s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(n, hd / 2), &sin);
     if (s == VLM_OK)
-        s = vlm_op_rope_table(ctx, &pos, &w->vision_inv_freq, sections, VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos,
-                              &sin);
+        s = vlm_op_rope_table(ctx, &pos, &w->vision_inv_freq, sections,
+                              VLM_ROPE_SECTIONS_CONSECUTIVE, 1.0f, &cos, &sin);
 
     for (int64_t i = 0; s == VLM_OK && i < vc->depth; i++) {
         int full = !win;
-        for (int j = 0; win && j < vc->n_fullatt_blocks; j++) full |= vc->fullatt_blocks[j] == i;
+        for (int j = 0; win && j < vc->n_fullatt_blocks; j++)
+            full |= vc->fullatt_blocks[j] == i;
         s = full ? block_forward(ctx, cfg, &w->blocks[i], &x, &cos, &sin, plan.frame_bounds,
                                  plan.n_frames)
                  : block_forward(ctx, cfg, &w->blocks[i], &x, &cos, &sin, plan.win_bounds,
@@ -263,7 +275,8 @@ vlm_status qwen2_vl_vision_forward(vlm_ctx *ctx, const qwen2_vl_config *cfg,
     if (s == VLM_OK) s = vlm_op_act(ctx, VLM_ACT_GELU, &mid, &mid);
     if (s == VLM_OK && win) {
         s = vlm_ctx_tensor(ctx, VLM_DTYPE_F32, 2, SHAPE(units, vc->out_hidden_size), &merged);
-        if (s == VLM_OK) s = vlm_op_matmul_q(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, &merged);
+        if (s == VLM_OK)
+            s = vlm_op_matmul_q(ctx, &mid, &w->merger_fc2_w, &w->merger_fc2_b, &merged);
         /* undo the window order */
         vlm_tensor ids;
         if (s == VLM_OK) s = host_i64(ctx, plan.win_inverse, 1, SHAPE(units), &ids);

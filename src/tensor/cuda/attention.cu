@@ -236,6 +236,8 @@ __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) 
 __global__ void att_combine_kernel(att_args a) {
     extern __shared__ float w[]; /* [n_split] */
     __shared__ float s_inv;
+    cu_pdl_wait();
+    cu_pdl_trigger();
     const int64_t rows = a.sq * a.hq, rg = blockIdx.x;
     const int ns = dyn_splits(a); /* with kv_len: only the splits that held keys wrote */
     if (threadIdx.x < 32) {
@@ -272,8 +274,9 @@ __global__ void att_combine_kernel(att_args a) {
 static void att_combine(vlm_ctx *ctx, const att_args *a, int64_t rows) {
     int threads = (int)((a->dv + 31) / 32 * 32);
     if (threads > 256) threads = 256;
-    att_combine_kernel<<<(unsigned)rows, threads, (size_t)a->n_split * sizeof(float),
-                         cuda_stream(ctx)>>>(*a);
+    cudaError_t e = cuda_launch(ctx, att_combine_kernel, dim3((unsigned)rows), dim3(threads),
+                                (size_t)a->n_split * sizeof(float), *a);
+    if (e != cudaSuccess) cuda_check(ctx, "attention", e);
 }
 
 /* ------------------------------------------------------------ decode */
@@ -296,9 +299,26 @@ template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_k
     __shared__ float sm[DEC_WARPS][GM], sl[DEC_WARPS][GM];
     __shared__ float4 so[DEC_WARPS][GM][DEC_MAX_D / 4];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if ((int)blockIdx.y >= dyn_splits(a)) return;
     const int64_t h = blockIdx.x;
     const int G = (int)a.group, d4 = (int)(a.d / 4), dv4 = (int)(a.dv / 4);
+    const int ns = dyn_splits(a); /* kv_len comes from the host, not from a kernel */
+    int64_t iv[4];
+    row_interval(a, 0, iv);
+    int64_t s0 = (int64_t)blockIdx.y * a.split_len, s1 = s0 + a.split_len;
+    if (s0 < iv[0]) s0 = iv[0];
+    if (s1 > iv[1]) s1 = iv[1];
+    if (s1 > a.sk) s1 = a.sk;
+    /* Rows before the newest were stored by earlier steps: into L2 while the previous kernel
+     * (which writes q and the newest row) finishes. */
+    for (int64_t j = s0 + (threadIdx.x >> 1); j < s1 - 1; j += DEC_WARPS * 16) {
+        const char *row =
+            (threadIdx.x & 1) ? a.v + j * a.vs0 + h * a.vs1 : a.k + j * a.ks0 + h * a.ks1;
+        for (int c = 0; c < a.d * 4; c += 128)
+            cu_prefetch_l2(row + c);
+    }
+    cu_pdl_wait();
+    cu_pdl_trigger();
+    if ((int)blockIdx.y >= ns) return;
     for (int e = threadIdx.x; e < GM * (DEC_MAX_D / 4); e += DEC_WARPS * 32) {
         int g = e / (DEC_MAX_D / 4), c = e % (DEC_MAX_D / 4);
         float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -306,12 +326,6 @@ template <int GM> __global__ void __launch_bounds__(DEC_WARPS * 32) att_decode_k
         sq[g][c] = v;
     }
     __syncthreads();
-    int64_t iv[4];
-    row_interval(a, 0, iv);
-    int64_t s0 = (int64_t)blockIdx.y * a.split_len, s1 = s0 + a.split_len;
-    if (s0 < iv[0]) s0 = iv[0];
-    if (s1 > iv[1]) s1 = iv[1];
-    if (s1 > a.sk) s1 = a.sk;
     float m[GM], l[GM];
     float4 o[GM];
 #pragma unroll
@@ -588,12 +602,12 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
     }
     if (decode) {
         dim3 grid((unsigned)hkv, (unsigned)a.n_split);
-        if (a.group <= 4)
-            att_decode_kernel<4><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
-        else if (a.group <= 8)
-            att_decode_kernel<8><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
-        else
-            att_decode_kernel<16><<<grid, DEC_WARPS * 32, 0, cuda_stream(ctx)>>>(a);
+        cudaError_t e = cuda_launch(ctx,
+                                    a.group <= 4   ? att_decode_kernel<4>
+                                    : a.group <= 8 ? att_decode_kernel<8>
+                                                   : att_decode_kernel<16>,
+                                    grid, dim3(DEC_WARPS * 32), 0, a);
+        if ((st = cuda_check(ctx, op, e)) != VLM_OK) goto done;
         if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
         if (a.n_split > 1) {
             att_combine(ctx, &a, hq);

@@ -12,7 +12,6 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 extern "C" {
 #include "tensor/backend.h"
@@ -123,8 +122,7 @@ static inline cudaError_t cuda_launch(const vlm_ctx *ctx, void (*kernel)(P...), 
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
+    cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
@@ -439,13 +437,14 @@ vlm_status cuda_layer_norm(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *
 vlm_status cuda_softmax(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *out);
 vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
                        const vlm_tensor *bias, const vlm_tensor *out);
-vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n, const vlm_tensor *const *w,
-                            const vlm_tensor *const *bias, const vlm_tensor *const *out);
-vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm, int n,
+                            const vlm_qweight *const *w, const vlm_tensor *const *bias,
+                            const vlm_tensor *const *out);
+vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                            const vlm_tensor *bias, const vlm_tensor *out);
-vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act, const vlm_tensor *wg,
-                             const vlm_tensor *bg, const vlm_tensor *wu, const vlm_tensor *bu,
-                             const vlm_tensor *out);
+vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                             vlm_act act, const vlm_qweight *wg, const vlm_tensor *bg,
+                             const vlm_qweight *wu, const vlm_tensor *bu, const vlm_tensor *out);
 vlm_status cuda_bmm(vlm_ctx *ctx, const vlm_tensor *a, const vlm_tensor *b, const vlm_tensor *out);
 vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                          const vlm_tensor *bias, const vlm_tensor *out);

@@ -66,6 +66,8 @@ typedef struct rows_args {
 } rows_args;
 
 __global__ void rows_kernel(rows_args a) {
+    cu_pdl_wait();
+    cu_pdl_trigger();
     int64_t total = a.m * a.d;
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (int64_t)gridDim.x * blockDim.x) {
@@ -101,7 +103,9 @@ static vlm_status rows_run(vlm_ctx *ctx, const char *op, cuda_dev *dev, const vl
     a.scatter = scatter;
     a.limit = scatter ? dst->shape[0] : src->shape[0];
     a.bad = cuda_capturing(ctx) ? dev->bad_ids_dev : NULL;
-    rows_kernel<<<cuda_blocks(a.m * a.d, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
+    cudaError_t e =
+        cuda_launch(ctx, rows_kernel, dim3(cuda_blocks(a.m * a.d, 256, dev)), dim3(256), 0, a);
+    if (e != cudaSuccess) return cuda_check(ctx, op, e);
     return cuda_check_launch(ctx, op);
 }
 

@@ -15,286 +15,10 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "tensor/cuda/cuda_internal.cuh"
+#include "tensor/cuda/gemv.cuh"
 #include "tensor/strided.h"
 
-#define GEMV_MAX_M 8
-#define GEMV_WARPS 8
 #define WIDEN_MAX_ELEMS ((int64_t)1 << 24) /* f32 scratch for widened weights: 64 MiB */
-
-/* ------------------------------------------------------------ GEMV (small m) */
-
-#define GEMV_MAX_PARTS 4
-
-/* One product of a (possibly several-part) GEMV: rows start .. start + n - 1 of the
- * launch's output space belong to it. */
-typedef struct gemv_part {
-    int64_t start, n;
-    const char *w;
-    int64_t ldw; /* elements */
-    const char *bias;
-    int64_t bias_stride;
-    int bias_dt;
-    float *y;
-    int64_t ldy;
-} gemv_part;
-
-/* x [m, k] times the weights of 1 .. GEMV_MAX_PARTS products that share x (q/k/v,
- * gate/up): one launch, one warp per output row of any part. */
-typedef struct gemv_args {
-    int64_t n, k; /* n: the parts' rows together */
-    const float *x;
-    int64_t ldx;
-    int n_parts;
-    gemv_part part[GEMV_MAX_PARTS];
-    int vec;        /* 16-byte loads of every w and of x are aligned */
-    int accumulate; /* y += product (a residual added in the same pass) */
-    int gated;      /* two parts, gate and up: part 0's y = act(gate) * up; n = rows of one */
-    int act;        /* vlm_act of the gated form */
-    int nseg;       /* warps per row (1, 2, 4 or 8): long rows split across warps */
-} gemv_args;
-
-template <int WDT> struct wtraits;
-template <> struct wtraits<VLM_DTYPE_F32> {
-    enum { E = 4, SIZE = 4 };
-    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
-        f[0] = __uint_as_float(v.x);
-        f[1] = __uint_as_float(v.y);
-        f[2] = __uint_as_float(v.z);
-        f[3] = __uint_as_float(v.w);
-    }
-    static __device__ __forceinline__ float one(const char *p, int64_t i) {
-        return ((const float *)p)[i];
-    }
-};
-template <> struct wtraits<VLM_DTYPE_BF16> {
-    enum { E = 8, SIZE = 2 };
-    static __device__ __forceinline__ void pair(uint32_t u, float *f) {
-        f[0] = __uint_as_float(u << 16);
-        f[1] = __uint_as_float(u & 0xffff0000u);
-    }
-    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
-        pair(v.x, f);
-        pair(v.y, f + 2);
-        pair(v.z, f + 4);
-        pair(v.w, f + 6);
-    }
-    static __device__ __forceinline__ float one(const char *p, int64_t i) {
-        return cu_bf16_to_f32(((const uint16_t *)p)[i]);
-    }
-};
-template <> struct wtraits<VLM_DTYPE_F16> {
-    enum { E = 8, SIZE = 2 };
-    static __device__ __forceinline__ void pair(uint32_t u, float *f) {
-        __half2 h = *(const __half2 *)&u; /* hardware widening is exact */
-        float2 t = __half22float2(h);
-        f[0] = t.x;
-        f[1] = t.y;
-    }
-    static __device__ __forceinline__ void unpack(uint4 v, float *f) {
-        pair(v.x, f);
-        pair(v.y, f + 2);
-        pair(v.z, f + 4);
-        pair(v.w, f + 6);
-    }
-    static __device__ __forceinline__ float one(const char *p, int64_t i) {
-        return __half2float(((const __half *)p)[i]);
-    }
-};
-
-/* acc[r] += w chunk . x[r] chunk for the E elements of chunk c. */
-template <int WDT, int M>
-__device__ __forceinline__ void gemv_chunk(const gemv_args &a, uint4 wv, int64_t c, float *acc) {
-    typedef wtraits<WDT> W;
-    float wf[W::E];
-    W::unpack(wv, wf);
-#pragma unroll
-    for (int r = 0; r < M; r++) {
-        const float4 *xp = (const float4 *)(a.x + r * a.ldx + c * W::E);
-#pragma unroll
-        for (int q = 0; q < W::E / 4; q++) {
-            float4 xv = __ldg(xp + q);
-            acc[r] += wf[4 * q] * xv.x;
-            acc[r] += wf[4 * q + 1] * xv.y;
-            acc[r] += wf[4 * q + 2] * xv.z;
-            acc[r] += wf[4 * q + 3] * xv.w;
-        }
-    }
-}
-
-/* acc[r] = (w row . x[r]) over segment `seg` of `nseg` equal parts of the row, for every r
- * (summed over the warp: every lane gets it). */
-template <int WDT, int M>
-__device__ __forceinline__ void gemv_row(const gemv_args &a, const char *wr, int lane, int seg,
-                                         int nseg, float *acc) {
-    typedef wtraits<WDT> W;
-#pragma unroll
-    for (int r = 0; r < M; r++)
-        acc[r] = 0.0f;
-    if (a.vec) {
-        const uint4 *wv = (const uint4 *)wr;
-        int64_t chunks = a.k / W::E;
-        int64_t c0 = chunks * seg / nseg, c1 = chunks * (seg + 1) / nseg, c = c0 + lane;
-        /* U 16-byte loads in flight per lane before the arithmetic (fewer when many rows
-         * of x need registers). */
-        const int U = M <= 4 ? 8 : 4;
-        for (; c + 32 * (U - 1) < c1; c += 32 * U) {
-            uint4 wq[U];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                wq[u] = __ldg(wv + c + 32 * u);
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                gemv_chunk<WDT, M>(a, wq[u], c + 32 * u, acc);
-        }
-        for (; c < c1; c += 32)
-            gemv_chunk<WDT, M>(a, __ldg(wv + c), c, acc);
-        if (seg == nseg - 1)
-            for (int64_t i = chunks * W::E + lane; i < a.k; i += 32) {
-                float wf = W::one(wr, i);
-#pragma unroll
-                for (int r = 0; r < M; r++)
-                    acc[r] += wf * a.x[r * a.ldx + i];
-            }
-    } else {
-        int64_t i0 = a.k * seg / nseg, i1 = a.k * (seg + 1) / nseg;
-        for (int64_t i = i0 + lane; i < i1; i += 32) {
-            float wf = W::one(wr, i);
-#pragma unroll
-            for (int r = 0; r < M; r++)
-                acc[r] += wf * a.x[r * a.ldx + i];
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < M; r++)
-        acc[r] = cu_warp_sum(acc[r]);
-}
-
-__device__ __forceinline__ float part_bias(const gemv_part &P, int64_t j) {
-    return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
-}
-
-/* Warps of a block share rows: a.nseg warps per row (long rows are split so that enough
- * loads are in flight when there are few rows), their partial sums added in a fixed order
- * through shared memory. */
-template <int WDT, int M> __global__ void gemv_kernel(gemv_args a) {
-    typedef wtraits<WDT> W;
-    __shared__ float part[GEMV_WARPS][2][M];
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
-    const int seg = w % nseg, rpb = GEMV_WARPS / nseg;
-    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb) {
-        const int64_t jj = base + w / nseg;
-        const bool valid = jj < a.n;
-        float acc[M], up[M];
-        const gemv_part *P = &a.part[0];
-        int64_t j = jj;
-        if (valid) {
-            if (a.gated) { /* row jj of part 0 (gate) and of part 1 (up) */
-                const gemv_part &U = a.part[1];
-                gemv_row<WDT, M>(a, P->w + jj * P->ldw * W::SIZE, lane, seg, nseg, acc);
-                gemv_row<WDT, M>(a, U.w + jj * U.ldw * W::SIZE, lane, seg, nseg, up);
-            } else {
-                int pi = 0;
-                while (pi + 1 < a.n_parts && jj >= a.part[pi + 1].start)
-                    pi++;
-                P = &a.part[pi];
-                j = jj - P->start;
-                gemv_row<WDT, M>(a, P->w + j * P->ldw * W::SIZE, lane, seg, nseg, acc);
-            }
-        }
-        if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
-            if (lane == 0 && valid)
-#pragma unroll
-                for (int r = 0; r < M; r++) {
-                    part[w][0][r] = acc[r];
-                    part[w][1][r] = a.gated ? up[r] : 0.0f;
-                }
-            __syncthreads();
-            if (seg == 0 && valid)
-#pragma unroll
-                for (int r = 0; r < M; r++) {
-                    float sa = part[w][0][r], su = part[w][1][r];
-                    for (int q = 1; q < nseg; q++) {
-                        sa += part[w + q][0][r];
-                        su += part[w + q][1][r];
-                    }
-                    acc[r] = sa;
-                    up[r] = su;
-                }
-            __syncthreads(); /* part is rewritten for the next rows */
-        }
-        if (!valid || seg != 0 || lane != 0) continue;
-        if (a.gated) { /* act(g) * u */
-            const gemv_part &G = a.part[0], &U = a.part[1];
-            float bg = part_bias(G, jj), bu = part_bias(U, jj);
-#pragma unroll
-            for (int r = 0; r < M; r++) {
-                float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
-                G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
-            }
-        } else {
-            float b = part_bias(*P, j);
-#pragma unroll
-            for (int r = 0; r < M; r++) {
-                float v = P->bias ? acc[r] + b : acc[r];
-                float *y = P->y + r * P->ldy + j;
-                *y = a.accumulate ? *y + v : v; /* matmul then add: out + (x w + b) */
-            }
-        }
-    }
-}
-
-template <int WDT> static void gemv_launch(int m, unsigned blocks, cudaStream_t s, gemv_args a) {
-    int t = GEMV_WARPS * 32;
-    switch (m) {
-    case 1:
-        gemv_kernel<WDT, 1><<<blocks, t, 0, s>>>(a);
-        break;
-    case 2:
-        gemv_kernel<WDT, 2><<<blocks, t, 0, s>>>(a);
-        break;
-    case 3:
-        gemv_kernel<WDT, 3><<<blocks, t, 0, s>>>(a);
-        break;
-    case 4:
-        gemv_kernel<WDT, 4><<<blocks, t, 0, s>>>(a);
-        break;
-    case 5:
-        gemv_kernel<WDT, 5><<<blocks, t, 0, s>>>(a);
-        break;
-    case 6:
-        gemv_kernel<WDT, 6><<<blocks, t, 0, s>>>(a);
-        break;
-    case 7:
-        gemv_kernel<WDT, 7><<<blocks, t, 0, s>>>(a);
-        break;
-    default:
-        gemv_kernel<WDT, 8><<<blocks, t, 0, s>>>(a);
-        break;
-    }
-}
-
-static vlm_status gemv_run(vlm_ctx *ctx, const char *op, int64_t m, vlm_dtype wdt,
-                           const gemv_args *in) {
-    /* Rows longer than 4 KB are split across warps (up to 8 per row) while the rows alone
-     * give fewer than ~32 warps per multiprocessor: a down projection (2048 rows of 11008)
-     * otherwise streams each row with one warp, five rounds of loads one after another. */
-    gemv_args a1 = *in, *a = &a1;
-    int64_t row_bytes = a->k * (int64_t)vlm_dtype_size(wdt);
-    a->nseg = 1;
-    while (a->nseg < GEMV_WARPS && row_bytes / a->nseg > 4096 &&
-           a->n * a->nseg < (int64_t)cuda_dev_of(ctx)->n_sm * 32)
-        a->nseg *= 2;
-    int64_t rpb = GEMV_WARPS / a->nseg, want = (a->n + rpb - 1) / rpb;
-    unsigned blocks = (unsigned)(want < (1 << 30) ? want : (1 << 30));
-    if (wdt == VLM_DTYPE_BF16)
-        gemv_launch<VLM_DTYPE_BF16>((int)m, blocks, cuda_stream(ctx), *a);
-    else if (wdt == VLM_DTYPE_F16)
-        gemv_launch<VLM_DTYPE_F16>((int)m, blocks, cuda_stream(ctx), *a);
-    else
-        gemv_launch<VLM_DTYPE_F32>((int)m, blocks, cuda_stream(ctx), *a);
-    return cuda_check_launch(ctx, op);
-}
 
 /* ------------------------------------------------------------ bias / zero rows */
 
@@ -436,18 +160,11 @@ extern "C" vlm_status cuda_matmul(vlm_ctx *ctx, const vlm_tensor *x, const vlm_t
         const char *bp = bias ? cuda_ptr(bias) : NULL;
         int64_t bstride = bias ? bias->stride[0] : 0;
         int bdt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
-        if (m <= GEMV_MAX_M) {
-            gemv_args a;
-            memset(&a, 0, sizeof a);
-            a.n = n;
-            a.k = k;
-            a.x = xp;
-            a.ldx = ldx;
-            a.n_parts = 1;
-            a.part[0] = (gemv_part){0, n, cuda_ptr(w), ldw, bp, bstride, bdt, yp, ldy};
-            a.vec = cuda_aligned16(a.part[0].w) && (ldw * esz) % 16 == 0 && cuda_aligned16(xp) &&
-                    ldx % 4 == 0;
-            if ((st = gemv_run(ctx, op, m, w->dtype, &a)) != VLM_OK) goto done;
+        gv_args a;
+        vlm_qweight wq = vlm_qweight_float(w);
+        if (m <= GEMV_MAX_M && cuda_gemv_begin(ctx, &a, &xs, k, NULL) &&
+            cuda_gemv_add(&a, &wq, bias, &ys)) {
+            if ((st = cuda_gemv_run(ctx, op, &a)) != VLM_OK) goto done;
         } else if (k == 0) {
             bias_rows(cuda_stream(ctx), yp, ldy, m, n, bp, bstride, bdt, 1);
             if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
@@ -521,59 +238,12 @@ done:
     return st;
 }
 
-/* ------------------------------------------------------------ several products of one x */
+/* ------------------------------------------------------------ fused products (ops.h) */
 
-/* Part i of a one-launch GEMV for out = x @ w^T (+ bias); false when the layout does not
- * suit the GEMV (then the caller runs the general path). */
-static bool gemv_part_of(gemv_args *a, int i, const vlm_tensor *w, const vlm_tensor *bias,
-                         const vlm_tensor *out) {
-    int64_t esz = (int64_t)vlm_dtype_size(w->dtype), ldy, ldw = w->stride[0] / esz;
-    if (!vlm_strided_flat_rows(out, &ldy) || !cuda_aligned16(cuda_ptr(w)) || (ldw * esz) % 16 != 0)
-        return false;
-    gemv_part *P = &a->part[i];
-    P->start = a->n;
-    P->n = w->shape[0];
-    P->w = cuda_ptr(w);
-    P->ldw = ldw;
-    P->bias = bias ? cuda_ptr(bias) : NULL;
-    P->bias_stride = bias ? bias->stride[0] : 0;
-    P->bias_dt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
-    P->y = (float *)cuda_ptr(out);
-    P->ldy = ldy;
-    a->n += P->n;
-    a->n_parts = i + 1;
-    return true;
-}
-
-/* The shared start of a one-launch GEMV over x: false when x does not suit it. */
-static bool gemv_begin(gemv_args *a, const vlm_tensor *x, int64_t k) {
-    memset(a, 0, sizeof *a);
-    int64_t m = cuda_nrows(x), ldx;
-    if (m < 1 || m > GEMV_MAX_M || !vlm_strided_flat_rows(x, &ldx) ||
-        !cuda_aligned16(cuda_ptr(x)) || ldx % 4)
-        return false;
-    a->k = k;
-    a->x = (const float *)cuda_ptr(x);
-    a->ldx = ldx;
-    a->vec = 1;
-    return true;
-}
-
-extern "C" vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, int n_parts,
-                                       const vlm_tensor *const *w, const vlm_tensor *const *bias,
-                                       const vlm_tensor *const *out) {
-    const char *op = "matmul_many";
-    cuda_dev *dev;
-    vlm_status st = cuda_begin(ctx, op, &dev);
-    if (st != VLM_OK) return st;
-    gemv_args a;
-    bool one = n_parts <= GEMV_MAX_PARTS && gemv_begin(&a, x, w[0]->shape[1]);
-    for (int i = 0; one && i < n_parts; i++)
-        one = w[i]->dtype == w[0]->dtype && gemv_part_of(&a, i, w[i], bias[i], out[i]);
-    if (one) return gemv_run(ctx, op, cuda_nrows(x), w[0]->dtype, &a);
-    for (int i = 0; st == VLM_OK && i < n_parts; i++) /* prefill, other layouts */
-        st = cuda_matmul(ctx, x, w[i], bias[i], out[i]);
-    return st;
+/* out = x @ w^T + bias for a float or quantized w (the unfused path). */
+static vlm_status product(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
+                          const vlm_tensor *bias, const vlm_tensor *out) {
+    return w->bits ? cuda_matmul_q(ctx, x, w, bias, out) : cuda_matmul(ctx, x, &w->w, bias, out);
 }
 
 /* A contiguous f32 scratch tensor shaped like t. */
@@ -583,20 +253,65 @@ static vlm_status scratch_like(vlm_ctx *ctx, const char *op, const vlm_tensor *t
     return st == VLM_OK ? st : vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
 }
 
-extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_tensor *w,
+/* *xn = x, or its RMSNorm in scratch (released with the caller's mark). */
+static vlm_status normed(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_prenorm *norm,
+                         vlm_tensor *xn) {
+    if (!norm) {
+        *xn = *x;
+        return VLM_OK;
+    }
+    vlm_status st = scratch_like(ctx, op, x, xn);
+    return st == VLM_OK ? cuda_rms_norm(ctx, x, norm->w, norm->eps, norm->w_offset, xn) : st;
+}
+
+/* A one-launch GEMV over the n products (gated / accumulate set by the caller after):
+ * false when m is too large for the weights' kind or a layout does not suit. */
+static bool gemv_of(vlm_ctx *ctx, gv_args *a, const vlm_tensor *x, const vlm_prenorm *norm, int n,
+                    const vlm_qweight *const *w, const vlm_tensor *const *bias,
+                    const vlm_tensor *const *out) {
+    int64_t m = cuda_nrows(x);
+    if (m > (w[0]->bits ? QGEMV_MAX_M : GEMV_MAX_M) ||
+        !cuda_gemv_begin(ctx, a, x, vlm_qweight_cols(w[0]), norm))
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!cuda_gemv_add(a, w[i], bias[i], out[i])) return false;
+    return true;
+}
+
+extern "C" vlm_status cuda_matmul_many(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                                       int n, const vlm_qweight *const *w,
+                                       const vlm_tensor *const *bias,
+                                       const vlm_tensor *const *out) {
+    const char *op = "matmul_many";
+    cuda_dev *dev;
+    vlm_status st = cuda_begin(ctx, op, &dev);
+    if (st != VLM_OK) return st;
+    gv_args a;
+    if (gemv_of(ctx, &a, x, norm, n, w, bias, out)) return cuda_gemv_run(ctx, op, &a);
+    vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
+    vlm_tensor xn;
+    st = normed(ctx, op, x, norm, &xn);
+    for (int i = 0; st == VLM_OK && i < n; i++) /* prefill, other layouts */
+        st = product(ctx, &xn, w[i], bias[i], out[i]);
+    vlm_arena_release(ctx->arena, mark);
+    return st;
+}
+
+extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *wq,
                                       const vlm_tensor *bias, const vlm_tensor *out) {
     const char *op = "matmul_add";
     cuda_dev *dev;
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
-    gemv_args a;
-    if (gemv_begin(&a, x, w->shape[1]) && gemv_part_of(&a, 0, w, bias, out)) {
+    gv_args a;
+    if (gemv_of(ctx, &a, x, NULL, 1, &wq, &bias, &out)) {
         a.accumulate = 1; /* y = y + (x w + b) in the GEMV's epilogue */
-        return gemv_run(ctx, op, cuda_nrows(x), w->dtype, &a);
+        return cuda_gemv_run(ctx, op, &a);
     }
+    const vlm_tensor *w = &wq->w;
     int64_t m = cuda_nrows(x), n = w->shape[0], k = w->shape[1], ldx, ldy;
     int64_t ldw = w->stride[0] / 2;
-    if (ctx->bf16_compute && w->dtype == VLM_DTYPE_BF16 && (n == 1 || ldw >= k) &&
+    if (!wq->bits && ctx->bf16_compute && w->dtype == VLM_DTYPE_BF16 && (n == 1 || ldw >= k) &&
         vlm_strided_flat_rows(x, &ldx) && vlm_strided_flat_rows(out, &ldy) && m <= INT_MAX &&
         n <= INT_MAX && k <= INT_MAX && ldx <= INT_MAX && ldy <= INT_MAX) {
         /* bf16 compute: the bias onto the residual, then the product accumulated (beta 1) */
@@ -615,34 +330,35 @@ extern "C" vlm_status cuda_matmul_add(vlm_ctx *ctx, const vlm_tensor *x, const v
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     vlm_tensor t;
     st = scratch_like(ctx, op, out, &t);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, w, bias, &t);
+    if (st == VLM_OK) st = product(ctx, x, wq, bias, &t);
     if (st == VLM_OK) st = cuda_binary(ctx, VLM_BINARY_ADD, out, &t, out);
     vlm_arena_release(ctx->arena, mark);
     return st;
 }
 
-extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, vlm_act act,
-                                        const vlm_tensor *wg, const vlm_tensor *bg,
-                                        const vlm_tensor *wu, const vlm_tensor *bu,
+extern "C" vlm_status cuda_matmul_gated(vlm_ctx *ctx, const vlm_tensor *x, const vlm_prenorm *norm,
+                                        vlm_act act, const vlm_qweight *wg, const vlm_tensor *bg,
+                                        const vlm_qweight *wu, const vlm_tensor *bu,
                                         const vlm_tensor *out) {
     const char *op = "matmul_gated";
     cuda_dev *dev;
     vlm_status st = cuda_begin(ctx, op, &dev);
     if (st != VLM_OK) return st;
-    gemv_args a;
-    if (gemv_begin(&a, x, wg->shape[1]) && wg->dtype == wu->dtype &&
-        gemv_part_of(&a, 0, wg, bg, out) && gemv_part_of(&a, 1, wu, bu, out)) {
+    gv_args a;
+    const vlm_qweight *ws[2] = {wg, wu};
+    const vlm_tensor *bs[2] = {bg, bu}, *os[2] = {out, out};
+    if (gemv_of(ctx, &a, x, norm, 2, ws, bs, os)) {
         a.gated = 1;
         a.act = (int)act;
-        a.n = wg->shape[0];
-        return gemv_run(ctx, op, cuda_nrows(x), wg->dtype, &a);
+        return cuda_gemv_run(ctx, op, &a);
     }
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
-    vlm_tensor g, u;
-    st = scratch_like(ctx, op, out, &g);
+    vlm_tensor xn, g, u;
+    st = normed(ctx, op, x, norm, &xn);
+    if (st == VLM_OK) st = scratch_like(ctx, op, out, &g);
     if (st == VLM_OK) st = scratch_like(ctx, op, out, &u);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, wg, bg, &g);
-    if (st == VLM_OK) st = cuda_matmul(ctx, x, wu, bu, &u);
+    if (st == VLM_OK) st = product(ctx, &xn, wg, bg, &g);
+    if (st == VLM_OK) st = product(ctx, &xn, wu, bu, &u);
     if (st == VLM_OK) st = cuda_gated_act(ctx, act, &g, &u, out);
     vlm_arena_release(ctx->arena, mark);
     return st;

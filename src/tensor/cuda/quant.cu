@@ -2,18 +2,8 @@
  * vlm_op_matmul_q / vlm_op_embedding_q; the format is in weights/mlx_quant.h): a weight is
  * widened to f32 as fmaf(scale, code, bias), one rounding, exactly as the CPU kernels do,
  * so both backends agree within f32 summation order.
- * - m <= QGEMV_MAX_M rows (decode): a GEMV that streams the packed words once, in passes of
- *   up to 8 rows of x. A row is cut into units of 32 codes (`bits` words, always inside one
- *   group); lane l of a warp takes units l, l + 32, ... of QGEMV_ROWS output rows at once
- *   (16-byte loads where the words are aligned), long rows split over up to 8 warps of the
- *   block and summed in shared memory in a fixed order. x is staged in shared memory
- *   (qgemv_smem_kernel; a lane's 32 values of x are 128 bytes apart from its neighbours',
- *   which read through L1 costs 8x the wavefronts of a coalesced load), or read through L1
- *   when M * k floats do not fit (qgemv_kernel). Codes become floats without a conversion
- *   instruction (OR into the mantissa of 2^23, subtract 2^23: exact).
- *   Measured on an H100 (bench/quant/RESULTS.md): about 0.6 TB/s of packed 4-bit weights,
- *   latency- and issue-bound (~7.5 instructions per code at 25% occupancy, ncu), far from
- *   the 3 TB/s copy ceiling: see the notes there for what is next.
+ * - m <= QGEMV_MAX_M rows (decode): the GEMV engine (gemv.cu), which also runs the fused
+ *   products (q/k/v, gate/up, residual add, RMSNorm first) on quantized weights.
  * - larger m (prefill, vision): a block of weight rows is dequantized into arena scratch
  *   (f32, or bf16 when the context allows bf16 compute) and multiplied by cuda_matmul (SGEMM,
  *   or the tensor-core bf16 product), block after block. The dequantized copy is transient
@@ -25,436 +15,11 @@
  * cuda_matmul do, so the GEMV and the lookup can be recorded into graphs. */
 #include <limits.h>
 
-#include "tensor/cuda/cuda_internal.cuh"
+#include "tensor/cuda/gemv.cuh"
+#include "tensor/cuda/quant.cuh"
 #include "tensor/strided.h"
 
-#define QGEMV_MAX_M 32 /* rows of x up to which the GEMV (in passes of 8) beats dequantizing */
-#define QGEMV_ROWS 4   /* output rows per warp */
-#define QGEMV_WARPS 4  /* warps per block */
 #define QDEQ_MAX_ELEMS ((int64_t)1 << 24) /* dequantized scratch: 64 MiB f32, 32 MiB bf16 */
-
-/* ------------------------------------------------------------ one unit of 32 codes */
-
-/* The `BITS` words of one unit (32 codes) at p; `vec`: p and every unit start are 16-byte
- * aligned (base and row pitch), so 16- or 8-byte loads can be used. */
-template <int BITS>
-__device__ __forceinline__ void load_unit(const uint32_t *p, uint32_t *w, bool vec) {
-    if (BITS % 4 == 0 && vec) {
-#pragma unroll
-        for (int v = 0; v < BITS / 4; v++) {
-            uint4 t = __ldg((const uint4 *)p + v);
-            w[4 * v] = t.x;
-            w[4 * v + 1] = t.y;
-            w[4 * v + 2] = t.z;
-            w[4 * v + 3] = t.w;
-        }
-    } else if (BITS % 2 == 0 && vec) {
-#pragma unroll
-        for (int v = 0; v < BITS / 2; v++) {
-            uint2 t = __ldg((const uint2 *)p + v);
-            w[2 * v] = t.x;
-            w[2 * v + 1] = t.y;
-        }
-    } else {
-#pragma unroll
-        for (int j = 0; j < BITS; j++)
-            w[j] = __ldg(p + j);
-    }
-}
-
-/* Code j (a compile-time constant after unrolling) of a unit, as an exact float: the code
- * sits in the low mantissa bits of 2^23, and subtracting 2^23 leaves it. */
-template <int BITS> __device__ __forceinline__ float unit_code(const uint32_t *w, int j) {
-    const int bit = j * BITS, wi = bit >> 5, sh = bit & 31;
-    uint32_t v;
-    if (sh + BITS > 32)
-        v = __funnelshift_r(w[wi], w[wi + 1], sh);
-    else
-        v = w[wi] >> sh;
-    return __uint_as_float((v & ((1u << BITS) - 1u)) | 0x4B000000u) - 8388608.0f;
-}
-
-/* Scale or bias element i of a float dtype (f32, f16, bf16; the front end checked). */
-__device__ __forceinline__ float qparam(const char *p, int64_t i, int dt) {
-    if (dt == VLM_DTYPE_BF16) return cu_bf16_to_f32(((const uint16_t *)p)[i]);
-    if (dt == VLM_DTYPE_F16) return cu_f16_to_f32(((const uint16_t *)p)[i]);
-    return ((const float *)p)[i];
-}
-
-/* ------------------------------------------------------------ GEMV */
-
-typedef struct qgemv_args {
-    int64_t n, k; /* k: a multiple of 32 */
-    const float *x;
-    int64_t ldx; /* x rows 16-byte aligned: ldx % 4 == 0 */
-    int m;       /* rows of x in this pass, 1 .. 8 */
-    const uint32_t *w;
-    int64_t ldw; /* words */
-    const char *s, *b;
-    int64_t lds; /* elements */
-    int sdt;
-    int gshift; /* unit u is in group u >> gshift */
-    int vec;    /* 16-byte aligned words (base and row pitch) */
-    int ksplit; /* warps sharing one group of QGEMV_ROWS rows: 1, 2 or 4 */
-    const char *bias;
-    int64_t bias_stride;
-    int bias_dt;
-    float *y;
-    int64_t ldy;
-} qgemv_args;
-
-/* y[i, j] = sum_c x[i, c] * fmaf(s, code, b) (+ bias[j]) for i < m, j < n. M: m rounded up
- * to 1, 2, 4 or 8 (rows past m repeat row m - 1 and are not stored). */
-template <int BITS, int M>
-__global__ void __launch_bounds__(QGEMV_WARPS * 32) qgemv_kernel(qgemv_args a) {
-    const int R = QGEMV_ROWS;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int ks = a.ksplit, rg = warp / ks, kp = warp - rg * ks;
-    const int64_t row0 = ((int64_t)blockIdx.x * (QGEMV_WARPS / ks) + rg) * R;
-    const uint32_t *wr[R];
-    int64_t srow[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        int64_t j = row0 + r < a.n ? row0 + r : a.n - 1;
-        wr[r] = a.w + j * a.ldw;
-        srow[r] = j * a.lds;
-    }
-    const float *xr[M];
-#pragma unroll
-    for (int i = 0; i < M; i++)
-        xr[i] = a.x + (int64_t)(i < a.m ? i : a.m - 1) * a.ldx;
-    float acc[M][R];
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            acc[i][r] = 0.0f;
-
-    const int64_t units = a.k >> 5, step = 32 * ks;
-    /* Two units per lane in flight when the words are few (more bytes outstanding). */
-    const int U = BITS <= 4 && M <= 4 ? 2 : 1;
-    for (int64_t u0 = kp * 32 + lane; u0 < units; u0 += step * U) {
-        uint32_t wq[U][R][BITS];
-        float sc[U][R], bi[U][R];
-#pragma unroll
-        for (int t = 0; t < U; t++) {
-            int64_t u = u0 + t * step;
-            if (u < units) {
-                int64_t g = u >> a.gshift;
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    load_unit<BITS>(wr[r] + u * BITS, wq[t][r], a.vec);
-                    sc[t][r] = qparam(a.s, srow[r] + g, a.sdt);
-                    bi[t][r] = qparam(a.b, srow[r] + g, a.sdt);
-                }
-            }
-        }
-#pragma unroll
-        for (int t = 0; t < U; t++) {
-            int64_t u = u0 + t * step;
-            if (u >= units) break;
-#pragma unroll
-            for (int c = 0; c < 8; c++) { /* codes 4c .. 4c + 3 */
-                float wv[R][4];
-#pragma unroll
-                for (int r = 0; r < R; r++)
-#pragma unroll
-                    for (int q = 0; q < 4; q++)
-                        wv[r][q] = fmaf(sc[t][r], unit_code<BITS>(wq[t][r], 4 * c + q), bi[t][r]);
-#pragma unroll
-                for (int i = 0; i < M; i++) {
-                    float4 xv = __ldg((const float4 *)(xr[i] + u * 32) + c);
-#pragma unroll
-                    for (int r = 0; r < R; r++) {
-                        acc[i][r] += wv[r][0] * xv.x;
-                        acc[i][r] += wv[r][1] * xv.y;
-                        acc[i][r] += wv[r][2] * xv.z;
-                        acc[i][r] += wv[r][3] * xv.w;
-                    }
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            acc[i][r] = cu_warp_sum(acc[i][r]);
-    __shared__ float part[QGEMV_WARPS][M * R];
-    if (ks > 1) {
-        if (lane == 0)
-#pragma unroll
-            for (int i = 0; i < M; i++)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    part[warp][i * R + r] = acc[i][r];
-        __syncthreads();
-        if (kp != 0) return;
-#pragma unroll
-        for (int i = 0; i < M; i++)
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                float v = part[warp][i * R + r];
-                for (int p = 1; p < ks; p++)
-                    v += part[warp + p][i * R + r];
-                acc[i][r] = v;
-            }
-    }
-    /* Lane i * R + r stores element (i, row0 + r). */
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            int64_t j = row0 + r;
-            if (lane == i * R + r && i < a.m && j < a.n) {
-                float v = acc[i][r];
-                if (a.bias) v += cu_load_f(a.bias + j * a.bias_stride, a.bias_dt);
-                a.y[(int64_t)i * a.ldy + j] = v;
-            }
-        }
-}
-
-/* One unit of the shared-memory GEMV: requests the words of unit u + step into buffer
- * B ^ 1, then accumulates unit u from buffer B. */
-template <int BITS, int M, int B>
-__device__ __forceinline__ void
-smem_step(const qgemv_args &a, const float4 *xs, int per_row, int u, int units, int step,
-          const uint32_t *const *wr, const int64_t *srow, uint32_t (&wq)[2][QGEMV_ROWS][BITS],
-          float (&sc)[2][QGEMV_ROWS], float (&bi)[2][QGEMV_ROWS], float (&acc)[M][QGEMV_ROWS]) {
-    const int R = QGEMV_ROWS;
-    const int un = u + step;
-    if (un < units) {
-        int g = un >> a.gshift;
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            load_unit<BITS>(wr[r] + un * BITS, wq[B ^ 1][r], a.vec);
-            sc[B ^ 1][r] = qparam(a.s, srow[r] + g, a.sdt);
-            bi[B ^ 1][r] = qparam(a.b, srow[r] + g, a.sdt);
-        }
-    }
-    const int sw = u & 7;
-    /* 4 bits: the code at bit 4q of a half-word is taken in place, as q * 2^(4q) (one LOP3 +
-     * the 2^23 subtraction), and meets scale * 2^(-4q): the same real product as scale *
-     * code, so the same fmaf result (for |scale| >= 2^-114, i.e. any scale MLX writes). */
-    float s4[R][4];
-    if (BITS == 4) {
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            s4[r][0] = sc[B][r];
-            s4[r][1] = sc[B][r] * 0.0625f;
-            s4[r][2] = sc[B][r] * 0.00390625f;
-            s4[r][3] = sc[B][r] * 0.000244140625f;
-        }
-    }
-#pragma unroll
-    for (int c = 0; c < 8; c++) { /* codes 4c .. 4c + 3 */
-        float wv[R][4];
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (BITS == 4) {
-                uint32_t src = (c & 1) ? wq[B][r][(c >> 1) & (BITS - 1)] >> 16
-                                       : wq[B][r][(c >> 1) & (BITS - 1)];
-#pragma unroll
-                for (int q = 0; q < 4; q++)
-                    wv[r][q] =
-                        fmaf(s4[r][q],
-                             __uint_as_float((src & (0xFu << (4 * q))) | 0x4B000000u) - 8388608.0f,
-                             bi[B][r]);
-            } else {
-#pragma unroll
-                for (int q = 0; q < 4; q++)
-                    wv[r][q] = fmaf(sc[B][r], unit_code<BITS>(wq[B][r], 4 * c + q), bi[B][r]);
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < M; i++) {
-            float4 xv = xs[i * per_row + u * 8 + (c ^ sw)];
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                acc[i][r] += wv[r][0] * xv.x;
-                acc[i][r] += wv[r][1] * xv.y;
-                acc[i][r] += wv[r][2] * xv.z;
-                acc[i][r] += wv[r][3] * xv.w;
-            }
-        }
-    }
-}
-
-/* The decode GEMV with x in shared memory. The block's warps are T groups of QGEMV_ROWS
- * rows times `ksplit` warps that share those rows' units (blockDim = 32 * T * ksplit). x
- * [M, k] is staged once per block: unit u (32 floats = 8 float4) of a row sits at float4s
- * u * 8 + (c ^ (u & 7)), so the 8 lanes of a quarter-warp reading the same c of 8
- * consecutive units hit 8 distinct bank quads (no conflicts, no padding). A lane keeps the
- * next unit's words in flight while it computes the current one; the first unit's words
- * are requested before x is staged, so that latency overlaps the staging. */
-template <int BITS, int M> __global__ void __launch_bounds__(256) qgemv_smem_kernel(qgemv_args a) {
-    extern __shared__ float4 xs[];
-    const int R = QGEMV_ROWS;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int ks = a.ksplit, T = (int)(blockDim.x >> 5) / ks, rg = warp / ks, kp = warp - rg * ks;
-    const int64_t row0 = ((int64_t)blockIdx.x * T + rg) * R;
-    /* k <= QGEMV_SMEM_MAX / 4 here: 32-bit indices */
-    const int units = (int)(a.k >> 5), step = 32 * ks;
-    const uint32_t *wr[R];
-    int64_t srow[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        int64_t j = row0 + r < a.n ? row0 + r : a.n - 1;
-        wr[r] = a.w + j * a.ldw;
-        srow[r] = j * a.lds;
-    }
-    uint32_t wq[2][R][BITS];
-    float sc[2][R], bi[2][R];
-    int u = kp * 32 + lane;
-    if (u < units) {
-        int g = u >> a.gshift;
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            load_unit<BITS>(wr[r] + u * BITS, wq[0][r], a.vec);
-            sc[0][r] = qparam(a.s, srow[r] + g, a.sdt);
-            bi[0][r] = qparam(a.b, srow[r] + g, a.sdt);
-        }
-    }
-    const int per_row = units * 8; /* float4s of one row of x */
-#pragma unroll
-    for (int i = 0; i < M; i++) {
-        const float4 *xr = (const float4 *)(a.x + (int64_t)(i < a.m ? i : a.m - 1) * a.ldx);
-#pragma unroll 4
-        for (int e = threadIdx.x; e < per_row; e += blockDim.x) {
-            int uu = e >> 3, c = e & 7;
-            xs[i * per_row + uu * 8 + (c ^ (uu & 7))] = __ldg(xr + e);
-        }
-    }
-    __syncthreads();
-
-    float acc[M][R];
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            acc[i][r] = 0.0f;
-    /* two steps per turn, so the buffers are indexed by constants (registers, not stack) */
-    for (;;) {
-        if (u >= units) break;
-        smem_step<BITS, M, 0>(a, xs, per_row, u, units, step, wr, srow, wq, sc, bi, acc);
-        u += step;
-        if (u >= units) break;
-        smem_step<BITS, M, 1>(a, xs, per_row, u, units, step, wr, srow, wq, sc, bi, acc);
-        u += step;
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            acc[i][r] = cu_warp_sum(acc[i][r]);
-    __shared__ float part[8][M * R];
-    if (ks > 1) {
-        if (lane == 0)
-#pragma unroll
-            for (int i = 0; i < M; i++)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    part[warp][i * R + r] = acc[i][r];
-        __syncthreads();
-        if (kp != 0) return;
-#pragma unroll
-        for (int i = 0; i < M; i++)
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                float v = part[warp][i * R + r];
-                for (int p = 1; p < ks; p++)
-                    v += part[warp + p][i * R + r];
-                acc[i][r] = v;
-            }
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++)
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            int64_t j = row0 + r;
-            if (lane == i * R + r && i < a.m && j < a.n) {
-                float v = acc[i][r];
-                if (a.bias) v += cu_load_f(a.bias + j * a.bias_stride, a.bias_dt);
-                a.y[(int64_t)i * a.ldy + j] = v;
-            }
-        }
-}
-
-#define QGEMV_SMEM_MAX (160 << 10) /* x staged in shared memory up to this (else L1 kernel) */
-
-/* The launch of one pass (a.m rows of x) with the kernel that fits: x in shared memory when
- * M * k floats fit QGEMV_SMEM_MAX, else the L1 kernel (then M is 4 or 8). */
-template <int BITS, int M>
-static cudaError_t qgemv_go(const cuda_dev *dev, cudaStream_t s, qgemv_args a) {
-    const int64_t units = a.k >> 5, chunks = (units + 31) / 32;
-    const int64_t groups = (a.n + QGEMV_ROWS - 1) / QGEMV_ROWS;
-    size_t smem = (size_t)M * (size_t)a.k * 4;
-    if (smem <= QGEMV_SMEM_MAX) {
-        if (smem > (48 << 10)) {
-            cudaError_t e = cudaFuncSetAttribute(
-                qgemv_smem_kernel<BITS, M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            if (e != cudaSuccess) return e;
-        }
-        int ks = 1;
-        while (ks < 8 && chunks >= 4 * ks) /* at least 2 chunks of 32 units per warp */
-            ks *= 2;
-        /* T: the block size whose last wave is fullest (blocks resident per SM from the
-         * occupancy calculator; a half-empty last wave costs as much as a full one). */
-        /* Every block stages all of x (M * k floats): with several rows of x, small blocks
-         * would read it from L2 far more often than the weights, so T stays >= M there. */
-        int T = 8 / ks, t_min = M < 8 / ks ? M : 8 / ks;
-        double best = -1.0;
-        for (int t = 8 / ks; t >= t_min; t /= 2) {
-            int occ = 0;
-            if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, qgemv_smem_kernel<BITS, M>,
-                                                              32 * ks * t, smem) != cudaSuccess ||
-                occ < 1)
-                occ = 1;
-            double waves = (double)((groups + t - 1) / t) / ((double)occ * dev->n_sm);
-            double eff = waves / ceil(waves);
-            if (eff > best + 0.05) {
-                best = eff;
-                T = t;
-            }
-        }
-        a.ksplit = ks;
-        int64_t blocks = (groups + T - 1) / T;
-        if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
-        qgemv_smem_kernel<BITS, M><<<(unsigned)blocks, 32 * ks * T, smem, s>>>(a);
-        return cudaSuccess;
-    }
-    const int64_t rows_per_block = (int64_t)QGEMV_ROWS * (QGEMV_WARPS / a.ksplit);
-    int64_t blocks = (a.n + rows_per_block - 1) / rows_per_block;
-    if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
-    qgemv_kernel<BITS, (M >= 4 ? M : 4)><<<(unsigned)blocks, QGEMV_WARPS * 32, 0, s>>>(a);
-    return cudaSuccess;
-}
-
-template <int BITS>
-static cudaError_t qgemv_launch_bits(const cuda_dev *dev, cudaStream_t s, const qgemv_args &a) {
-    if (a.m <= 1) return qgemv_go<BITS, 1>(dev, s, a);
-    if (a.m <= 2) return qgemv_go<BITS, 2>(dev, s, a);
-    if (a.m <= 4) return qgemv_go<BITS, 4>(dev, s, a);
-    return qgemv_go<BITS, 8>(dev, s, a);
-}
-
-static cudaError_t qgemv_launch(int bits, const cuda_dev *dev, cudaStream_t s,
-                                const qgemv_args &a) {
-    switch (bits) {
-    case 2:
-        return qgemv_launch_bits<2>(dev, s, a);
-    case 3:
-        return qgemv_launch_bits<3>(dev, s, a);
-    case 4:
-        return qgemv_launch_bits<4>(dev, s, a);
-    case 5:
-        return qgemv_launch_bits<5>(dev, s, a);
-    case 6:
-        return qgemv_launch_bits<6>(dev, s, a);
-    default:
-        return qgemv_launch_bits<8>(dev, s, a);
-    }
-}
 
 /* ------------------------------------------------------------ dequantization */
 
@@ -548,10 +113,6 @@ static vlm_status qdeq_run(vlm_ctx *ctx, const char *op, int bits, const qdeq_ar
 
 /* ------------------------------------------------------------ helpers */
 
-static int group_shift(int group) {
-    return group == 128 ? 2 : group == 64 ? 1 : 0;
-}
-
 /* Words, scales and biases of rows >= n0 of a validated quantized weight. */
 typedef struct qmat {
     const uint32_t *w;
@@ -613,7 +174,7 @@ static vlm_status matmul_dequant(vlm_ctx *ctx, const char *op, const vlm_tensor 
         a.b = q->b + n0 * q->lds * (int64_t)vlm_dtype_size((vlm_dtype)q->sdt);
         a.lds = q->lds;
         a.sdt = q->sdt;
-        a.gshift = group_shift(w->group_size);
+        a.gshift = cuda_group_shift(w->group_size);
         a.vec = q->vec;
         a.out = (char *)buf;
         a.os0 = k * esz;
@@ -678,7 +239,7 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         a.b = q2.b;
         a.lds = q2.lds;
         a.sdt = q2.sdt;
-        a.gshift = group_shift(w->group_size);
+        a.gshift = cuda_group_shift(w->group_size);
         a.vec = q2.vec;
         a.out = cuda_ptr(&wf);
         a.os0 = k * 4;
@@ -693,52 +254,31 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         goto done;
     }
     {
-        int64_t ldx, ldy;
         vlm_tensor xs = *x, ys = *out;
-        bool y_direct = vlm_strided_flat_rows(out, &ldy);
-        if (!vlm_strided_flat_rows(x, &ldx) || !cuda_aligned16(cuda_ptr(x)) || ldx % 4 != 0) {
-            if ((st = cuda_contiguous_scratch(ctx, op, x, x->dtype, &xs)) != VLM_OK) goto done;
-            ldx = k;
-        }
-        if (m == 1) ldx = k; /* one row: its stride is irrelevant (and may be anything) */
-        if (!y_direct) {
+        int64_t ld;
+        if (!vlm_strided_flat_rows(out, &ld)) {
             vlm_error e;
             if ((st = vlm_arena_tensor(ctx->arena, VLM_DTYPE_F32, out->ndim, out->shape, &ys,
                                        &e)) != VLM_OK) {
                 vlm_ctx_fail(ctx, st, "%s: scratch: %s", op, e.message);
                 goto done;
             }
-            ldy = n;
         }
-        qgemv_args a;
-        memset(&a, 0, sizeof a);
-        a.n = n;
-        a.k = k;
-        a.ldx = ldx;
-        a.w = q.w;
-        a.ldw = q.ldw;
-        a.s = q.s;
-        a.b = q.b;
-        a.lds = q.lds;
-        a.sdt = q.sdt;
-        a.gshift = group_shift(w->group_size);
-        a.vec = q.vec;
-        const int64_t units = k / 32;
-        a.ksplit = units >= 256 ? 4 : units >= 128 ? 2 : 1;
-        a.bias = bias ? cuda_ptr(bias) : NULL;
-        a.bias_stride = bias ? bias->stride[0] : 0;
-        a.bias_dt = bias ? (int)bias->dtype : (int)VLM_DTYPE_F32;
-        a.ldy = ldy;
-        for (int64_t i0 = 0; i0 < m; i0 += 8) {
-            a.m = (int)(m - i0 < 8 ? m - i0 : 8);
-            a.x = (const float *)cuda_ptr(&xs) + i0 * ldx;
-            a.y = (float *)cuda_ptr(&ys) + i0 * ldy;
-            if ((st = cuda_check(ctx, op, qgemv_launch(w->bits, dev, cuda_stream(ctx), a))) !=
-                VLM_OK)
+        gv_args a;
+        if (!cuda_gemv_begin(ctx, &a, &xs, k, NULL)) {
+            if ((st = cuda_contiguous_scratch(ctx, op, x, x->dtype, &xs)) != VLM_OK) goto done;
+            if (!cuda_gemv_begin(ctx, &a, &xs, k, NULL)) {
+                st = vlm_ctx_fail(ctx, VLM_ERR_UNSUPPORTED, "%s: rows of %lld columns", op,
+                                  (long long)k);
                 goto done;
-            if ((st = cuda_check_launch(ctx, op)) != VLM_OK) goto done;
+            }
         }
-        if (!y_direct) st = cuda_copy_tensor(ctx, op, &ys, out);
+        if (!cuda_gemv_add(&a, w, bias, &ys)) {
+            st = vlm_ctx_fail(ctx, VLM_ERR_INTERNAL, "%s: weight layout", op);
+            goto done;
+        }
+        if ((st = cuda_gemv_run(ctx, op, &a)) != VLM_OK) goto done;
+        if (!vlm_strided_flat_rows(out, &ld)) st = cuda_copy_tensor(ctx, op, &ys, out);
     }
 done:
     vlm_arena_release(ctx->arena, mark);
@@ -787,7 +327,7 @@ extern "C" vlm_status cuda_gather_rows_q(vlm_ctx *ctx, const vlm_qweight *table,
         a.b = q.b;
         a.lds = q.lds;
         a.sdt = q.sdt;
-        a.gshift = group_shift(table->group_size);
+        a.gshift = cuda_group_shift(table->group_size);
         a.vec = cuda_aligned16(a.w) && (words * 4) % 16 == 0;
         a.ids = cuda_ptr(ids);
         a.ids_stride = ids->stride[0];

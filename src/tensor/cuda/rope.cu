@@ -34,6 +34,8 @@ __device__ __forceinline__ int axis_of(int64_t j, const table_args &a) {
 }
 
 __global__ void rope_table_kernel(table_args a) {
+    cu_pdl_wait();
+    cu_pdl_trigger();
     int64_t total = a.s_len * a.half;
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (int64_t)gridDim.x * blockDim.x) {
@@ -75,7 +77,9 @@ extern "C" vlm_status cuda_rope_table(vlm_ctx *ctx, const vlm_tensor *pos,
     for (int i = 0; i < a.n_axes && sections; i++)
         a.sections[i] = sections[i];
     a.scaling = attention_scaling;
-    rope_table_kernel<<<cuda_blocks(a.s_len * a.half, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
+    cudaError_t e = cuda_launch(ctx, rope_table_kernel,
+                                dim3(cuda_blocks(a.s_len * a.half, 256, dev)), dim3(256), 0, a);
+    if (e != cudaSuccess) return cuda_check(ctx, "rope_table", e);
     return cuda_check_launch(ctx, "rope_table");
 }
 
@@ -90,6 +94,8 @@ typedef struct rope_args {
 } rope_args;
 
 __global__ void rope_kernel(rope_args a) {
+    cu_pdl_wait();
+    cu_pdl_trigger();
     /* One item per (s, h, i) with i < D - R/2: pairs i < R/2 rotate, the rest copy dims
      * R..D-1 (only when not in place). */
     int64_t per = a.d - a.half, total = a.s_len * a.heads * per;
@@ -139,6 +145,8 @@ extern "C" vlm_status cuda_rope(vlm_ctx *ctx, const vlm_tensor *x, const vlm_ten
     a.interleaved = mode == VLM_ROPE_INTERLEAVED;
     a.copy_tail = a.x != a.out;
     int64_t total = a.s_len * a.heads * (a.d - a.half);
-    rope_kernel<<<cuda_blocks(total, 256, dev), 256, 0, cuda_stream(ctx)>>>(a);
+    cudaError_t e =
+        cuda_launch(ctx, rope_kernel, dim3(cuda_blocks(total, 256, dev)), dim3(256), 0, a);
+    if (e != cudaSuccess) return cuda_check(ctx, "rope", e);
     return cuda_check_launch(ctx, "rope");
 }
