@@ -12,9 +12,9 @@
  * so lanes reading the same c of consecutive units (quantized rows) or consecutive chunks
  * (float rows) hit distinct banks.
  *
- * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a block only prefetches
- * its first rows of weights into L2 (constant data), so the weight stream of this product
- * starts while the previous kernel drains. */
+ * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a warp only loads the
+ * first batch of its first row's weights into registers (constant data, gv_pre), so the
+ * weight stream of this product starts while the previous kernel drains and x is staged. */
 #include <cuda_fp16.h>
 #include <limits.h>
 
@@ -81,6 +81,24 @@ __device__ __forceinline__ float gv_x1(const float *xr, int i) {
     return xr[gv_swz(i >> 2) * 4 + (i & 3)];
 }
 
+/* A warp's first batch of weight loads, issued before the kernel waits for its predecessor
+ * (weights are constant) so that their latency overlaps that wait and the staging of x:
+ * float rows U 16-byte chunks per lane, quantized rows U units with their scales and
+ * biases. ok: the batch was loaded (the row has a full first batch). */
+typedef struct gv_pre {
+    uint32_t w[32];
+    float s[4], b[4];
+    int ok;
+} gv_pre;
+
+/* Chunks (16 bytes) per lane in flight for float rows, units for quantized ones. */
+template <int M> __device__ __forceinline__ constexpr int gv_u_float() {
+    return M <= 2 ? 8 : 4;
+}
+template <int BITS> __device__ __forceinline__ constexpr int gv_u_quant() {
+    return BITS <= 4 ? 4 : 2;
+}
+
 /* ------------------------------------------------------------ one row of float weights */
 
 template <int WDT, int M>
@@ -103,9 +121,30 @@ __device__ __forceinline__ void gv_chunk_f(uint4 wv, const float4 *xs, int kp4, 
 }
 
 /* acc[r] = w row . x row r over segment `seg` of `nseg` (summed over the warp). */
+/* The first batch of gv_row_f's loop (same bounds), into p. */
+template <int WDT, int M>
+__device__ __forceinline__ void gv_pre_f(const gv_args &a, const char *wr, int lane, int seg,
+                                         int nseg, gv_pre &p) {
+    typedef gv_float<WDT> W;
+    const int U = gv_u_float<M>(), chunks = (int)a.k / W::E;
+    const int c1 = (int)((int64_t)chunks * (seg + 1) / nseg);
+    const int c = (int)((int64_t)chunks * seg / nseg) + lane;
+    p.ok = a.vec && c + 32 * (U - 1) < c1;
+    if (!p.ok) return;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        uint4 t = __ldg((const uint4 *)wr + c + 32 * u);
+        p.w[4 * u] = t.x;
+        p.w[4 * u + 1] = t.y;
+        p.w[4 * u + 2] = t.z;
+        p.w[4 * u + 3] = t.w;
+    }
+}
+
 template <int WDT, int M>
 __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const float4 *xs,
-                                         int lane, int seg, int nseg, float *acc) {
+                                         int lane, int seg, int nseg, float *acc,
+                                         const gv_pre *pre) {
     typedef gv_float<WDT> W;
     const int kp4 = a.kp / 4, k = (int)a.k;
 #pragma unroll
@@ -116,12 +155,21 @@ __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const
         const int chunks = k / W::E;
         const int c1 = (int)((int64_t)chunks * (seg + 1) / nseg);
         int c = (int)((int64_t)chunks * seg / nseg) + lane;
-        const int U = M <= 2 ? 8 : 4;
+        const int U = gv_u_float<M>();
+        bool first = pre && pre->ok;
         for (; c + 32 * (U - 1) < c1; c += 32 * U) {
             uint4 wq[U];
+            if (first) {
 #pragma unroll
-            for (int u = 0; u < U; u++)
-                wq[u] = __ldg(wv + c + 32 * u);
+                for (int u = 0; u < U; u++)
+                    wq[u] = make_uint4(pre->w[4 * u], pre->w[4 * u + 1], pre->w[4 * u + 2],
+                                       pre->w[4 * u + 3]);
+                first = false;
+            } else {
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    wq[u] = __ldg(wv + c + 32 * u);
+            }
 #pragma unroll
             for (int u = 0; u < U; u++)
                 gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
@@ -172,10 +220,29 @@ __device__ __forceinline__ void gv_unit_q(const uint32_t *w, float s, float b, c
     }
 }
 
+/* The first batch of gv_row_q's loop (same bounds), into p. */
+template <int BITS>
+__device__ __forceinline__ void gv_pre_q(const gv_args &a, const gv_part &P, int64_t j, int lane,
+                                         int seg, int nseg, gv_pre &p) {
+    const int U = gv_u_quant<BITS>(), units = (int)(a.k >> 5);
+    const int u1 = (int)((int64_t)units * (seg + 1) / nseg);
+    const int u = (int)((int64_t)units * seg / nseg) + lane;
+    p.ok = u + 32 * (U - 1) < u1;
+    if (!p.ok) return;
+    const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
+#pragma unroll
+    for (int t = 0; t < U; t++) {
+        const int uu = u + 32 * t, g = uu >> a.gshift;
+        load_unit<BITS>(wr + (int64_t)uu * BITS, p.w + t * BITS, a.vec);
+        p.s[t] = qparam(P.s, j * P.lds + g, a.sdt);
+        p.b[t] = qparam(P.b, j * P.lds + g, a.sdt);
+    }
+}
+
 template <int BITS, int M>
 __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int64_t j,
-                                         const float4 *xs, int lane, int seg, int nseg,
-                                         float *acc) {
+                                         const float4 *xs, int lane, int seg, int nseg, float *acc,
+                                         const gv_pre *pre) {
     const int kp4 = a.kp / 4;
     const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
     const int64_t srow = j * P.lds;
@@ -184,16 +251,29 @@ __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int
 #pragma unroll
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
-    const int U = BITS <= 4 ? 4 : 2; /* units in flight per lane */
+    const int U = gv_u_quant<BITS>(); /* units in flight per lane */
+    bool first = pre && pre->ok;
     for (; u + 32 * (U - 1) < u1; u += 32 * U) {
         uint32_t wq[U][BITS];
         float sc[U], bi[U];
+        if (first) {
 #pragma unroll
-        for (int t = 0; t < U; t++) {
-            const int uu = u + 32 * t, g = uu >> a.gshift;
-            load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
-            sc[t] = qparam(P.s, srow + g, a.sdt);
-            bi[t] = qparam(P.b, srow + g, a.sdt);
+            for (int t = 0; t < U; t++) {
+#pragma unroll
+                for (int i = 0; i < BITS; i++)
+                    wq[t][i] = pre->w[t * BITS + i];
+                sc[t] = pre->s[t];
+                bi[t] = pre->b[t];
+            }
+            first = false;
+        } else {
+#pragma unroll
+            for (int t = 0; t < U; t++) {
+                const int uu = u + 32 * t, g = uu >> a.gshift;
+                load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
+                sc[t] = qparam(P.s, srow + g, a.sdt);
+                bi[t] = qparam(P.b, srow + g, a.sdt);
+            }
         }
 #pragma unroll
         for (int t = 0; t < U; t++)
@@ -228,11 +308,21 @@ __device__ __forceinline__ float gv_bias(const gv_part &P, int64_t j) {
 
 template <int WDT, int BITS, int M>
 __device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64_t j,
-                                       const float4 *xs, int lane, int seg, int nseg, float *acc) {
-    if (BITS)
-        gv_row_q<(BITS ? BITS : 4), M>(a, P, j, xs, lane, seg, nseg, acc); /* BITS: a constant */
+                                       const float4 *xs, int lane, int seg, int nseg, float *acc,
+                                       const gv_pre *pre) {
+    if (BITS) /* a constant: the other branch is compiled away */
+        gv_row_q<(BITS ? BITS : 4), M>(a, P, j, xs, lane, seg, nseg, acc, pre);
     else
-        gv_row_f<WDT, M>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc);
+        gv_row_f<WDT, M>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc, pre);
+}
+
+template <int WDT, int BITS, int M>
+__device__ __forceinline__ void gv_pre_row(const gv_args &a, const gv_part &P, int64_t j, int lane,
+                                           int seg, int nseg, gv_pre &p) {
+    if (BITS)
+        gv_pre_q<(BITS ? BITS : 4)>(a, P, j, lane, seg, nseg, p);
+    else
+        gv_pre_f<WDT, M>(a, P.w + j * P.ldw, lane, seg, nseg, p);
 }
 
 /* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1), RMSNorm applied. */
@@ -277,31 +367,25 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
     __syncthreads();
 }
 
-/* Prefetches the weight rows of the block's first row group into L2. */
-__device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb) {
-    const int lines = (int)((a.row_bytes + 127) >> 7), mats = a.gated ? 2 : 1;
-    const int64_t r0 = (int64_t)blockIdx.x * rpb;
-    const int total = rpb * lines * mats;
-    for (int i = threadIdx.x; i < total; i += blockDim.x) {
-        const int mi = i / (rpb * lines), rem = i - mi * rpb * lines, rr = rem / lines;
-        const int64_t jj = r0 + rr;
-        if (jj >= a.n) continue;
-        int64_t j = jj;
-        const gv_part *P = a.gated ? &a.part[mi] : gv_locate(a, jj, &j);
-        cu_prefetch_l2(P->w + j * P->ldw + (int64_t)(rem - rr * lines) * 128);
-    }
-}
-
 template <int WDT, int BITS, int M>
 __global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
     const int seg = w % nseg, rpb = GV_WARPS / nseg;
-    gv_prefetch(a, rpb);
+    gv_pre pre;
+    pre.ok = 0;
+    {
+        const int64_t jj = (int64_t)blockIdx.x * rpb + w / nseg;
+        int64_t j = jj;
+        if (jj < a.n)
+            gv_pre_row<WDT, BITS, M>(a, a.gated ? a.part[0] : *gv_locate(a, jj, &j), j, lane, seg,
+                                     nseg, pre);
+    }
     cu_pdl_wait();
     cu_pdl_trigger();
     gv_stage<M>(a, gv_xs);
+    const gv_pre *first = &pre;
     for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb) {
         const int64_t jj = base + w / nseg;
         const bool valid = jj < a.n;
@@ -310,13 +394,14 @@ __global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
         int64_t j = jj;
         if (valid) {
             if (a.gated) {
-                gv_row<WDT, BITS, M>(a, a.part[0], jj, gv_xs, lane, seg, nseg, acc);
-                gv_row<WDT, BITS, M>(a, a.part[1], jj, gv_xs, lane, seg, nseg, up);
+                gv_row<WDT, BITS, M>(a, a.part[0], jj, gv_xs, lane, seg, nseg, acc, first);
+                gv_row<WDT, BITS, M>(a, a.part[1], jj, gv_xs, lane, seg, nseg, up, NULL);
             } else {
                 P = gv_locate(a, jj, &j);
-                gv_row<WDT, BITS, M>(a, *P, j, gv_xs, lane, seg, nseg, acc);
+                gv_row<WDT, BITS, M>(a, *P, j, gv_xs, lane, seg, nseg, acc, first);
             }
         }
+        first = NULL;
         if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
             if (lane == 0 && valid)
 #pragma unroll
@@ -473,9 +558,10 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
     if (a->n == 0 || a->n_parts == 0) return VLM_OK;
     /* Rows longer than 4 KB are split across warps (up to all of a block's) while the rows
      * alone give fewer than ~32 warps per multiprocessor. */
-    a->row_bytes = a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
+    const int64_t row_bytes =
+        a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
     a->nseg = 1;
-    while (a->nseg < GV_WARPS && a->row_bytes / a->nseg > 4096 &&
+    while (a->nseg < GV_WARPS && row_bytes / a->nseg > 4096 &&
            a->n * a->nseg < (int64_t)dev->n_sm * 32)
         a->nseg *= 2;
     const int64_t rpb = GV_WARPS / a->nseg, groups = (a->n + rpb - 1) / rpb;
