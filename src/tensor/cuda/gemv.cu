@@ -17,6 +17,7 @@
  * weight stream of this product starts while the previous kernel drains and x is staged. */
 #include <cuda_fp16.h>
 #include <limits.h>
+#include <stdlib.h>
 
 #include "tensor/cuda/gemv.cuh"
 #include "tensor/cuda/quant.cuh"
@@ -120,20 +121,29 @@ __device__ __forceinline__ void gv_chunk_f(uint4 wv, const float4 *xs, int kp4, 
     }
 }
 
-/* acc[r] = w row . x row r over segment `seg` of `nseg` (summed over the warp). */
-/* The first batch of gv_row_f's loop (same bounds), into p. */
+/* A lane's chunks of a float row segment: c0 + lane, c0 + lane + 32, ... below c1, taken in
+ * batches of U loads in flight (the last batch predicated). */
+template <int WDT> struct gv_span_f {
+    int c, c1;
+    __device__ __forceinline__ gv_span_f(const gv_args &a, int lane, int seg, int nseg) {
+        const int chunks = (int)a.k / gv_float<WDT>::E;
+        c1 = (int)((int64_t)chunks * (seg + 1) / nseg);
+        c = (int)((int64_t)chunks * seg / nseg) + lane;
+    }
+};
+
+/* The first batch of gv_row_f's loop, into p. */
 template <int WDT, int M>
 __device__ __forceinline__ void gv_pre_f(const gv_args &a, const char *wr, int lane, int seg,
                                          int nseg, gv_pre &p) {
-    typedef gv_float<WDT> W;
-    const int U = gv_u_float<M>(), chunks = (int)a.k / W::E;
-    const int c1 = (int)((int64_t)chunks * (seg + 1) / nseg);
-    const int c = (int)((int64_t)chunks * seg / nseg) + lane;
-    p.ok = a.vec && c + 32 * (U - 1) < c1;
+    const int U = gv_u_float<M>();
+    gv_span_f<WDT> sp(a, lane, seg, nseg);
+    p.ok = a.vec && sp.c < sp.c1;
     if (!p.ok) return;
 #pragma unroll
     for (int u = 0; u < U; u++) {
-        uint4 t = __ldg((const uint4 *)wr + c + 32 * u);
+        uint4 t = make_uint4(0, 0, 0, 0);
+        if (sp.c + 32 * u < sp.c1) t = __ldg((const uint4 *)wr + sp.c + 32 * u);
         p.w[4 * u] = t.x;
         p.w[4 * u + 1] = t.y;
         p.w[4 * u + 2] = t.z;
@@ -141,10 +151,11 @@ __device__ __forceinline__ void gv_pre_f(const gv_args &a, const char *wr, int l
     }
 }
 
-template <int WDT, int M>
+/* acc[r] = w row . x row r over segment `seg` of `nseg` (summed over the warp). */
+template <int WDT, int M, bool FIRST>
 __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const float4 *xs,
                                          int lane, int seg, int nseg, float *acc,
-                                         const gv_pre *pre) {
+                                         const gv_pre &pre) {
     typedef gv_float<WDT> W;
     const int kp4 = a.kp / 4, k = (int)a.k;
 #pragma unroll
@@ -152,30 +163,27 @@ __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const
         acc[r] = 0.0f;
     if (a.vec) {
         const uint4 *wv = (const uint4 *)wr;
-        const int chunks = k / W::E;
-        const int c1 = (int)((int64_t)chunks * (seg + 1) / nseg);
-        int c = (int)((int64_t)chunks * seg / nseg) + lane;
         const int U = gv_u_float<M>();
-        bool first = pre && pre->ok;
-        for (; c + 32 * (U - 1) < c1; c += 32 * U) {
+        gv_span_f<WDT> sp(a, lane, seg, nseg);
+        bool first = FIRST && pre.ok;
+        for (int c = sp.c; c < sp.c1; c += 32 * U) {
             uint4 wq[U];
             if (first) {
 #pragma unroll
                 for (int u = 0; u < U; u++)
-                    wq[u] = make_uint4(pre->w[4 * u], pre->w[4 * u + 1], pre->w[4 * u + 2],
-                                       pre->w[4 * u + 3]);
+                    wq[u] = make_uint4(pre.w[4 * u], pre.w[4 * u + 1], pre.w[4 * u + 2],
+                                       pre.w[4 * u + 3]);
                 first = false;
             } else {
 #pragma unroll
                 for (int u = 0; u < U; u++)
-                    wq[u] = __ldg(wv + c + 32 * u);
+                    if (c + 32 * u < sp.c1) wq[u] = __ldg(wv + c + 32 * u);
             }
 #pragma unroll
             for (int u = 0; u < U; u++)
-                gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
+                if (c + 32 * u < sp.c1) gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
         }
-        for (; c < c1; c += 32)
-            gv_chunk_f<WDT, M>(__ldg(wv + c), xs, kp4, c, acc);
+        const int chunks = k / W::E;
         if (seg == nseg - 1)
             for (int i = chunks * W::E + lane; i < k; i += 32) {
                 float wf = W::one(wr, i);
@@ -220,40 +228,41 @@ __device__ __forceinline__ void gv_unit_q(const uint32_t *w, float s, float b, c
     }
 }
 
-/* The first batch of gv_row_q's loop (same bounds), into p. */
+/* The first batch of gv_row_q's loop, into p. */
 template <int BITS>
 __device__ __forceinline__ void gv_pre_q(const gv_args &a, const gv_part &P, int64_t j, int lane,
                                          int seg, int nseg, gv_pre &p) {
     const int U = gv_u_quant<BITS>(), units = (int)(a.k >> 5);
     const int u1 = (int)((int64_t)units * (seg + 1) / nseg);
     const int u = (int)((int64_t)units * seg / nseg) + lane;
-    p.ok = u + 32 * (U - 1) < u1;
+    p.ok = u < u1;
     if (!p.ok) return;
     const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
 #pragma unroll
     for (int t = 0; t < U; t++) {
         const int uu = u + 32 * t, g = uu >> a.gshift;
-        load_unit<BITS>(wr + (int64_t)uu * BITS, p.w + t * BITS, a.vec);
-        p.s[t] = qparam(P.s, j * P.lds + g, a.sdt);
-        p.b[t] = qparam(P.b, j * P.lds + g, a.sdt);
+        if (uu < u1) {
+            load_unit<BITS>(wr + (int64_t)uu * BITS, p.w + t * BITS, a.vec);
+            p.s[t] = qparam(P.s, j * P.lds + g, a.sdt);
+            p.b[t] = qparam(P.b, j * P.lds + g, a.sdt);
+        }
     }
 }
 
-template <int BITS, int M>
+template <int BITS, int M, bool FIRST>
 __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int64_t j,
                                          const float4 *xs, int lane, int seg, int nseg, float *acc,
-                                         const gv_pre *pre) {
+                                         const gv_pre &pre) {
     const int kp4 = a.kp / 4;
     const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
     const int64_t srow = j * P.lds;
     const int units = (int)(a.k >> 5), u1 = (int)((int64_t)units * (seg + 1) / nseg);
-    int u = (int)((int64_t)units * seg / nseg) + lane;
 #pragma unroll
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
     const int U = gv_u_quant<BITS>(); /* units in flight per lane */
-    bool first = pre && pre->ok;
-    for (; u + 32 * (U - 1) < u1; u += 32 * U) {
+    bool first = FIRST && pre.ok;
+    for (int u = (int)((int64_t)units * seg / nseg) + lane; u < u1; u += 32 * U) {
         uint32_t wq[U][BITS];
         float sc[U], bi[U];
         if (first) {
@@ -261,30 +270,25 @@ __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int
             for (int t = 0; t < U; t++) {
 #pragma unroll
                 for (int i = 0; i < BITS; i++)
-                    wq[t][i] = pre->w[t * BITS + i];
-                sc[t] = pre->s[t];
-                bi[t] = pre->b[t];
+                    wq[t][i] = pre.w[t * BITS + i];
+                sc[t] = pre.s[t];
+                bi[t] = pre.b[t];
             }
             first = false;
         } else {
 #pragma unroll
             for (int t = 0; t < U; t++) {
                 const int uu = u + 32 * t, g = uu >> a.gshift;
-                load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
-                sc[t] = qparam(P.s, srow + g, a.sdt);
-                bi[t] = qparam(P.b, srow + g, a.sdt);
+                if (uu < u1) {
+                    load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
+                    sc[t] = qparam(P.s, srow + g, a.sdt);
+                    bi[t] = qparam(P.b, srow + g, a.sdt);
+                }
             }
         }
 #pragma unroll
         for (int t = 0; t < U; t++)
-            gv_unit_q<BITS, M>(wq[t], sc[t], bi[t], xs, kp4, u + 32 * t, acc);
-    }
-    for (; u < u1; u += 32) {
-        uint32_t wq[BITS];
-        const int g = u >> a.gshift;
-        load_unit<BITS>(wr + (int64_t)u * BITS, wq, a.vec);
-        gv_unit_q<BITS, M>(wq, qparam(P.s, srow + g, a.sdt), qparam(P.b, srow + g, a.sdt), xs, kp4,
-                           u, acc);
+            if (u + 32 * t < u1) gv_unit_q<BITS, M>(wq[t], sc[t], bi[t], xs, kp4, u + 32 * t, acc);
     }
 #pragma unroll
     for (int r = 0; r < M; r++)
@@ -306,14 +310,14 @@ __device__ __forceinline__ float gv_bias(const gv_part &P, int64_t j) {
     return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
 }
 
-template <int WDT, int BITS, int M>
+template <int WDT, int BITS, int M, bool FIRST>
 __device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64_t j,
                                        const float4 *xs, int lane, int seg, int nseg, float *acc,
-                                       const gv_pre *pre) {
+                                       const gv_pre &pre) {
     if (BITS) /* a constant: the other branch is compiled away */
-        gv_row_q<(BITS ? BITS : 4), M>(a, P, j, xs, lane, seg, nseg, acc, pre);
+        gv_row_q<(BITS ? BITS : 4), M, FIRST>(a, P, j, xs, lane, seg, nseg, acc, pre);
     else
-        gv_row_f<WDT, M>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc, pre);
+        gv_row_f<WDT, M, FIRST>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc, pre);
 }
 
 template <int WDT, int BITS, int M>
@@ -367,8 +371,73 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
     __syncthreads();
 }
 
+/* One group of output rows (base + warp / nseg) of a block; FIRST: the block's first
+ * group, whose first batch of weights is in `pre`. */
+template <int WDT, int BITS, int M, bool FIRST>
+__device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const float4 *xs,
+                                         float (*part)[2][M], const gv_pre &pre) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg, seg = w % nseg;
+    const int64_t jj = base + w / nseg;
+    const bool valid = jj < a.n;
+    float acc[M], up[M];
+    const gv_part *P = &a.part[0];
+    int64_t j = jj;
+    if (valid) {
+        if (a.gated) {
+            gv_row<WDT, BITS, M, FIRST>(a, a.part[0], jj, xs, lane, seg, nseg, acc, pre);
+            gv_row<WDT, BITS, M, false>(a, a.part[1], jj, xs, lane, seg, nseg, up, pre);
+        } else {
+            P = gv_locate(a, jj, &j);
+            gv_row<WDT, BITS, M, FIRST>(a, *P, j, xs, lane, seg, nseg, acc, pre);
+        }
+    }
+    if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
+        if (lane == 0 && valid)
+#pragma unroll
+            for (int r = 0; r < M; r++) {
+                part[w][0][r] = acc[r];
+                part[w][1][r] = a.gated ? up[r] : 0.0f;
+            }
+        __syncthreads();
+        if (seg == 0 && valid)
+#pragma unroll
+            for (int r = 0; r < M; r++) {
+                float sa = part[w][0][r], su = part[w][1][r];
+                for (int q = 1; q < nseg; q++) {
+                    sa += part[w + q][0][r];
+                    su += part[w + q][1][r];
+                }
+                acc[r] = sa;
+                up[r] = su;
+            }
+        __syncthreads(); /* part is rewritten for the next rows */
+    }
+    if (!valid || seg != 0 || lane != 0) return;
+    if (a.gated) { /* act(g) * u */
+        const gv_part &G = a.part[0], &U = a.part[1];
+        const float bg = gv_bias(G, jj), bu = gv_bias(U, jj);
+#pragma unroll
+        for (int r = 0; r < M; r++) {
+            if (r >= a.mp) break;
+            float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
+            G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
+        }
+    } else {
+        const float b = gv_bias(*P, j);
+#pragma unroll
+        for (int r = 0; r < M; r++) {
+            if (r >= a.mp) break;
+            float v = P->bias ? acc[r] + b : acc[r];
+            float *y = P->y + r * P->ldy + j;
+            *y = a.accumulate ? *y + v : v; /* matmul then add: out + (x w + b) */
+        }
+    }
+}
+
+/* At least 4 blocks (32 warps) per multiprocessor for one or two rows of x: <= 64 registers,
+ * so that enough weight loads are in flight. */
 template <int WDT, int BITS, int M>
-__global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
+__global__ void __launch_bounds__(GV_WARPS * 32, M <= 2 ? 4 : 1) gv_kernel(gv_args a) {
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
@@ -385,70 +454,22 @@ __global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
     cu_pdl_wait();
     cu_pdl_trigger();
     gv_stage<M>(a, gv_xs);
-    const gv_pre *first = &pre;
-    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb) {
-        const int64_t jj = base + w / nseg;
-        const bool valid = jj < a.n;
-        float acc[M], up[M];
-        const gv_part *P = &a.part[0];
-        int64_t j = jj;
-        if (valid) {
-            if (a.gated) {
-                gv_row<WDT, BITS, M>(a, a.part[0], jj, gv_xs, lane, seg, nseg, acc, first);
-                gv_row<WDT, BITS, M>(a, a.part[1], jj, gv_xs, lane, seg, nseg, up, NULL);
-            } else {
-                P = gv_locate(a, jj, &j);
-                gv_row<WDT, BITS, M>(a, *P, j, gv_xs, lane, seg, nseg, acc, first);
-            }
-        }
-        first = NULL;
-        if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
-            if (lane == 0 && valid)
-#pragma unroll
-                for (int r = 0; r < M; r++) {
-                    part[w][0][r] = acc[r];
-                    part[w][1][r] = a.gated ? up[r] : 0.0f;
-                }
-            __syncthreads();
-            if (seg == 0 && valid)
-#pragma unroll
-                for (int r = 0; r < M; r++) {
-                    float sa = part[w][0][r], su = part[w][1][r];
-                    for (int q = 1; q < nseg; q++) {
-                        sa += part[w + q][0][r];
-                        su += part[w + q][1][r];
-                    }
-                    acc[r] = sa;
-                    up[r] = su;
-                }
-            __syncthreads(); /* part is rewritten for the next rows */
-        }
-        if (!valid || seg != 0 || lane != 0) continue;
-        if (a.gated) { /* act(g) * u */
-            const gv_part &G = a.part[0], &U = a.part[1];
-            const float bg = gv_bias(G, jj), bu = gv_bias(U, jj);
-#pragma unroll
-            for (int r = 0; r < M; r++) {
-                if (r >= a.mp) break;
-                float g = G.bias ? acc[r] + bg : acc[r], u = U.bias ? up[r] + bu : up[r];
-                G.y[r * G.ldy + jj] = cu_act_eval(a.act, g) * u;
-            }
-        } else {
-            const float b = gv_bias(*P, j);
-#pragma unroll
-            for (int r = 0; r < M; r++) {
-                if (r >= a.mp) break;
-                float v = P->bias ? acc[r] + b : acc[r];
-                float *y = P->y + r * P->ldy + j;
-                *y = a.accumulate ? *y + v : v; /* matmul then add: out + (x w + b) */
-            }
-        }
-    }
+    int64_t base = (int64_t)blockIdx.x * rpb;
+    if (base < a.n) gv_group<WDT, BITS, M, true>(a, base, gv_xs, part, pre);
+    for (base += (int64_t)gridDim.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb)
+        gv_group<WDT, BITS, M, false>(a, base, gv_xs, part, pre);
 }
 
 /* ------------------------------------------------------------ host side */
 
 typedef void (*gv_fn)(gv_args);
+
+/* VLM_GEMV_GRID=full: one block per row group instead of as many as fit at once (a
+ * measurement switch). */
+static int gv_full_grid(void) {
+    const char *e = getenv("VLM_GEMV_GRID");
+    return e && !strcmp(e, "full");
+}
 
 template <int WDT, int BITS> static gv_fn gv_pick_m(int mp) {
     if (mp <= 1) return gv_kernel<WDT, BITS, 1>;
@@ -589,7 +610,8 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
             occ = 1;
         if (occ < 1) occ = 1;
         int64_t blocks = (int64_t)occ * dev->n_sm;
-        if (blocks > groups) blocks = groups;
+        if (blocks > groups || gv_full_grid()) blocks = groups;
+        if (blocks > INT_MAX) blocks = INT_MAX;
         if (e == cudaSuccess)
             e = cuda_launch(ctx, fn, dim3((unsigned)blocks), dim3(GV_WARPS * 32), smem, p);
         vlm_status st = cuda_check(ctx, op, e);
