@@ -12,9 +12,10 @@
  * so lanes reading the same c of consecutive units (quantized rows) or consecutive chunks
  * (float rows) hit distinct banks.
  *
- * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a warp only loads the
- * first batch of its first row's weights into registers (constant data, gv_pre), so the
- * weight stream of this product starts while the previous kernel drains and x is staged. */
+ * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a block only prefetches
+ * its first rows of weights into L2 (constant data), so the weight stream of this product
+ * starts while the previous kernel drains and x is staged. One block per row group (or, with
+ * VLM_GEMV_GRID=persistent, as many as fit, looping). */
 #include <cuda_fp16.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -82,16 +83,6 @@ __device__ __forceinline__ float gv_x1(const float *xr, int i) {
     return xr[gv_swz(i >> 2) * 4 + (i & 3)];
 }
 
-/* A warp's first batch of weight loads, issued before the kernel waits for its predecessor
- * (weights are constant) so that their latency overlaps that wait and the staging of x:
- * float rows U 16-byte chunks per lane, quantized rows U units with their scales and
- * biases. ok: the batch was loaded (the row has a full first batch). */
-typedef struct gv_pre {
-    uint32_t w[32];
-    float s[4], b[4];
-    int ok;
-} gv_pre;
-
 /* Chunks (16 bytes) per lane in flight for float rows, units for quantized ones. */
 template <int M> __device__ __forceinline__ constexpr int gv_u_float() {
     return M <= 2 ? 8 : 4;
@@ -132,30 +123,10 @@ template <int WDT> struct gv_span_f {
     }
 };
 
-/* The first batch of gv_row_f's loop, into p. */
-template <int WDT, int M>
-__device__ __forceinline__ void gv_pre_f(const gv_args &a, const char *wr, int lane, int seg,
-                                         int nseg, gv_pre &p) {
-    const int U = gv_u_float<M>();
-    gv_span_f<WDT> sp(a, lane, seg, nseg);
-    p.ok = a.vec && sp.c < sp.c1;
-    if (!p.ok) return;
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-        uint4 t = make_uint4(0, 0, 0, 0);
-        if (sp.c + 32 * u < sp.c1) t = __ldg((const uint4 *)wr + sp.c + 32 * u);
-        p.w[4 * u] = t.x;
-        p.w[4 * u + 1] = t.y;
-        p.w[4 * u + 2] = t.z;
-        p.w[4 * u + 3] = t.w;
-    }
-}
-
 /* acc[r] = w row . x row r over segment `seg` of `nseg` (summed over the warp). */
-template <int WDT, int M, bool FIRST>
+template <int WDT, int M>
 __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const float4 *xs,
-                                         int lane, int seg, int nseg, float *acc,
-                                         const gv_pre &pre) {
+                                         int lane, int seg, int nseg, float *acc) {
     typedef gv_float<WDT> W;
     const int kp4 = a.kp / 4, k = (int)a.k;
 #pragma unroll
@@ -165,24 +136,18 @@ __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const
         const uint4 *wv = (const uint4 *)wr;
         const int U = gv_u_float<M>();
         gv_span_f<WDT> sp(a, lane, seg, nseg);
-        bool first = FIRST && pre.ok;
-        for (int c = sp.c; c < sp.c1; c += 32 * U) {
+        int c = sp.c;
+        for (; c + 32 * (U - 1) < sp.c1; c += 32 * U) {
             uint4 wq[U];
-            if (first) {
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    wq[u] = make_uint4(pre.w[4 * u], pre.w[4 * u + 1], pre.w[4 * u + 2],
-                                       pre.w[4 * u + 3]);
-                first = false;
-            } else {
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    if (c + 32 * u < sp.c1) wq[u] = __ldg(wv + c + 32 * u);
-            }
 #pragma unroll
             for (int u = 0; u < U; u++)
-                if (c + 32 * u < sp.c1) gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
+                wq[u] = __ldg(wv + c + 32 * u);
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
         }
+        for (; c < sp.c1; c += 32)
+            gv_chunk_f<WDT, M>(__ldg(wv + c), xs, kp4, c, acc);
         const int chunks = k / W::E;
         if (seg == nseg - 1)
             for (int i = chunks * W::E + lane; i < k; i += 32) {
@@ -228,31 +193,10 @@ __device__ __forceinline__ void gv_unit_q(const uint32_t *w, float s, float b, c
     }
 }
 
-/* The first batch of gv_row_q's loop, into p. */
-template <int BITS>
-__device__ __forceinline__ void gv_pre_q(const gv_args &a, const gv_part &P, int64_t j, int lane,
-                                         int seg, int nseg, gv_pre &p) {
-    const int U = gv_u_quant<BITS>(), units = (int)(a.k >> 5);
-    const int u1 = (int)((int64_t)units * (seg + 1) / nseg);
-    const int u = (int)((int64_t)units * seg / nseg) + lane;
-    p.ok = u < u1;
-    if (!p.ok) return;
-    const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
-#pragma unroll
-    for (int t = 0; t < U; t++) {
-        const int uu = u + 32 * t, g = uu >> a.gshift;
-        if (uu < u1) {
-            load_unit<BITS>(wr + (int64_t)uu * BITS, p.w + t * BITS, a.vec);
-            p.s[t] = qparam(P.s, j * P.lds + g, a.sdt);
-            p.b[t] = qparam(P.b, j * P.lds + g, a.sdt);
-        }
-    }
-}
-
-template <int BITS, int M, bool FIRST>
+template <int BITS, int M>
 __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int64_t j,
-                                         const float4 *xs, int lane, int seg, int nseg, float *acc,
-                                         const gv_pre &pre) {
+                                         const float4 *xs, int lane, int seg, int nseg,
+                                         float *acc) {
     const int kp4 = a.kp / 4;
     const uint32_t *wr = (const uint32_t *)(P.w + j * P.ldw);
     const int64_t srow = j * P.lds;
@@ -261,29 +205,16 @@ __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
     const int U = gv_u_quant<BITS>(); /* units in flight per lane */
-    bool first = FIRST && pre.ok;
     for (int u = (int)((int64_t)units * seg / nseg) + lane; u < u1; u += 32 * U) {
         uint32_t wq[U][BITS];
         float sc[U], bi[U];
-        if (first) {
 #pragma unroll
-            for (int t = 0; t < U; t++) {
-#pragma unroll
-                for (int i = 0; i < BITS; i++)
-                    wq[t][i] = pre.w[t * BITS + i];
-                sc[t] = pre.s[t];
-                bi[t] = pre.b[t];
-            }
-            first = false;
-        } else {
-#pragma unroll
-            for (int t = 0; t < U; t++) {
-                const int uu = u + 32 * t, g = uu >> a.gshift;
-                if (uu < u1) {
-                    load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
-                    sc[t] = qparam(P.s, srow + g, a.sdt);
-                    bi[t] = qparam(P.b, srow + g, a.sdt);
-                }
+        for (int t = 0; t < U; t++) {
+            const int uu = u + 32 * t, g = uu >> a.gshift;
+            if (uu < u1) {
+                load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
+                sc[t] = qparam(P.s, srow + g, a.sdt);
+                bi[t] = qparam(P.b, srow + g, a.sdt);
             }
         }
 #pragma unroll
@@ -310,72 +241,119 @@ __device__ __forceinline__ float gv_bias(const gv_part &P, int64_t j) {
     return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
 }
 
-template <int WDT, int BITS, int M, bool FIRST>
-__device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64_t j,
-                                       const float4 *xs, int lane, int seg, int nseg, float *acc,
-                                       const gv_pre &pre) {
-    if (BITS) /* a constant: the other branch is compiled away */
-        gv_row_q<(BITS ? BITS : 4), M, FIRST>(a, P, j, xs, lane, seg, nseg, acc, pre);
-    else
-        gv_row_f<WDT, M, FIRST>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc, pre);
-}
-
 template <int WDT, int BITS, int M>
-__device__ __forceinline__ void gv_pre_row(const gv_args &a, const gv_part &P, int64_t j, int lane,
-                                           int seg, int nseg, gv_pre &p) {
-    if (BITS)
-        gv_pre_q<(BITS ? BITS : 4)>(a, P, j, lane, seg, nseg, p);
+__device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64_t j,
+                                       const float4 *xs, int lane, int seg, int nseg, float *acc) {
+    if (BITS) /* a constant: the other branch is compiled away */
+        gv_row_q<(BITS ? BITS : 4), M>(a, P, j, xs, lane, seg, nseg, acc);
     else
-        gv_pre_f<WDT, M>(a, P.w + j * P.ldw, lane, seg, nseg, p);
+        gv_row_f<WDT, M>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc);
 }
 
-/* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1), RMSNorm applied. */
+/* Prefetches the weight rows of the block's first row group into L2 (before the wait:
+ * weights are constant), so their DRAM latency overlaps the previous kernel's tail and the
+ * staging of x. */
+__device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb) {
+    const int lines = (int)((a.row_bytes + 127) >> 7), mats = a.gated ? 2 : 1;
+    const int64_t r0 = (int64_t)blockIdx.x * rpb;
+    const int total = rpb * lines * mats;
+    for (int i = threadIdx.x; i < total; i += blockDim.x) {
+        const int mi = i / (rpb * lines), rem = i - mi * rpb * lines, rr = rem / lines;
+        const int64_t jj = r0 + rr;
+        if (jj >= a.n) continue;
+        int64_t j = jj;
+        const gv_part *P = a.gated ? &a.part[mi] : gv_locate(a, jj, &j);
+        cu_prefetch_l2(P->w + j * P->ldw + (int64_t)(rem - rr * lines) * 128);
+    }
+}
+
+/* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1) with GV_LD loads in flight
+ * per thread, summing squares as they arrive; with a norm, the factors (w + off) are staged
+ * beside them (same swizzle) and every staged x becomes (x * rr) * f, norm.cu's order. */
+#define GV_LD 4
 template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, float4 *xs) {
     __shared__ double red[32];
-    const int kp4 = a.kp / 4, k = (int)a.k, nt = blockDim.x;
+    __shared__ float rrs[M];
+    const int kp4 = a.kp / 4, k = (int)a.k, k4 = k / 4, nt = blockDim.x;
+    float *gam = (float *)(xs + M * kp4);
+    if (a.norm)
+        for (int i0 = threadIdx.x; i0 < a.kp; i0 += GV_LD * nt) {
+            float f[GV_LD];
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++) {
+                const int i = i0 + t * nt;
+                f[t] = 1.0f;
+                if (i < k && a.nw) {
+                    f[t] = cu_load_f(a.nw + i * a.nw_stride, a.nw_dt);
+                    if (a.w_offset != 0.0f) f[t] += a.w_offset;
+                }
+            }
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++) {
+                const int i = i0 + t * nt;
+                if (i < a.kp) gam[gv_swz(i >> 2) * 4 + (i & 3)] = f[t];
+            }
+        }
+    double ss[M];
+#pragma unroll
     for (int r = 0; r < M; r++) {
         const float *xr = a.x + (int64_t)(r < a.mp ? r : a.mp - 1) * a.ldx;
         float4 *dr = xs + r * kp4;
-        if (a.xvec) {
-            for (int e = threadIdx.x; e < k / 4; e += nt)
-                dr[gv_swz(e)] = __ldg((const float4 *)xr + e);
-            for (int i = k / 4 * 4 + threadIdx.x; i < a.kp; i += nt)
-                ((float *)dr)[gv_swz(i >> 2) * 4 + (i & 3)] = i < k ? xr[i] : 0.0f;
-        } else {
-            for (int i = threadIdx.x; i < a.kp; i += nt)
-                ((float *)dr)[gv_swz(i >> 2) * 4 + (i & 3)] = i < k ? xr[i] : 0.0f;
+        ss[r] = 0.0;
+        const int vec4 = a.xvec ? k4 : 0; /* float4s loaded as such */
+        for (int e0 = threadIdx.x; e0 < vec4; e0 += GV_LD * nt) {
+            float4 v[GV_LD];
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++)
+                if (e0 + t * nt < vec4) v[t] = __ldg((const float4 *)xr + e0 + t * nt);
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++)
+                if (e0 + t * nt < vec4) {
+                    dr[gv_swz(e0 + t * nt)] = v[t];
+                    ss[r] += (double)v[t].x * v[t].x + (double)v[t].y * v[t].y +
+                             (double)v[t].z * v[t].z + (double)v[t].w * v[t].w;
+                }
+        }
+        for (int i0 = vec4 * 4 + threadIdx.x; i0 < a.kp; i0 += GV_LD * nt) {
+            float v[GV_LD];
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++) {
+                const int i = i0 + t * nt;
+                v[t] = i < k ? xr[i] : 0.0f;
+            }
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++) {
+                const int i = i0 + t * nt;
+                if (i < a.kp) {
+                    ((float *)dr)[gv_swz(i >> 2) * 4 + (i & 3)] = v[t];
+                    ss[r] += (double)v[t] * v[t];
+                }
+            }
+        }
+    }
+    if (a.norm) {
+#pragma unroll
+        for (int r = 0; r < M; r++) {
+            double t = cu_block_sum_d(ss[r], red);
+            if (threadIdx.x == 0) rrs[r] = 1.0f / sqrtf((float)(t / (double)k) + a.eps);
         }
     }
     __syncthreads();
     if (!a.norm) return;
+#pragma unroll
     for (int r = 0; r < M; r++) {
         float *dr = (float *)(xs + r * kp4);
-        double ss = 0.0;
-        for (int i = threadIdx.x; i < k; i += nt) {
-            double v = dr[gv_swz(i >> 2) * 4 + (i & 3)];
-            ss += v * v;
-        }
-        ss = cu_block_sum_d(ss, red);
-        const float rr = 1.0f / sqrtf((float)(ss / (double)k) + a.eps);
-        for (int i = threadIdx.x; i < k; i += nt) {
-            float *p = dr + gv_swz(i >> 2) * 4 + (i & 3);
-            float y = *p * rr;
-            if (a.nw) {
-                float f = cu_load_f(a.nw + i * a.nw_stride, a.nw_dt);
-                if (a.w_offset != 0.0f) f += a.w_offset;
-                y = y * f;
-            }
-            *p = y;
-        }
+        const float rr = rrs[r];
+        for (int p = threadIdx.x; p < a.kp; p += nt)
+            dr[p] = (dr[p] * rr) * gam[p];
     }
     __syncthreads();
 }
 
-/* One group of output rows (base + warp / nseg) of a block; FIRST: the block's first
- * group, whose first batch of weights is in `pre`. */
-template <int WDT, int BITS, int M, bool FIRST>
+/* One group of output rows (base + warp / nseg) of a block. */
+template <int WDT, int BITS, int M>
 __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const float4 *xs,
-                                         float (*part)[2][M], const gv_pre &pre) {
+                                         float (*part)[2][M]) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg, seg = w % nseg;
     const int64_t jj = base + w / nseg;
     const bool valid = jj < a.n;
@@ -384,11 +362,11 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
     int64_t j = jj;
     if (valid) {
         if (a.gated) {
-            gv_row<WDT, BITS, M, FIRST>(a, a.part[0], jj, xs, lane, seg, nseg, acc, pre);
-            gv_row<WDT, BITS, M, false>(a, a.part[1], jj, xs, lane, seg, nseg, up, pre);
+            gv_row<WDT, BITS, M>(a, a.part[0], jj, xs, lane, seg, nseg, acc);
+            gv_row<WDT, BITS, M>(a, a.part[1], jj, xs, lane, seg, nseg, up);
         } else {
             P = gv_locate(a, jj, &j);
-            gv_row<WDT, BITS, M, FIRST>(a, *P, j, xs, lane, seg, nseg, acc, pre);
+            gv_row<WDT, BITS, M>(a, *P, j, xs, lane, seg, nseg, acc);
         }
     }
     if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
@@ -434,41 +412,29 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
     }
 }
 
-/* At least 4 blocks (32 warps) per multiprocessor for one or two rows of x: <= 64 registers,
- * so that enough weight loads are in flight. */
 template <int WDT, int BITS, int M>
-__global__ void __launch_bounds__(GV_WARPS * 32, M <= 2 ? 4 : 1) gv_kernel(gv_args a) {
+__global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
     const int seg = w % nseg, rpb = GV_WARPS / nseg;
-    gv_pre pre;
-    pre.ok = 0;
-    {
-        const int64_t jj = (int64_t)blockIdx.x * rpb + w / nseg;
-        int64_t j = jj;
-        if (jj < a.n)
-            gv_pre_row<WDT, BITS, M>(a, a.gated ? a.part[0] : *gv_locate(a, jj, &j), j, lane, seg,
-                                     nseg, pre);
-    }
+    gv_prefetch(a, rpb);
     cu_pdl_wait();
     cu_pdl_trigger();
     gv_stage<M>(a, gv_xs);
-    int64_t base = (int64_t)blockIdx.x * rpb;
-    if (base < a.n) gv_group<WDT, BITS, M, true>(a, base, gv_xs, part, pre);
-    for (base += (int64_t)gridDim.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb)
-        gv_group<WDT, BITS, M, false>(a, base, gv_xs, part, pre);
+    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb)
+        gv_group<WDT, BITS, M>(a, base, gv_xs, part);
 }
 
 /* ------------------------------------------------------------ host side */
 
 typedef void (*gv_fn)(gv_args);
 
-/* VLM_GEMV_GRID=full: one block per row group instead of as many as fit at once (a
- * measurement switch). */
-static int gv_full_grid(void) {
+/* VLM_GEMV_GRID=persistent: as many blocks as fit at once, each looping over row groups,
+ * instead of one block per row group (a measurement switch). */
+static int gv_persistent(void) {
     const char *e = getenv("VLM_GEMV_GRID");
-    return e && !strcmp(e, "full");
+    return e && !strcmp(e, "persistent");
 }
 
 template <int WDT, int BITS> static gv_fn gv_pick_m(int mp) {
@@ -512,7 +478,7 @@ bool cuda_gemv_begin(vlm_ctx *ctx, gv_args *a, const vlm_tensor *x, int64_t k,
     int64_t kp = (k + 31) / 32 * 32;
     size_t cap =
         cuda_dev_of(ctx)->smem_optin < GV_STAGE_MAX ? cuda_dev_of(ctx)->smem_optin : GV_STAGE_MAX;
-    if ((size_t)kp * 4 > cap) return false;
+    if ((size_t)kp * 4 * (norm ? 2 : 1) > cap) return false;
     a->m = m;
     a->k = k;
     a->kp = (int)kp;
@@ -582,12 +548,12 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
     const int64_t row_bytes =
         a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
     a->nseg = 1;
-    while (a->nseg < GV_WARPS && row_bytes / a->nseg > 4096 &&
+    while (a->nseg < GV_WARPS && a->row_bytes / a->nseg > 4096 &&
            a->n * a->nseg < (int64_t)dev->n_sm * 32)
         a->nseg *= 2;
     const int64_t rpb = GV_WARPS / a->nseg, groups = (a->n + rpb - 1) / rpb;
     size_t cap = dev->smem_optin < GV_STAGE_MAX ? dev->smem_optin : GV_STAGE_MAX;
-    int per = (int)(cap / ((size_t)a->kp * 4));           /* rows of x one block can stage */
+    int per = (int)(cap / ((size_t)a->kp * 4)) - (a->norm ? 1 : 0); /* rows a block stages */
     per = per >= 8 ? 8 : per >= 4 ? 4 : per >= 2 ? 2 : 1; /* M of the kernel: 1, 2, 4, 8 */
     const gv_args base = *a;
     for (int64_t r0 = 0; r0 < a->m; r0 += per) {
@@ -598,7 +564,7 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
         for (int i = 0; i < p.n_parts; i++)
             p.part[i].y = base.part[i].y + r0 * base.part[i].ldy;
         gv_fn fn = gv_pick(&p, p.mp);
-        const size_t smem = (size_t)M * (size_t)p.kp * 4;
+        const size_t smem = (size_t)(M + (p.norm ? 1 : 0)) * (size_t)p.kp * 4; /* x rows, factors */
         cudaError_t e = cudaSuccess;
         if (smem > (48 << 10))
             e = cudaFuncSetAttribute((const void *)fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -610,7 +576,7 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
             occ = 1;
         if (occ < 1) occ = 1;
         int64_t blocks = (int64_t)occ * dev->n_sm;
-        if (blocks > groups || gv_full_grid()) blocks = groups;
+        if (blocks > groups || !gv_persistent()) blocks = groups;
         if (blocks > INT_MAX) blocks = INT_MAX;
         if (e == cudaSuccess)
             e = cuda_launch(ctx, fn, dim3((unsigned)blocks), dim3(GV_WARPS * 32), smem, p);

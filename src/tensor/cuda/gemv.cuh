@@ -6,8 +6,8 @@
  * - gated: act(x wg^T + bg) * (x wu^T + bu) in the epilogue;
  * - accumulate: out += x w^T + b (the residual add) in the epilogue.
  * x (normalized) is staged in shared memory once per block; weights are streamed once with
- * 16-byte loads. Every launch is programmatic-dependent (cuda_launch): a warp first loads
- * its first batch of weights into registers, then waits for the previous kernel. */
+ * 16-byte loads. Every launch is programmatic-dependent (cuda_launch): a block first
+ * prefetches its first rows of weights into L2, then waits for the previous kernel. */
 #ifndef VLM_TENSOR_CUDA_GEMV_CUH
 #define VLM_TENSOR_CUDA_GEMV_CUH
 
@@ -48,9 +48,10 @@ typedef struct gv_args {
     int accumulate; /* y += product */
     int gated;      /* two parts, gate and up: part 0's y = act(gate) * up */
     int act;
-    int nseg; /* warps per row (set by the launcher) */
-    int kp;   /* floats per staged row of x (k rounded up to 32; set by the launcher) */
-    int mp;   /* rows of x in this pass (set by the launcher) */
+    int nseg;          /* warps per row (set by the launcher) */
+    int64_t row_bytes; /* of a weight row (set by the launcher) */
+    int kp;            /* floats per staged row of x (k rounded up to 32; set by the launcher) */
+    int mp;            /* rows of x in this pass (set by the launcher) */
     /* RMSNorm of x before the product (norm != 0): x / sqrt(mean(x^2) + eps) * (w + off) */
     int norm;
     const char *nw;
