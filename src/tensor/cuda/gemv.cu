@@ -271,10 +271,9 @@ __device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb) {
  * per thread, summing squares as they arrive; with a norm, the factors (w + off) are staged
  * beside them (same swizzle) and every staged x becomes (x * rr) * f, norm.cu's order. */
 #define GV_LD 4
-template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, float4 *xs) {
-    __shared__ double red[32];
-    __shared__ float rrs[M];
-    const int kp4 = a.kp / 4, k = (int)a.k, k4 = k / 4, nt = blockDim.x;
+/* The norm factors (constant data: staged before the kernel waits for its predecessor). */
+template <int M> __device__ __forceinline__ void gv_stage_factors(const gv_args &a, float4 *xs) {
+    const int kp4 = a.kp / 4, k = (int)a.k, nt = blockDim.x;
     float *gam = (float *)(xs + M * kp4);
     if (a.norm)
         for (int i0 = threadIdx.x; i0 < a.kp; i0 += GV_LD * nt) {
@@ -294,6 +293,13 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
                 if (i < a.kp) gam[gv_swz(i >> 2) * 4 + (i & 3)] = f[t];
             }
         }
+}
+
+template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, float4 *xs) {
+    __shared__ double red[32];
+    __shared__ float rrs[M];
+    const int kp4 = a.kp / 4, k = (int)a.k, k4 = k / 4, nt = blockDim.x;
+    const float *gam = (const float *)(xs + M * kp4);
     double ss[M];
 #pragma unroll
     for (int r = 0; r < M; r++) {
@@ -419,6 +425,7 @@ __global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
     const int seg = w % nseg, rpb = GV_WARPS / nseg;
     gv_prefetch(a, rpb);
+    gv_stage_factors<M>(a, gv_xs);
     cu_pdl_wait();
     cu_pdl_trigger();
     gv_stage<M>(a, gv_xs);
@@ -430,11 +437,11 @@ __global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
 
 typedef void (*gv_fn)(gv_args);
 
-/* VLM_GEMV_GRID=persistent: as many blocks as fit at once, each looping over row groups,
- * instead of one block per row group (a measurement switch). */
+/* As many blocks as fit at once, each staging x once and looping over row groups;
+ * VLM_GEMV_GRID=full: one block per row group (a measurement switch). */
 static int gv_persistent(void) {
     const char *e = getenv("VLM_GEMV_GRID");
-    return e && !strcmp(e, "persistent");
+    return !(e && !strcmp(e, "full"));
 }
 
 template <int WDT, int BITS> static gv_fn gv_pick_m(int mp) {
@@ -545,8 +552,7 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
     if (a->n == 0 || a->n_parts == 0) return VLM_OK;
     /* Rows longer than 4 KB are split across warps (up to all of a block's) while the rows
      * alone give fewer than ~32 warps per multiprocessor. */
-    const int64_t row_bytes =
-        a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
+    a->row_bytes = a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
     a->nseg = 1;
     while (a->nseg < GV_WARPS && a->row_bytes / a->nseg > 4096 &&
            a->n * a->nseg < (int64_t)dev->n_sm * 32)
