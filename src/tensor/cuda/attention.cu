@@ -20,10 +20,41 @@
  * query's base and span intervals (the same rules) and uploads them. Scores: (q . k) *
  * scale, then softcap * tanh(score / softcap) when softcap > 0. A row that sees no key
  * gets zeros. Head dims up to 256. */
+#include <cuda_pipeline.h>
 #include <limits.h>
 #include <stdlib.h>
 
 #include "tensor/cuda/attention.cuh"
+
+/* Queues the copy of `n` rows of `cols` floats (row r at base + r * stride bytes) into
+ * shared rows of `ld` floats with cp.async, so every load of the tile is in flight at once
+ * (a warp never waits for one load before issuing the next); columns cols..pad-1 become
+ * zeros. The caller commits, waits and synchronizes the block. */
+template <int WARPS>
+__device__ __forceinline__ void load_rows(float *dst, int ld, const char *base, int64_t stride,
+                                          int n, int cols, int pad, bool vec) {
+    const int nt = WARPS * 32;
+    int tid = threadIdx.x;
+    if (vec) { /* cols % 4 == 0, 16-byte aligned rows */
+        int c4 = cols / 4, total = n * c4;
+        for (int e = tid; e < total; e += nt) {
+            int r = e / c4, c = e - r * c4;
+            __pipeline_memcpy_async(dst + r * ld + 4 * c, base + r * stride + 16 * (int64_t)c, 16);
+        }
+    } else {
+        int total = n * cols;
+        for (int e = tid; e < total; e += nt) {
+            int r = e / cols, c = e - r * cols;
+            __pipeline_memcpy_async(dst + r * ld + c, base + r * stride + 4 * (int64_t)c, 4);
+        }
+    }
+    int padw = pad - cols;
+    if (padw > 0)
+        for (int e = tid; e < n * padw; e += nt) {
+            int r = e / padw;
+            dst[r * ld + cols + (e - r * padw)] = 0.0f;
+        }
+}
 
 template <int WARPS, int DVC>
 __global__ void __launch_bounds__(WARPS * 32, 8 / WARPS) att_kernel(att_args a) {

@@ -1,11 +1,9 @@
-/* The CUDA attention kernels' argument block, the visibility rules of vlm_attn_params
+/* The CUDA attention kernels' argument block and the visibility rules of vlm_attn_params
  * (causal, window, q_pos0, segments and spans as precomputed intervals, kv_len) evaluated on
- * the device, and the cp.async tile loader they share (attention.cu: tiled f32 kernel,
- * decode kernel, split merge; flash_attention.cu: bf16 tensor-core prefill kernel). */
+ * the device (attention.cu: tiled f32 kernel, decode kernel, split merge; flash_attention.cu:
+ * bf16 tensor-core prefill kernel). */
 #ifndef VLM_TENSOR_CUDA_ATTENTION_CUH
 #define VLM_TENSOR_CUDA_ATTENTION_CUH
-
-#include <cuda_pipeline.h>
 
 #include "tensor/cuda/cuda_internal.cuh"
 
@@ -97,36 +95,6 @@ __device__ __forceinline__ bool iv_has(const int64_t *iv, int64_t j) {
 __device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j1) {
     return (iv[0] < j1 && j0 < iv[1] && iv[0] < iv[1]) ||
            (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
-}
-
-/* Queues the copy of `n` rows of `cols` floats (row r at base + r * stride bytes) into
- * shared rows of `ld` floats with cp.async, so every load of the tile is in flight at once
- * (a warp never waits for one load before issuing the next); columns cols..pad-1 become
- * zeros. The caller commits, waits and synchronizes the block. */
-template <int WARPS>
-__device__ __forceinline__ void load_rows(float *dst, int ld, const char *base, int64_t stride,
-                                          int n, int cols, int pad, bool vec) {
-    const int nt = WARPS * 32;
-    int tid = threadIdx.x;
-    if (vec) { /* cols % 4 == 0, 16-byte aligned rows */
-        int c4 = cols / 4, total = n * c4;
-        for (int e = tid; e < total; e += nt) {
-            int r = e / c4, c = e - r * c4;
-            __pipeline_memcpy_async(dst + r * ld + 4 * c, base + r * stride + 16 * (int64_t)c, 16);
-        }
-    } else {
-        int total = n * cols;
-        for (int e = tid; e < total; e += nt) {
-            int r = e / cols, c = e - r * cols;
-            __pipeline_memcpy_async(dst + r * ld + c, base + r * stride + 4 * (int64_t)c, 4);
-        }
-    }
-    int padw = pad - cols;
-    if (padw > 0)
-        for (int e = tid; e < n * padw; e += nt) {
-            int r = e / padw;
-            dst[r * ld + cols + (e - r * padw)] = 0.0f;
-        }
 }
 
 /* The bf16 tensor-core prefill kernel (flash_attention.cu). cuda_flash_usable: whether it
