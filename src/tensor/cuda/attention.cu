@@ -574,6 +574,10 @@ extern "C" vlm_status cuda_attention(vlm_ctx *ctx, const vlm_tensor *q, const vl
         if (st != VLM_OK) goto done;
         a.iv = (const int64_t *)dptr;
     }
+    if (cuda_flash_usable(ctx, dev, &a)) { /* bf16 tensor cores (flash_attention.cu) */
+        st = cuda_flash_attention(ctx, dev, &a);
+        goto done;
+    }
 
     /* Split the keys when the items alone leave multiprocessors idle. With kv_len the
      * length is known only on the device: the split count is made for the whole cache

@@ -1,6 +1,7 @@
 /* The CUDA attention kernels' argument block and the visibility rules of vlm_attn_params
  * (causal, window, q_pos0, segments and spans as precomputed intervals, kv_len) evaluated on
- * the device (attention.cu: tiled f32 kernel, decode kernel, split merge). */
+ * the device (attention.cu: tiled f32 kernel, decode kernel, split merge; flash_attention.cu:
+ * bf16 tensor-core prefill kernel). */
 #ifndef VLM_TENSOR_CUDA_ATTENTION_CUH
 #define VLM_TENSOR_CUDA_ATTENTION_CUH
 
@@ -95,5 +96,12 @@ __device__ __forceinline__ bool iv_hits(const int64_t *iv, int64_t j0, int64_t j
     return (iv[0] < j1 && j0 < iv[1] && iv[0] < iv[1]) ||
            (iv[2] < j1 && j0 < iv[3] && iv[2] < iv[3]);
 }
+
+/* The bf16 tensor-core prefill kernel (flash_attention.cu). cuda_flash_usable: whether it
+ * takes the call described by `a` (bf16 compute allowed, enabled on the device, Sq > 4, no
+ * kv_len, D == Dv <= 128). cuda_flash_attention queues it; a.iv must already hold the
+ * intervals when the call has segments or spans; no split scratch is used. */
+bool cuda_flash_usable(const vlm_ctx *ctx, const cuda_dev *dev, const att_args *a);
+vlm_status cuda_flash_attention(vlm_ctx *ctx, const cuda_dev *dev, const att_args *a);
 
 #endif

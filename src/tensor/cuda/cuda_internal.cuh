@@ -39,6 +39,9 @@ typedef struct cuda_dev {
     /* Kernels launched with cuda_launch may start before the previous kernel of the stream
      * has finished (programmatic dependent launch, sm_90+; VLM_CUDA_PDL=0 turns it off). */
     int pdl;
+    /* Prefill attention with bf16 compute runs the tensor-core kernel (flash_attention.cu);
+     * VLM_CUDA_FLASH=0 keeps the f32 kernel (for comparisons). */
+    int flash;
 } cuda_dev;
 
 /* The device behind an op context (every entry of the table is called with one). */
