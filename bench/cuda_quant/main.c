@@ -51,8 +51,8 @@ static void run_dense(vlm_ctx *ctx, void *arg, int it) {
 
 /* x [m, k] @ w^T with w a bf16 [n, k] weight, bf16 compute (cuBLAS): the unquantized
  * reference for the prefill GEMM. */
-static void bench_dense(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m,
-                        int64_t n, int64_t k, int reps) {
+static void bench_dense(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m, int64_t n,
+                        int64_t k, int reps) {
     vlm_buffer *keep[3];
     dense_arg g;
     int64_t sx[2] = {m, k}, sy[2] = {m, n}, sw[2] = {n, k};
@@ -89,8 +89,8 @@ static vlm_qweight qweight(const vlm_backend *be, int64_t n, int64_t k, int bits
     return q;
 }
 
-static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m,
-                        int64_t n, int64_t k, int bits, int group, int bf16, int reps) {
+static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m, int64_t n,
+                        int64_t k, int bits, int group, int bf16, int reps) {
     vlm_buffer *keep[3 * COPIES + 2];
     int nk = 0;
     q_arg g;

@@ -11,8 +11,8 @@
  *   apply to x). Tile [BM = 64 or 96 rows of x, BN = 128 weight rows, BK = 64], 8 warps of
  *   [BM / 2, 32], double-buffered shared memory (x through cp.async).
  * - f32 compute: a SIMT GEMM with weights fmaf(scale, code, bias) exactly as the CPU kernels
- *   and the GEMV make them, f32 FMAs in k order within each split. Tile [64, 64, BK = 32],
- *   256 threads of 4x4 outputs, double-buffered shared memory.
+ *   and the GEMV make them, f32 FMAs in k order within each split. Tile [128, 128, BK = 32],
+ *   256 threads of 8x8 outputs, double-buffered shared memory.
  * When the tiles are too few to fill the GPU (n = 2048 at m = 286: 48 blocks for 132 SMs),
  * k is split into up to QG_MAX_SPLIT ranges whose partial sums go to arena scratch and are
  * added in a fixed order by a second kernel (deterministic; the sum order differs from the
@@ -25,14 +25,15 @@
 #include "tensor/strided.h"
 
 #define QG_THREADS 256
-#define QG_BN 128     /* bf16: weight rows per block */
-#define QG_BK 64      /* bf16: depth per tile (two units) */
-#define QG_PITCH 72   /* bf16 elements per shared row: 144 bytes, so the 8 rows one ldmatrix
-                         phase reads fall in 8 distinct 16-byte bank groups */
-#define QF_BM 64      /* f32: rows of x per block */
-#define QF_BN 64      /* f32: weight rows per block */
-#define QF_BK 32      /* f32: depth per tile (one unit) */
-#define QF_PITCH 68   /* f32 elements per shared row (keeps float4 alignment) */
+#define QG_BN 128 /* bf16: weight rows per block */
+#define QG_BK 64  /* bf16: depth per tile (two units) */
+#define QG_PITCH                                                                                   \
+    72               /* bf16 elements per shared row: 144 bytes, so the 8 rows one ldmatrix        \
+                        phase reads fall in 8 distinct 16-byte bank groups */
+#define QF_BM 128    /* f32: rows of x per block */
+#define QF_BN 128    /* f32: weight rows per block */
+#define QF_BK 32     /* f32: depth per tile (one unit) */
+#define QF_PITCH 132 /* f32 elements per shared row (keeps float4 alignment) */
 #define QG_MAX_SPLIT 16
 
 typedef struct qgemm_args {
@@ -130,17 +131,35 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_bf16_kernel(qgemm_args a)
         int64_t u = kt * 2 + bunit;
         qunit_load<BITS>(q, a, gn, u, gn < a.n && u < units);
     };
-    /* 32 weights = fmaf(scale, code, bias) rounded to bf16, four 16-byte stores. */
-    auto store_w = [&](int buf) {
+    /* Weights 8c .. 8c + 7 of the unit = fmaf(scale, code, bias) rounded to bf16: one
+     * 16-byte store (the unit is four such chunks). */
+    auto store_w = [&](int buf, int c) {
         uint4 *dst = (uint4 *)(Bs + (buf * QG_BN + brow) * QG_PITCH + 32 * bunit);
+        uint32_t h[4];
 #pragma unroll
-        for (int c = 0; c < 4; c++) {
-            uint32_t h[4];
+        for (int p = 0; p < 4; p++)
+            h[p] = pack_bf16x2(fmaf(q.s, unit_code<BITS>(q.w, 8 * c + 2 * p), q.b),
+                               fmaf(q.s, unit_code<BITS>(q.w, 8 * c + 2 * p + 1), q.b));
+        dst[c] = make_uint4(h[0], h[1], h[2], h[3]);
+    };
+    /* The fragments of depth step kk (16) of buffer buf for this warp. A: lanes 0-15 give
+     * rows 0-15 at depth 0, lanes 16-31 rows 0-15 at depth 8. B: tiles (n 0-7, k 0-7),
+     * (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) of each 16 weight rows. */
+    auto load_frags = [&](int buf, int kk, uint32_t(&af)[MI][4], uint32_t(&bf)[4][2]) {
+        const uint16_t *as = As + (buf * BM + wm * 16 * MI) * QG_PITCH + kk * 16;
+        const uint16_t *bs = Bs + (buf * QG_BN + wn * 32) * QG_PITCH + kk * 16;
 #pragma unroll
-            for (int p = 0; p < 4; p++)
-                h[p] = pack_bf16x2(fmaf(q.s, unit_code<BITS>(q.w, 8 * c + 2 * p), q.b),
-                                   fmaf(q.s, unit_code<BITS>(q.w, 8 * c + 2 * p + 1), q.b));
-            dst[c] = make_uint4(h[0], h[1], h[2], h[3]);
+        for (int i = 0; i < MI; i++)
+            ldmatrix_x4(af[i], as + (i * 16 + (lane & 15)) * QG_PITCH + (lane >> 4) * 8);
+#pragma unroll
+        for (int p = 0; p < 2; p++) {
+            uint32_t r[4];
+            ldmatrix_x4(r, bs + (p * 16 + ((lane >> 4) << 3) + (lane & 7)) * QG_PITCH +
+                               ((lane >> 3) & 1) * 8);
+            bf[2 * p][0] = r[0];
+            bf[2 * p][1] = r[1];
+            bf[2 * p + 1][0] = r[2];
+            bf[2 * p + 1][1] = r[3];
         }
     };
 
@@ -156,7 +175,9 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_bf16_kernel(qgemm_args a)
     if (kt0 < kt1) {
         load_x(kt0, 0);
         load_w(kt0);
-        store_w(0);
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            store_w(0, c);
         __pipeline_wait_prior(0);
     }
     __syncthreads();
@@ -167,37 +188,23 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_bf16_kernel(qgemm_args a)
             load_x(kt + 1, buf ^ 1);
             load_w(kt + 1);
         }
-        const uint16_t *as = As + (buf * BM + wm * 16 * MI) * QG_PITCH;
-        const uint16_t *bs = Bs + (buf * QG_BN + wn * 32) * QG_PITCH;
+        /* The fragments of step kk + 1 are loaded before the products of step kk, and a
+         * quarter of the next weight tile is widened after them, so the tensor cores, the
+         * shared-memory loads and the integer/float units overlap within a warp (the
+         * asm statements keep their source order). */
+        uint32_t af[2][MI][4], bf[2][4][2];
+        load_frags(buf, 0, af[0], bf[0]);
 #pragma unroll
         for (int kk = 0; kk < QG_BK / 16; kk++) {
-            uint32_t af[MI][4], bf[4][2];
-            /* A: lanes 0-15 rows 0-15 at depth 0, lanes 16-31 rows 0-15 at depth 8 */
-#pragma unroll
-            for (int i = 0; i < MI; i++)
-                ldmatrix_x4(af[i], as + (i * 16 + (lane & 15)) * QG_PITCH + kk * 16 + (lane >> 4) * 8);
-            /* B: tiles (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) of
-             * each 16 weight rows */
-#pragma unroll
-            for (int p = 0; p < 2; p++) {
-                uint32_t r[4];
-                ldmatrix_x4(r, bs + (p * 16 + ((lane >> 4) << 3) + (lane & 7)) * QG_PITCH +
-                                   kk * 16 + ((lane >> 3) & 1) * 8);
-                bf[2 * p][0] = r[0];
-                bf[2 * p][1] = r[1];
-                bf[2 * p + 1][0] = r[2];
-                bf[2 * p + 1][1] = r[3];
-            }
+            if (kk + 1 < QG_BK / 16) load_frags(buf, kk + 1, af[(kk + 1) & 1], bf[(kk + 1) & 1]);
 #pragma unroll
             for (int i = 0; i < MI; i++)
 #pragma unroll
                 for (int j = 0; j < 4; j++)
-                    mma_bf16_16816(acc[i][j], af[i], bf[j]);
+                    mma_bf16_16816(acc[i][j], af[kk & 1][i], bf[kk & 1][j]);
+            if (more) store_w(buf ^ 1, kk);
         }
-        if (more) {
-            store_w(buf ^ 1);
-            __pipeline_wait_prior(0);
-        }
+        if (more) __pipeline_wait_prior(0);
         __syncthreads();
     }
 
@@ -219,23 +226,25 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_bf16_kernel(qgemm_args a)
 
 /* ------------------------------------------------------------ f32: SIMT */
 
-/* Codes 8Q .. 8Q + 7 of the unit as f32 weights into column `col` of a [QF_BK][QF_PITCH]
- * tile (Q a template argument so the code positions are constants). */
-template <int BITS, int Q>
+/* Codes 16H .. 16H + 15 of the unit as f32 weights into column `col` of a [QF_BK][QF_PITCH]
+ * tile (H a template argument so the code positions are constants). */
+template <int BITS, int H>
 __device__ __forceinline__ void qf_widen(float *col, const qunit<BITS> &q) {
 #pragma unroll
-    for (int j = 0; j < 8; j++)
-        col[(8 * Q + j) * QF_PITCH] = fmaf(q.s, unit_code<BITS>(q.w, 8 * Q + j), q.b);
+    for (int j = 0; j < 16; j++)
+        col[(16 * H + j) * QF_PITCH] = fmaf(q.s, unit_code<BITS>(q.w, 16 * H + j), q.b);
 }
 
-/* Block (rows of x, weight rows, k split); thread (ty, tx) = (tid >> 4, tid & 15) computes
- * rows 4ty .. 4ty + 3 and weight rows 4tx .. 4tx + 3 of the block. Shared tiles are
- * k-major ([k][row]) so each step reads one float4 of x and one of w per thread. Thread t
- * widens codes 8 (t >> 6) .. + 7 of weight row t & 63 (t >> 6 is the same in a warp). */
+/* Block (rows of x, weight rows, k split). Shared memory (dynamic): A [2][QF_BK][QF_PITCH]
+ * x and B [2][QF_BK][QF_PITCH] weights, k-major ([k][row]) so each step reads float4s.
+ * Thread (ty, tx) = (tid >> 4, tid & 15) computes rows {4ty .. 4ty + 3, 64 + 4ty .. + 3}
+ * and weight rows {4tx .. 4tx + 3, 64 + 4tx .. + 3} of the block (two float4s each, read
+ * by 16 threads as 256 contiguous bytes). Thread t widens codes 16 (t >> 7) .. + 15 of
+ * weight row t & 127 (t >> 7 is the same in a warp). */
 template <int BITS>
 __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_f32_kernel(qgemm_args a) {
-    __shared__ __align__(16) float As[2][QF_BK][QF_PITCH];
-    __shared__ __align__(16) float Bs[2][QF_BK][QF_PITCH];
+    extern __shared__ float4 qf_smem[];
+    float *As = (float *)qf_smem, *Bs = As + 2 * QF_BK * QF_PITCH;
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
     const int64_t m0 = (int64_t)blockIdx.x * QF_BM, n0 = (int64_t)blockIdx.y * QF_BN;
     const int64_t ktiles = a.k / QF_BK; /* k is a multiple of 32 */
@@ -243,15 +252,15 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_f32_kernel(qgemm_args a) 
     const int64_t kt1 = kt0 + a.kt_per_split < ktiles ? kt0 + a.kt_per_split : ktiles;
     const float *x = (const float *)a.x;
 
-    const int brow = tid & 63, quarter = tid >> 6;
+    const int brow = tid & 127, half = tid >> 7;
     const int64_t gn = n0 + brow;
     qunit<BITS> q;
-    float4 xa[2];
+    float4 xa[4];
 
-    /* x: float4 e = tid + 256 i of the [64, 32] tile is row e >> 3, columns 4 (e & 7) .. */
+    /* x: float4 e = tid + 256 i of the [128, 32] tile is row e >> 3, columns 4 (e & 7) .. */
     auto load = [&](int64_t kt) {
 #pragma unroll
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 4; i++) {
             int e = tid + QG_THREADS * i, r = e >> 3, c4 = e & 7;
             xa[i] = m0 + r < a.m
                         ? __ldg((const float4 *)(x + (m0 + r) * a.ldx + kt * QF_BK + 4 * c4))
@@ -260,36 +269,27 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_f32_kernel(qgemm_args a) 
         qunit_load<BITS>(q, a, gn, kt, gn < a.n);
     };
     auto store = [&](int buf) {
+        float *as = As + buf * QF_BK * QF_PITCH;
 #pragma unroll
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 4; i++) {
             int e = tid + QG_THREADS * i, r = e >> 3, c4 = e & 7;
-            As[buf][4 * c4][r] = xa[i].x;
-            As[buf][4 * c4 + 1][r] = xa[i].y;
-            As[buf][4 * c4 + 2][r] = xa[i].z;
-            As[buf][4 * c4 + 3][r] = xa[i].w;
+            as[(4 * c4) * QF_PITCH + r] = xa[i].x;
+            as[(4 * c4 + 1) * QF_PITCH + r] = xa[i].y;
+            as[(4 * c4 + 2) * QF_PITCH + r] = xa[i].z;
+            as[(4 * c4 + 3) * QF_PITCH + r] = xa[i].w;
         }
-        float *col = &Bs[buf][0][brow];
-        switch (quarter) {
-        case 0:
+        float *col = Bs + buf * QF_BK * QF_PITCH + brow;
+        if (half == 0)
             qf_widen<BITS, 0>(col, q);
-            break;
-        case 1:
+        else
             qf_widen<BITS, 1>(col, q);
-            break;
-        case 2:
-            qf_widen<BITS, 2>(col, q);
-            break;
-        default:
-            qf_widen<BITS, 3>(col, q);
-            break;
-        }
     };
 
-    float acc[4][4];
+    float acc[8][8];
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 8; j++)
             acc[i][j] = 0.0f;
     if (kt0 < kt1) {
         load(kt0);
@@ -300,15 +300,19 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_f32_kernel(qgemm_args a) 
         const int buf = (int)((kt - kt0) & 1);
         const bool more = kt + 1 < kt1;
         if (more) load(kt + 1);
+        const float *as = As + buf * QF_BK * QF_PITCH, *bs = Bs + buf * QF_BK * QF_PITCH;
 #pragma unroll
         for (int kk = 0; kk < QF_BK; kk++) {
-            float4 av = *(const float4 *)&As[buf][kk][4 * ty];
-            float4 bv = *(const float4 *)&Bs[buf][kk][4 * tx];
-            float ar[4] = {av.x, av.y, av.z, av.w}, br[4] = {bv.x, bv.y, bv.z, bv.w};
+            float4 a0 = *(const float4 *)(as + kk * QF_PITCH + 4 * ty);
+            float4 a1 = *(const float4 *)(as + kk * QF_PITCH + 64 + 4 * ty);
+            float4 b0 = *(const float4 *)(bs + kk * QF_PITCH + 4 * tx);
+            float4 b1 = *(const float4 *)(bs + kk * QF_PITCH + 64 + 4 * tx);
+            float ar[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+            float br[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < 8; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++)
+                for (int j = 0; j < 8; j++)
                     acc[i][j] = fmaf(ar[i], br[j], acc[i][j]);
         }
         if (more) store(buf ^ 1);
@@ -316,10 +320,11 @@ __global__ void __launch_bounds__(QG_THREADS, 2) qgemm_f32_kernel(qgemm_args a) 
     }
     float *y = a.y + (int64_t)blockIdx.z * a.split_stride;
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++)
-            qg_store(a, y, m0 + 4 * ty + i, n0 + 4 * tx + j, acc[i][j]);
+        for (int j = 0; j < 8; j++)
+            qg_store(a, y, m0 + (i >> 2) * 64 + 4 * ty + (i & 3),
+                     n0 + (j >> 2) * 64 + 4 * tx + (j & 3), acc[i][j]);
 }
 
 /* ------------------------------------------------------------ split-k sum */
@@ -345,13 +350,13 @@ __global__ void qgemm_sum_kernel(const float *part, int splits, int64_t m, int64
 template <int BITS>
 static cudaError_t qgemm_launch_bits(bool bf16, int mi, dim3 grid, cudaStream_t s,
                                      const qgemm_args &a) {
-    if (!bf16) {
-        qgemm_f32_kernel<BITS><<<grid, QG_THREADS, 0, s>>>(a);
-        return cudaSuccess;
-    }
-    size_t smem = (size_t)2 * (32 * mi + QG_BN) * QG_PITCH * 2;
-    void (*kern)(qgemm_args) = mi == 3 ? qgemm_bf16_kernel<BITS, 3> : qgemm_bf16_kernel<BITS, 2>;
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    size_t smem =
+        bf16 ? (size_t)2 * (32 * mi + QG_BN) * QG_PITCH * 2 : (size_t)2 * 2 * QF_BK * QF_PITCH * 4;
+    void (*kern)(qgemm_args) = !bf16     ? qgemm_f32_kernel<BITS>
+                               : mi == 3 ? qgemm_bf16_kernel<BITS, 3>
+                                         : qgemm_bf16_kernel<BITS, 2>;
+    cudaError_t e =
+        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     kern<<<grid, QG_THREADS, smem, s>>>(a);
     return cudaSuccess;
