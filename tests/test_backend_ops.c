@@ -710,8 +710,8 @@ static void test_matmul_q(void) {
     static const vlm_dtype sdts[3] = {VLM_DTYPE_BF16, VLM_DTYPE_F16, VLM_DTYPE_F32};
     static const int layouts[3] = {TT_CONTIG, TT_PADDED, TT_PERMUTED};
     int idx = 0;
-    /* Every bits value x group size x m (GEMV passes of 1, 3, 8, 8 + 1 rows; dequantize +
-     * cuBLAS at 77), odd n, layouts, scale dtypes and biases rotating over the cases. */
+    /* Every bits value x group size x m (GEMV passes of 1, 3, 8, 8 + 1 rows; the tiled
+     * GEMM at 77), odd n, layouts, scale dtypes and biases rotating over the cases. */
     for (int bi = 0; bi < 6; bi++)
         for (int gi = 0; gi < 3; gi++)
             for (int mi = 0; mi < 5; mi++, idx++) {
@@ -913,6 +913,44 @@ static void test_fused(void) {
     fused_case(4, 1, 11008); /* long rows: split across warps */
     fused_case(0, 8, 320);
     fused_case(4, 17, 256); /* quantized GEMV in passes of 8 rows */
+}
+
+/* The prefill GEMM (m > 32, qgemm.cu) for every bits value in both compute modes: odd n
+ * over several 64- and 128-row weight tiles, k with half a 64-deep tile at the end (352),
+ * m over one or several row tiles (70 .. 81, and 286: the benchmark's prompt, 96-row
+ * tiles), k split over blocks (n 37, k 4096), padded and permuted x, padded out, scales and
+ * biases with different row pitches. Tolerances as in test_matmul_q: 5e-5 * sum |x w| in
+ * f32, 1e-2 * sum |x w| with bf16 compute. */
+static void test_matmul_q_gemm(void) {
+    static const int bits[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
+    static const vlm_dtype sdts[3] = {VLM_DTYPE_BF16, VLM_DTYPE_F16, VLM_DTYPE_F32};
+    static const int layouts[3] = {TT_CONTIG, TT_PADDED, TT_PERMUTED};
+    for (int i = 0; i < 6; i++)
+        for (int bf = 0; bf < 2; bf++) {
+            int j = 2 * i + bf;
+            qcase c;
+            memset(&c, 0, sizeof c);
+            c.m = j % 3 == 2 ? 286 : 70 + j;
+            c.n = 133 + 2 * j;
+            c.group = groups[i % 3];
+            c.k = c.group == 32 ? 352 : c.group == 64 ? 448 : 384;
+            c.bits = bits[i];
+            c.sdt = sdts[j % 3];
+            c.bias_dt = (i + bf) % 2 ? -1 : (int)sdts[(j / 2) % 3];
+            c.xlayout = layouts[j % 3];
+            c.ylayout = j % 4 == 1 ? TT_PADDED : TT_CONTIG;
+            c.wlayout = j % 5 == 3 ? TT_PADDED : TT_CONTIG;
+            c.bf16 = bf;
+            matmul_q_case(&c);
+        }
+    qcase extra[] = {
+        {40, 37, 4096, 4, 64, VLM_DTYPE_BF16, VLM_DTYPE_F32, TT_CONTIG, TT_CONTIG, TT_CONTIG, 0, 0},
+        {40, 37, 4096, 3, 128, VLM_DTYPE_F16, -1, TT_PADDED, TT_PADDED, TT_CONTIG, 0, 1},
+        {65, 39, 256, 5, 32, VLM_DTYPE_BF16, VLM_DTYPE_BF16, TT_CONTIG, TT_CONTIG, TT_CONTIG, 1, 0},
+        {65, 39, 256, 8, 64, VLM_DTYPE_BF16, -1, TT_CONTIG, TT_CONTIG, TT_CONTIG, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        matmul_q_case(&extra[i]);
 }
 
 static void test_embedding_q(void) {
@@ -1410,6 +1448,7 @@ int main(void) {
     test_norms();
     test_matmul();
     test_matmul_q();
+    test_matmul_q_gemm();
     test_fused();
     test_embedding_q();
     test_bmm();

@@ -6,9 +6,10 @@
  *   gate/up [11008, 2048], down [2048, 11008], lm_head [151936, 2048]) for every bits value
  *   at group 64 with bf16 scales and biases, in GB/s of bytes read (packed words + scales +
  *   biases); eight weight copies rotate so the matrices do not stay in the 50 MB L2;
- * - the prefill path (m = 286: dequantize into scratch, then cuBLAS) on gate [11008, 2048],
- *   f32 and bf16 compute, in TFLOP/s.
- *   bench_cuda_quant [--bits B] [--shape q/o|gate/up|down|lm_head] [--reps N]
+ * - the prefill GEMM (m = 286, the 3B benchmark's prompt, or --m) on the q/o, gate/up and
+ *   down shapes, 4- and 8-bit (or --bits), f32 and bf16 compute, in TFLOP/s, beside the
+ *   same product on a bf16 weight (vlm_op_matmul: cuBLAS, bf16 compute).
+ *   bench_cuda_quant [--bits B] [--shape q/o|gate/up|down|lm_head] [--reps N] [--m M]
  * (default: every bits value and shape, 200 calls per batch; the filters serve profilers)
  * Prints one line per figure. Without CUDA or a GPU it says so and exits 0. */
 #include <stdio.h>
@@ -38,6 +39,37 @@ typedef struct q_arg {
     int copies;
 } q_arg;
 
+typedef struct dense_arg {
+    vlm_tensor x, y, w;
+} dense_arg;
+
+static void run_dense(vlm_ctx *ctx, void *arg, int it) {
+    dense_arg *g = arg;
+    (void)it;
+    vlm_op_matmul(ctx, &g->x, &g->w, NULL, &g->y);
+}
+
+/* x [m, k] @ w^T with w a bf16 [n, k] weight, bf16 compute (cuBLAS): the unquantized
+ * reference for the prefill GEMM. */
+static void bench_dense(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m, int64_t n,
+                        int64_t k, int reps) {
+    vlm_buffer *keep[3];
+    dense_arg g;
+    int64_t sx[2] = {m, k}, sy[2] = {m, n}, sw[2] = {n, k};
+    g.x = dev_tensor(be, VLM_DTYPE_F32, 2, sx, -1, 1, &keep[0]);
+    g.y = dev_tensor(be, VLM_DTYPE_F32, 2, sy, 0, 0, &keep[1]);
+    g.w = dev_tensor(be, VLM_DTYPE_BF16, 2, sw, -0.05f, 0.05f, &keep[2]);
+    ctx->bf16_compute = 1;
+    double t = time_calls(ctx, be, run_dense, &g, reps);
+    printf("gemm m=%lld bf16 weight %s [%lld, %lld] (bf16 compute, cuBLAS): %.3f ms, %.1f "
+           "TFLOP/s\n",
+           (long long)m, name, (long long)n, (long long)k, t * 1e3,
+           2.0 * (double)m * (double)n * (double)k / t / 1e12);
+    fflush(stdout);
+    for (int i = 0; i < 3; i++)
+        vlm_buffer_free(keep[i]);
+}
+
 static void run_q(vlm_ctx *ctx, void *arg, int it) {
     q_arg *g = arg;
     vlm_op_matmul_q(ctx, &g->x, &g->w[it % g->copies], NULL, &g->y);
@@ -57,8 +89,8 @@ static vlm_qweight qweight(const vlm_backend *be, int64_t n, int64_t k, int bits
     return q;
 }
 
-static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m,
-                        int64_t n, int64_t k, int bits, int group, int bf16, int reps) {
+static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, int64_t m, int64_t n,
+                        int64_t k, int bits, int group, int bf16, int reps) {
     vlm_buffer *keep[3 * COPIES + 2];
     int nk = 0;
     q_arg g;
@@ -91,12 +123,15 @@ static void bench_shape(vlm_ctx *ctx, const vlm_backend *be, const char *name, i
 
 int main(int argc, char **argv) {
     int only_bits = 0, reps = 200;
+    int64_t pm = 286;
     const char *only_shape = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--bits")) only_bits = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--shape")) only_shape = argv[i + 1];
         if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--m")) pm = atoll(argv[i + 1]);
     }
+    if (pm < 33) pm = 33; /* the GEMM's range (m <= 32 runs the GEMV) */
     vlm_error e;
     const vlm_backend *be = vlm_backend_cuda(0, &e);
     if (!be) {
@@ -141,8 +176,17 @@ int main(int argc, char **argv) {
     if ((!only_bits || only_bits == 4) && !only_shape) {
         bench_shape(&ctx, be, "gate/up", 8, 11008, 2048, 4, 64, 0, 100);
         bench_shape(&ctx, be, "down", 8, 2048, 11008, 4, 64, 0, 100);
-        bench_shape(&ctx, be, "gate/up", 286, 11008, 2048, 4, 64, 0, 10);
-        bench_shape(&ctx, be, "gate/up", 286, 11008, 2048, 4, 64, 1, 10);
+    }
+    for (int s = 0; s < 3; s++) {
+        if (only_shape && strcmp(only_shape, shapes[s].name)) continue;
+        bench_dense(&ctx, be, shapes[s].name, pm, shapes[s].n, shapes[s].k, 10);
+        for (int b = 0; b < 6; b++) {
+            int bits = all_bits[b];
+            if (only_bits ? bits != only_bits : bits != 4 && bits != 8) continue;
+            for (int bf16 = 1; bf16 >= 0; bf16--)
+                bench_shape(&ctx, be, shapes[s].name, pm, shapes[s].n, shapes[s].k, bits, 64, bf16,
+                            10);
+        }
     }
     vlm_arena_free(arena);
     return 0;

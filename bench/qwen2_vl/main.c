@@ -24,8 +24,8 @@
  *
  * --bits: the text model's Linear and Embedding weights MLX-affine-quantized (B bits, groups
  * of G, bf16 scales and biases; vision stays bf16, as mlx-vlm converts), computed from the
- * packed words by vlm_op_matmul_q (on CUDA, prefill products dequantize each matrix into
- * transient scratch first; decode reads the packed words).
+ * packed words by vlm_op_matmul_q (on CUDA: a tiled GEMM for prefill, a GEMV for decode;
+ * neither makes a dequantized copy of a weight).
  *
  * Prints ms and tokens/s for each phase (best of R) and the decode's effective weight
  * bandwidth (bytes of weights read per token / time). Weights are made in memory (no

@@ -418,6 +418,12 @@ vlm_status cuda_copy_tensor(vlm_ctx *ctx, const char *op, const vlm_tensor *src,
 vlm_status cuda_contiguous_scratch(vlm_ctx *ctx, const char *op, const vlm_tensor *t, vlm_dtype dt,
                                    vlm_tensor *out);
 
+/* dst[r, c] = bf16(x[r * ldx + c]) (round to nearest even) for an [m, k] block into rows of
+ * ldd >= k elements, columns k .. ldd - 1 zeros; `flat4`: x contiguous, 16-byte aligned,
+ * ldd == k, k % 4 == 0 (matmul.cu; launched by the bf16 products of matmul.cu and qgemm.cu). */
+__global__ void to_bf16_kernel(const float *x, int64_t ldx, int64_t m, int64_t k, uint16_t *dst,
+                               int64_t ldd, int flat4);
+
 /* 16-byte loads and stores are allowed at p. */
 __host__ __device__ static inline bool cuda_aligned16(const void *p) {
     return ((uintptr_t)p & 15u) == 0;

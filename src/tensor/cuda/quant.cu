@@ -4,11 +4,8 @@
  * so both backends agree within f32 summation order.
  * - m <= QGEMV_MAX_M rows (decode): the GEMV engine (gemv.cu), which also runs the fused
  *   products (q/k/v, gate/up, residual add, RMSNorm first) on quantized weights.
- * - larger m (prefill, vision): a block of weight rows is dequantized into arena scratch
- *   (f32, or bf16 when the context allows bf16 compute) and multiplied by cuda_matmul (SGEMM,
- *   or the tensor-core bf16 product), block after block. The dequantized copy is transient
- *   (at most QDEQ_MAX_ELEMS elements, released before returning); in bf16 compute it adds
- *   one bf16 rounding of each weight, within that mode's stated tolerance.
+ * - larger m (prefill, vision): cuda_qgemm (qgemm.cu), a tiled GEMM that dequantizes each
+ *   weight tile in shared memory (tensor cores in bf16 compute, f32 FMAs otherwise).
  * - embedding lookup: the packed rows are gathered by cuda_gather_rows (which checks the ids,
  *   or raises the device's bad-id flag while a graph is recorded), then dequantized.
  * Nothing here allocates device memory or waits, apart from what cuda_gather_rows and
@@ -18,8 +15,6 @@
 #include "tensor/cuda/gemv.cuh"
 #include "tensor/cuda/quant.cuh"
 #include "tensor/strided.h"
-
-#define QDEQ_MAX_ELEMS ((int64_t)1 << 24) /* dequantized scratch: 64 MiB f32, 32 MiB bf16 */
 
 /* ------------------------------------------------------------ dequantization */
 
@@ -150,51 +145,6 @@ static vlm_status raw_tensor(vlm_ctx *ctx, const char *op, void *data, size_t by
 
 /* ------------------------------------------------------------ matmul_q */
 
-/* Larger m: dequantize blocks of weight rows and multiply them with cuda_matmul. */
-static vlm_status matmul_dequant(vlm_ctx *ctx, const char *op, const vlm_tensor *x,
-                                 const vlm_qweight *w, const qmat *q, int64_t n, int64_t k,
-                                 const vlm_tensor *bias, const vlm_tensor *out) {
-    vlm_dtype dt = ctx->bf16_compute ? VLM_DTYPE_BF16 : VLM_DTYPE_F32;
-    int64_t esz = (int64_t)vlm_dtype_size(dt);
-    int64_t nb = QDEQ_MAX_ELEMS / k;
-    if (nb < 1) nb = 1;
-    if (nb > n) nb = n;
-    void *buf;
-    vlm_status st = cuda_scratch(ctx, op, (size_t)(nb * k * esz), &buf);
-    if (st != VLM_OK) return st;
-    for (int64_t n0 = 0; n0 < n; n0 += nb) {
-        int64_t rows = n - n0 < nb ? n - n0 : nb;
-        qdeq_args a;
-        memset(&a, 0, sizeof a);
-        a.rows = rows;
-        a.k = k;
-        a.w = q->w + n0 * q->ldw;
-        a.ldw = q->ldw;
-        a.s = q->s + n0 * q->lds * (int64_t)vlm_dtype_size((vlm_dtype)q->sdt);
-        a.b = q->b + n0 * q->lds * (int64_t)vlm_dtype_size((vlm_dtype)q->sdt);
-        a.lds = q->lds;
-        a.sdt = q->sdt;
-        a.gshift = cuda_group_shift(w->group_size);
-        a.vec = q->vec;
-        a.out = (char *)buf;
-        a.os0 = k * esz;
-        a.os1 = esz;
-        a.odt = dt;
-        if ((st = qdeq_run(ctx, op, w->bits, a)) != VLM_OK) return st;
-        vlm_buffer fake;
-        vlm_tensor wt, ob, bb;
-        if ((st = raw_tensor(ctx, op, buf, (size_t)(rows * k * esz), dt, rows, k, &fake, &wt)) !=
-            VLM_OK)
-            return st;
-        vlm_error e;
-        if (vlm_tensor_narrow(out, out->ndim - 1, n0, rows, &ob, &e) != VLM_OK ||
-            (bias && vlm_tensor_narrow(bias, 0, n0, rows, &bb, &e) != VLM_OK))
-            return vlm_ctx_fail(ctx, VLM_ERR_INTERNAL, "%s: %s", op, e.message);
-        if ((st = cuda_matmul(ctx, x, &wt, bias ? &bb : NULL, &ob)) != VLM_OK) return st;
-    }
-    return VLM_OK;
-}
-
 extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm_qweight *w,
                                     const vlm_tensor *bias, const vlm_tensor *out) {
     const char *op = "matmul_q";
@@ -204,6 +154,10 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
     vlm_arena_mark mark = vlm_arena_get_mark(ctx->arena);
     const int64_t m = cuda_nrows(x), n = w->w.shape[0], k = w->w.shape[1] * 32 / w->bits;
     qmat q = qmat_of(w);
+    if (m > QGEMV_MAX_M && k > 0) {
+        st = cuda_qgemm(ctx, op, x, w, bias, out);
+        goto done;
+    }
     if (k == 0 || q.lds < 0) {
         /* No columns (out = bias), or scales and biases with different row pitches (a view
          * no loader makes): the float path over a dequantized copy. */
@@ -247,10 +201,6 @@ extern "C" vlm_status cuda_matmul_q(vlm_ctx *ctx, const vlm_tensor *x, const vlm
         a.odt = VLM_DTYPE_F32;
         if ((st = qdeq_run(ctx, op, w->bits, a)) != VLM_OK) goto done;
         st = cuda_matmul(ctx, x, &wf, bias, out);
-        goto done;
-    }
-    if (m > QGEMV_MAX_M) {
-        st = matmul_dequant(ctx, op, x, w, &q, n, k, bias, out);
         goto done;
     }
     {

@@ -1,6 +1,9 @@
-/* Device helpers for MLX affine-quantized weights (the format: weights/mlx_quant.h) shared by
- * the CUDA kernels that read them (gemv.cu, quant.cu): loading a unit of 32 codes, decoding
- * one code exactly, reading a scale or bias of any float dtype. */
+/* Device helpers shared by the CUDA kernels on MLX affine-quantized weights (gemv.cu: the
+ * decode GEMV; quant.cu: the embedding lookup; qgemm.cu: the prefill GEMM), and the entry
+ * point of the GEMM. The format (weights/mlx_quant.h): a row of k codes is packed
+ * little-endian into k * bits / 32 uint32 words; a "unit" is 32 consecutive codes = `bits`
+ * words, always inside one group (groups are 32, 64 or 128 codes); the weight is
+ * fmaf(scale, code, bias) in f32. */
 #ifndef VLM_TENSOR_CUDA_QUANT_CUH
 #define VLM_TENSOR_CUDA_QUANT_CUH
 
@@ -83,5 +86,12 @@ __device__ __forceinline__ float qparam(const char *p, int64_t i, int dt) {
 static inline int cuda_group_shift(int group) {
     return group == 128 ? 2 : group == 64 ? 1 : 0;
 }
+
+/* out [m, n] = x [m, k] @ w^T (+ bias) for k > 0, computed from the packed words tile by
+ * tile (qgemm.cu): the product for many rows of x (prefill). Takes scratch from the arena
+ * (x's bf16 copy, split-k partial sums; released before returning), never a dequantized
+ * copy of w. Queues kernels only (no cuBLAS, no waits), so it can be recorded in graphs. */
+vlm_status cuda_qgemm(vlm_ctx *ctx, const char *op, const vlm_tensor *x, const vlm_qweight *w,
+                      const vlm_tensor *bias, const vlm_tensor *out);
 
 #endif
