@@ -205,12 +205,13 @@ __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
     const int U = gv_u_quant<BITS>(); /* units in flight per lane */
-    for (int u = (int)((int64_t)units * seg / nseg) + lane; u < u1; u += 32 * U) {
+    const int L = a.lpr;              /* lanes of this row: 32, or 16 (two rows per warp) */
+    for (int u = (int)((int64_t)units * seg / nseg) + (lane & (L - 1)); u < u1; u += L * U) {
         uint32_t wq[U][BITS];
         float sc[U], bi[U];
 #pragma unroll
         for (int t = 0; t < U; t++) {
-            const int uu = u + 32 * t, g = uu >> a.gshift;
+            const int uu = u + L * t, g = uu >> a.gshift;
             if (uu < u1) {
                 load_unit<BITS>(wr + (int64_t)uu * BITS, wq[t], a.vec);
                 sc[t] = qparam(P.s, srow + g, a.sdt);
@@ -219,11 +220,12 @@ __device__ __forceinline__ void gv_row_q(const gv_args &a, const gv_part &P, int
         }
 #pragma unroll
         for (int t = 0; t < U; t++)
-            if (u + 32 * t < u1) gv_unit_q<BITS, M>(wq[t], sc[t], bi[t], xs, kp4, u + 32 * t, acc);
+            if (u + L * t < u1) gv_unit_q<BITS, M>(wq[t], sc[t], bi[t], xs, kp4, u + L * t, acc);
     }
 #pragma unroll
     for (int r = 0; r < M; r++)
-        acc[r] = cu_warp_sum(acc[r]);
+        for (int o = L / 2; o > 0; o >>= 1) /* over the row's lanes only */
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
 }
 
 /* ------------------------------------------------------------ the kernel */
@@ -361,12 +363,16 @@ template <int WDT, int BITS, int M>
 __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const float4 *xs,
                                          float (*part)[2][M]) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg, seg = w % nseg;
-    const int64_t jj = base + w / nseg;
-    const bool valid = jj < a.n;
+    const int lpr = BITS ? a.lpr : 32; /* float rows: always a whole warp */
+    const int64_t jr = base + (int64_t)(w / nseg) * (32 / lpr) + lane / lpr;
+    const bool valid = jr < a.n;
+    /* a row past the end is computed as the last row and not stored: every lane takes part
+     * in the warp's shuffles */
+    const int64_t jj = valid ? jr : a.n - 1;
     float acc[M], up[M];
     const gv_part *P = &a.part[0];
     int64_t j = jj;
-    if (valid) {
+    if (BITS || valid) { /* float rows: one row per warp, nothing shared with other rows */
         if (a.gated) {
             gv_row<WDT, BITS, M>(a, a.part[0], jj, xs, lane, seg, nseg, acc);
             gv_row<WDT, BITS, M>(a, a.part[1], jj, xs, lane, seg, nseg, up);
@@ -396,7 +402,7 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
             }
         __syncthreads(); /* part is rewritten for the next rows */
     }
-    if (!valid || seg != 0 || lane != 0) return;
+    if (!valid || seg != 0 || (lane & (lpr - 1)) != 0) return;
     if (a.gated) { /* act(g) * u */
         const gv_part &G = a.part[0], &U = a.part[1];
         const float bg = gv_bias(G, jj), bu = gv_bias(U, jj);
@@ -418,12 +424,15 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
     }
 }
 
+/* One or two rows of x: at least 5 blocks per multiprocessor for float rows (<= 51
+ * registers), 3 for quantized ones (<= 85), so that enough loads are in flight. */
 template <int WDT, int BITS, int M>
-__global__ void __launch_bounds__(GV_WARPS * 32) gv_kernel(gv_args a) {
+__global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
+                                                 : BITS ? 3
+                                                        : 5) gv_kernel(gv_args a) {
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg;
-    const int seg = w % nseg, rpb = GV_WARPS / nseg;
+    const int rpb = GV_WARPS / a.nseg * (32 / a.lpr);
     gv_prefetch(a, rpb);
     gv_stage_factors<M>(a, gv_xs);
     cu_pdl_wait();
@@ -557,7 +566,10 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
     while (a->nseg < GV_WARPS && a->row_bytes / a->nseg > 4096 &&
            a->n * a->nseg < (int64_t)dev->n_sm * 32)
         a->nseg *= 2;
-    const int64_t rpb = GV_WARPS / a->nseg, groups = (a->n + rpb - 1) / rpb;
+    /* short quantized rows (<= 64 units of 32 codes): 16 lanes per row, two rows per warp,
+     * so that each lane has a full batch of loads in flight */
+    a->lpr = a->bits && a->nseg == 1 && a->k <= 64 * 32 ? 16 : 32;
+    const int64_t rpb = GV_WARPS / a->nseg * (32 / a->lpr), groups = (a->n + rpb - 1) / rpb;
     size_t cap = dev->smem_optin < GV_STAGE_MAX ? dev->smem_optin : GV_STAGE_MAX;
     int per = (int)(cap / ((size_t)a->kp * 4)) - (a->norm ? 1 : 0); /* rows a block stages */
     per = per >= 8 ? 8 : per >= 4 ? 4 : per >= 2 ? 2 : 1; /* M of the kernel: 1, 2, 4, 8 */
@@ -581,8 +593,13 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
                                     &occ, fn, GV_WARPS * 32, smem) != cudaSuccess)
             occ = 1;
         if (occ < 1) occ = 1;
+        /* every block the same number of row groups: with ~2 groups per resident block a
+         * static split of groups over all resident blocks leaves a third of them idle for
+         * the last turn, fewer blocks with equal turns finish together */
         int64_t blocks = (int64_t)occ * dev->n_sm;
         if (blocks > groups || !gv_persistent()) blocks = groups;
+        const int64_t turns = (groups + blocks - 1) / blocks;
+        blocks = (groups + turns - 1) / turns;
         if (blocks > INT_MAX) blocks = INT_MAX;
         if (e == cudaSuccess)
             e = cuda_launch(ctx, fn, dim3((unsigned)blocks), dim3(GV_WARPS * 32), smem, p);

@@ -49,6 +49,7 @@ typedef struct gv_args {
     int gated;      /* two parts, gate and up: part 0's y = act(gate) * up */
     int act;
     int nseg;          /* warps per row (set by the launcher) */
+    int lpr;           /* lanes per row: 32, or 16 for short quantized rows (launcher) */
     int64_t row_bytes; /* of a weight row (set by the launcher) */
     int kp;            /* floats per staged row of x (k rounded up to 32; set by the launcher) */
     int mp;            /* rows of x in this pass (set by the launcher) */
