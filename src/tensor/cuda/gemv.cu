@@ -17,7 +17,6 @@
  * starts while the previous kernel drains and x is staged. One block per row group (or, with
  * VLM_GEMV_GRID=persistent, as many as fit, looping). */
 #include <cuda_fp16.h>
-#include <cuda_pipeline.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -256,8 +255,9 @@ __device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64
 /* Prefetches the weight rows of the block's first row group into L2 (before the wait:
  * weights are constant), so their DRAM latency overlaps the previous kernel's tail and the
  * staging of x. */
-__device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb, int64_t r0) {
+__device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb) {
     const int lines = (int)((a.row_bytes + 127) >> 7), mats = a.gated ? 2 : 1;
+    const int64_t r0 = (int64_t)blockIdx.x * rpb;
     const int total = rpb * lines * mats;
     for (int i = threadIdx.x; i < total; i += blockDim.x) {
         const int mi = i / (rpb * lines), rem = i - mi * rpb * lines, rr = rem / lines;
@@ -269,10 +269,9 @@ __device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb, int64_t r
     }
 }
 
-/* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1): aligned rows by cp.async
- * (every copy in flight at once), others element by element; with a norm, the factors
- * (w + off) are staged beside them (same swizzle, before the wait) and every staged x
- * becomes (x * rr) * f, norm.cu's order, the squares summed in double. */
+/* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1) with GV_LD loads in flight
+ * per thread, summing squares as they arrive; with a norm, the factors (w + off) are staged
+ * beside them (same swizzle) and every staged x becomes (x * rr) * f, norm.cu's order. */
 #define GV_LD 4
 /* The norm factors (constant data: staged before the kernel waits for its predecessor). */
 template <int M> __device__ __forceinline__ void gv_stage_factors(const gv_args &a, float4 *xs) {
@@ -303,20 +302,26 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
     __shared__ float rrs[M];
     const int kp4 = a.kp / 4, k = (int)a.k, k4 = k / 4, nt = blockDim.x;
     const float *gam = (const float *)(xs + M * kp4);
-    const int vec4 = a.xvec ? k4 : 0; /* float4s copied as such (cp.async, all in flight) */
-#pragma unroll
-    for (int r = 0; r < M; r++) {
-        const float4 *xr = (const float4 *)(a.x + (int64_t)(r < a.mp ? r : a.mp - 1) * a.ldx);
-        for (int e = threadIdx.x; e < vec4; e += nt)
-            __pipeline_memcpy_async(xs + r * kp4 + gv_swz(e), xr + e, 16);
-    }
-    __pipeline_commit();
     double ss[M];
 #pragma unroll
     for (int r = 0; r < M; r++) {
         const float *xr = a.x + (int64_t)(r < a.mp ? r : a.mp - 1) * a.ldx;
-        float *dr = (float *)(xs + r * kp4);
+        float4 *dr = xs + r * kp4;
         ss[r] = 0.0;
+        const int vec4 = a.xvec ? k4 : 0; /* float4s loaded as such */
+        for (int e0 = threadIdx.x; e0 < vec4; e0 += GV_LD * nt) {
+            float4 v[GV_LD];
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++)
+                if (e0 + t * nt < vec4) v[t] = __ldg((const float4 *)xr + e0 + t * nt);
+#pragma unroll
+            for (int t = 0; t < GV_LD; t++)
+                if (e0 + t * nt < vec4) {
+                    dr[gv_swz(e0 + t * nt)] = v[t];
+                    ss[r] += (double)v[t].x * v[t].x + (double)v[t].y * v[t].y +
+                             (double)v[t].z * v[t].z + (double)v[t].w * v[t].w;
+                }
+        }
         for (int i0 = vec4 * 4 + threadIdx.x; i0 < a.kp; i0 += GV_LD * nt) {
             float v[GV_LD];
 #pragma unroll
@@ -328,21 +333,12 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
             for (int t = 0; t < GV_LD; t++) {
                 const int i = i0 + t * nt;
                 if (i < a.kp) {
-                    dr[gv_swz(i >> 2) * 4 + (i & 3)] = v[t];
+                    ((float *)dr)[gv_swz(i >> 2) * 4 + (i & 3)] = v[t];
                     ss[r] += (double)v[t] * v[t];
                 }
             }
         }
     }
-    __pipeline_wait_prior(0);
-    if (a.norm) /* squares of this thread's own copies (complete for it after the wait) */
-#pragma unroll
-        for (int r = 0; r < M; r++)
-            for (int e = threadIdx.x; e < vec4; e += nt) {
-                const float4 v = xs[r * kp4 + gv_swz(e)];
-                ss[r] +=
-                    (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
-            }
     if (a.norm) {
 #pragma unroll
         for (int r = 0; r < M; r++) {
@@ -437,18 +433,13 @@ __global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
     const int rpb = GV_WARPS / a.nseg * (32 / a.lpr);
-    const int64_t step = (int64_t)gridDim.x * rpb;
-    gv_prefetch(a, rpb, (int64_t)blockIdx.x * rpb);
+    gv_prefetch(a, rpb);
     gv_stage_factors<M>(a, gv_xs);
     cu_pdl_wait();
     cu_pdl_trigger();
     gv_stage<M>(a, gv_xs);
-    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += step) {
-        /* the next turn's rows into L2 while this turn's loads are in flight: DRAM stays
-         * busy across the turn boundary */
-        if (base + step < a.n) gv_prefetch(a, rpb, base + step);
+    for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb)
         gv_group<WDT, BITS, M>(a, base, gv_xs, part);
-    }
 }
 
 /* ------------------------------------------------------------ host side */
