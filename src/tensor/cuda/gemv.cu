@@ -79,8 +79,9 @@ template <> struct gv_float<VLM_DTYPE_F16> {
 __device__ __forceinline__ int gv_swz(int e) {
     return (e & ~7) | ((e ^ (e >> 3)) & 7);
 }
-__device__ __forceinline__ float gv_x1(const float *xr, int i) {
-    return xr[gv_swz(i >> 2) * 4 + (i & 3)];
+/* Element i of a row of x: staged (SX, swizzled in shared memory) or read from global. */
+template <bool SX> __device__ __forceinline__ float gv_x1(const float *xr, int i) {
+    return SX ? xr[gv_swz(i >> 2) * 4 + (i & 3)] : __ldg(xr + i);
 }
 
 /* Chunks (16 bytes) per lane in flight for float rows, units for quantized ones. */
@@ -93,17 +94,17 @@ template <int BITS> __device__ __forceinline__ constexpr int gv_u_quant() {
 
 /* ------------------------------------------------------------ one row of float weights */
 
-template <int WDT, int M>
+template <int WDT, int M, bool SX>
 __device__ __forceinline__ void gv_chunk_f(uint4 wv, const float4 *xs, int kp4, int c, float *acc) {
     typedef gv_float<WDT> W;
     float wf[W::E];
     W::unpack(wv, wf);
 #pragma unroll
     for (int q = 0; q < W::E / 4; q++) {
-        const int e = gv_swz(c * (W::E / 4) + q);
+        const int e = SX ? gv_swz(c * (W::E / 4) + q) : c * (W::E / 4) + q;
 #pragma unroll
         for (int r = 0; r < M; r++) {
-            float4 xv = xs[r * kp4 + e];
+            float4 xv = SX ? xs[r * kp4 + e] : __ldg(xs + r * kp4 + e);
             acc[r] += wf[4 * q] * xv.x;
             acc[r] += wf[4 * q + 1] * xv.y;
             acc[r] += wf[4 * q + 2] * xv.z;
@@ -124,11 +125,11 @@ template <int WDT> struct gv_span_f {
 };
 
 /* acc[r] = w row . x row r over segment `seg` of `nseg` (summed over the warp). */
-template <int WDT, int M>
+template <int WDT, int M, bool SX>
 __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const float4 *xs,
                                          int lane, int seg, int nseg, float *acc) {
     typedef gv_float<WDT> W;
-    const int kp4 = a.kp / 4, k = (int)a.k;
+    const int kp4 = SX ? a.kp / 4 : (int)(a.ldx / 4), k = (int)a.k; /* float4s per row of x */
 #pragma unroll
     for (int r = 0; r < M; r++)
         acc[r] = 0.0f;
@@ -144,17 +145,17 @@ __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const
                 wq[u] = __ldg(wv + c + 32 * u);
 #pragma unroll
             for (int u = 0; u < U; u++)
-                gv_chunk_f<WDT, M>(wq[u], xs, kp4, c + 32 * u, acc);
+                gv_chunk_f<WDT, M, SX>(wq[u], xs, kp4, c + 32 * u, acc);
         }
         for (; c < sp.c1; c += 32)
-            gv_chunk_f<WDT, M>(__ldg(wv + c), xs, kp4, c, acc);
+            gv_chunk_f<WDT, M, SX>(__ldg(wv + c), xs, kp4, c, acc);
         const int chunks = k / W::E;
         if (seg == nseg - 1)
             for (int i = chunks * W::E + lane; i < k; i += 32) {
                 float wf = W::one(wr, i);
 #pragma unroll
                 for (int r = 0; r < M; r++)
-                    acc[r] += wf * gv_x1((const float *)(xs + r * kp4), i);
+                    acc[r] += wf * gv_x1<SX>((const float *)(xs + r * kp4), i);
             }
     } else {
         const int i1 = (int)((int64_t)k * (seg + 1) / nseg);
@@ -162,7 +163,7 @@ __device__ __forceinline__ void gv_row_f(const gv_args &a, const char *wr, const
             float wf = W::one(wr, i);
 #pragma unroll
             for (int r = 0; r < M; r++)
-                acc[r] += wf * gv_x1((const float *)(xs + r * kp4), i);
+                acc[r] += wf * gv_x1<SX>((const float *)(xs + r * kp4), i);
         }
     }
 #pragma unroll
@@ -243,13 +244,13 @@ __device__ __forceinline__ float gv_bias(const gv_part &P, int64_t j) {
     return P.bias ? cu_load_f(P.bias + j * P.bias_stride, P.bias_dt) : 0.0f;
 }
 
-template <int WDT, int BITS, int M>
+template <int WDT, int BITS, int M, bool SX>
 __device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64_t j,
                                        const float4 *xs, int lane, int seg, int nseg, float *acc) {
     if (BITS) /* a constant: the other branch is compiled away */
         gv_row_q<(BITS ? BITS : 4), M>(a, P, j, xs, lane, seg, nseg, acc);
     else
-        gv_row_f<WDT, M>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc);
+        gv_row_f<WDT, M, SX>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc);
 }
 
 /* Prefetches the weight rows of the block's first row group into L2 (before the wait:
@@ -359,7 +360,7 @@ template <int M> __device__ __forceinline__ void gv_stage(const gv_args &a, floa
 }
 
 /* One group of output rows (base + warp / nseg) of a block. */
-template <int WDT, int BITS, int M>
+template <int WDT, int BITS, int M, bool SX>
 __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const float4 *xs,
                                          float (*part)[2][M]) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nseg = a.nseg, seg = w % nseg;
@@ -374,11 +375,11 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
     int64_t j = jj;
     if (BITS || valid) { /* float rows: one row per warp, nothing shared with other rows */
         if (a.gated) {
-            gv_row<WDT, BITS, M>(a, a.part[0], jj, xs, lane, seg, nseg, acc);
-            gv_row<WDT, BITS, M>(a, a.part[1], jj, xs, lane, seg, nseg, up);
+            gv_row<WDT, BITS, M, SX>(a, a.part[0], jj, xs, lane, seg, nseg, acc);
+            gv_row<WDT, BITS, M, SX>(a, a.part[1], jj, xs, lane, seg, nseg, up);
         } else {
             P = gv_locate(a, jj, &j);
-            gv_row<WDT, BITS, M>(a, *P, j, xs, lane, seg, nseg, acc);
+            gv_row<WDT, BITS, M, SX>(a, *P, j, xs, lane, seg, nseg, acc);
         }
     }
     if (nseg > 1) { /* segment sums in order 0, 1, ... by the row's first warp */
@@ -426,7 +427,7 @@ __device__ __forceinline__ void gv_group(const gv_args &a, int64_t base, const f
 
 /* One or two rows of x: at least 5 blocks per multiprocessor for float rows (<= 51
  * registers), 3 for quantized ones (<= 85), so that enough loads are in flight. */
-template <int WDT, int BITS, int M>
+template <int WDT, int BITS, int M, bool SX>
 __global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
                                                  : BITS ? 3
                                                         : 5) gv_kernel(gv_args a) {
@@ -434,12 +435,13 @@ __global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
     __shared__ float part[GV_WARPS][2][M];
     const int rpb = GV_WARPS / a.nseg * (32 / a.lpr);
     gv_prefetch(a, rpb);
-    gv_stage_factors<M>(a, gv_xs);
+    if (SX) gv_stage_factors<M>(a, gv_xs);
     cu_pdl_wait();
     cu_pdl_trigger();
-    gv_stage<M>(a, gv_xs);
+    if (SX) gv_stage<M>(a, gv_xs);
+    const float4 *xs = SX ? gv_xs : (const float4 *)a.x;
     for (int64_t base = (int64_t)blockIdx.x * rpb; base < a.n; base += (int64_t)gridDim.x * rpb)
-        gv_group<WDT, BITS, M>(a, base, gv_xs, part);
+        gv_group<WDT, BITS, M, SX>(a, base, xs, part);
 }
 
 /* ------------------------------------------------------------ host side */
@@ -453,31 +455,36 @@ static int gv_persistent(void) {
     return !(e && !strcmp(e, "full"));
 }
 
-template <int WDT, int BITS> static gv_fn gv_pick_m(int mp) {
-    if (mp <= 1) return gv_kernel<WDT, BITS, 1>;
-    if (mp <= 2) return gv_kernel<WDT, BITS, 2>;
-    if (mp <= 4) return gv_kernel<WDT, BITS, 4>;
-    return gv_kernel<WDT, BITS, 8>;
+template <int WDT, int BITS, bool SX> static gv_fn gv_pick_m(int mp) {
+    if (mp <= 1) return gv_kernel<WDT, BITS, 1, SX>;
+    if (mp <= 2) return gv_kernel<WDT, BITS, 2, SX>;
+    if (mp <= 4) return gv_kernel<WDT, BITS, 4, SX>;
+    return gv_kernel<WDT, BITS, 8, SX>;
 }
 
 static gv_fn gv_pick(const gv_args *a, int mp) {
     switch (a->bits) {
     case 0:
-        if (a->wdt == VLM_DTYPE_BF16) return gv_pick_m<VLM_DTYPE_BF16, 0>(mp);
-        if (a->wdt == VLM_DTYPE_F16) return gv_pick_m<VLM_DTYPE_F16, 0>(mp);
-        return gv_pick_m<VLM_DTYPE_F32, 0>(mp);
+        if (!a->sx) { /* x read through L1 (no norm to apply) */
+            if (a->wdt == VLM_DTYPE_BF16) return gv_pick_m<VLM_DTYPE_BF16, 0, false>(mp);
+            if (a->wdt == VLM_DTYPE_F16) return gv_pick_m<VLM_DTYPE_F16, 0, false>(mp);
+            return gv_pick_m<VLM_DTYPE_F32, 0, false>(mp);
+        }
+        if (a->wdt == VLM_DTYPE_BF16) return gv_pick_m<VLM_DTYPE_BF16, 0, true>(mp);
+        if (a->wdt == VLM_DTYPE_F16) return gv_pick_m<VLM_DTYPE_F16, 0, true>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 0, true>(mp);
     case 2:
-        return gv_pick_m<VLM_DTYPE_F32, 2>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 2, true>(mp);
     case 3:
-        return gv_pick_m<VLM_DTYPE_F32, 3>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 3, true>(mp);
     case 4:
-        return gv_pick_m<VLM_DTYPE_F32, 4>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 4, true>(mp);
     case 5:
-        return gv_pick_m<VLM_DTYPE_F32, 5>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 5, true>(mp);
     case 6:
-        return gv_pick_m<VLM_DTYPE_F32, 6>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 6, true>(mp);
     default:
-        return gv_pick_m<VLM_DTYPE_F32, 8>(mp);
+        return gv_pick_m<VLM_DTYPE_F32, 8, true>(mp);
     }
 }
 
@@ -581,8 +588,12 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
         p.x = base.x + r0 * base.ldx;
         for (int i = 0; i < p.n_parts; i++)
             p.part[i].y = base.part[i].y + r0 * base.part[i].ldy;
+        /* float weights without a norm read x through L1 as it is (no staging, one block per
+         * row group): rows of x must then be exactly the kernel's M */
+        p.sx = !(p.bits == 0 && !p.norm && p.xvec && M == p.mp && p.ldx / 4 <= INT_MAX);
         gv_fn fn = gv_pick(&p, p.mp);
-        const size_t smem = (size_t)(M + (p.norm ? 1 : 0)) * (size_t)p.kp * 4; /* x rows, factors */
+        const size_t smem =
+            p.sx ? (size_t)(M + (p.norm ? 1 : 0)) * (size_t)p.kp * 4 : 0; /* x rows, factors */
         cudaError_t e = cudaSuccess;
         if (smem > (48 << 10))
             e = cudaFuncSetAttribute((const void *)fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -597,7 +608,7 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
          * static split of groups over all resident blocks leaves a third of them idle for
          * the last turn, fewer blocks with equal turns finish together */
         int64_t blocks = (int64_t)occ * dev->n_sm;
-        if (blocks > groups || !gv_persistent()) blocks = groups;
+        if (blocks > groups || !gv_persistent() || !p.sx) blocks = groups;
         const int64_t turns = (groups + blocks - 1) / blocks;
         blocks = (groups + turns - 1) / turns;
         if (blocks > INT_MAX) blocks = INT_MAX;

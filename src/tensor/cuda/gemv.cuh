@@ -53,6 +53,7 @@ typedef struct gv_args {
     int64_t row_bytes; /* of a weight row (set by the launcher) */
     int kp;            /* floats per staged row of x (k rounded up to 32; set by the launcher) */
     int mp;            /* rows of x in this pass (set by the launcher) */
+    int sx;            /* x staged in shared memory, else read through L1 (launcher) */
     /* RMSNorm of x before the product (norm != 0): x / sqrt(mean(x^2) + eps) * (w + off) */
     int norm;
     const char *nw;
