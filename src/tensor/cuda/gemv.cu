@@ -12,10 +12,12 @@
  * so lanes reading the same c of consecutive units (quantized rows) or consecutive chunks
  * (float rows) hit distinct banks.
  *
- * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a block only prefetches
- * its first rows of weights into L2 (constant data), so the weight stream of this product
- * starts while the previous kernel drains and x is staged. One block per row group (or, with
- * VLM_GEMV_GRID=persistent, as many as fit, looping). */
+ * Launch: programmatic-dependent (cuda_launch). Before cu_pdl_wait a block only stages the
+ * norm factors (constant data), so that work overlaps the previous kernel's tail. Blocks
+ * that stage x are as many as fit at once, each looping over an equal number of row groups;
+ * float products without a norm read x through L1 and take one block per row group. (An L2
+ * prefetch of each block's first weight rows before the wait was measured slower and
+ * removed: bench/qwen2_vl/RESULTS_CUDA.md.) */
 #include <cuda_fp16.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -253,28 +255,13 @@ __device__ __forceinline__ void gv_row(const gv_args &a, const gv_part &P, int64
         gv_row_f<WDT, M, SX>(a, P.w + j * P.ldw, xs, lane, seg, nseg, acc);
 }
 
-/* Prefetches the weight rows of the block's first row group into L2 (before the wait:
- * weights are constant), so their DRAM latency overlaps the previous kernel's tail and the
- * staging of x. */
-__device__ __forceinline__ void gv_prefetch(const gv_args &a, int rpb) {
-    const int lines = (int)((a.row_bytes + 127) >> 7), mats = a.gated ? 2 : 1;
-    const int64_t r0 = (int64_t)blockIdx.x * rpb;
-    const int total = rpb * lines * mats;
-    for (int i = threadIdx.x; i < total; i += blockDim.x) {
-        const int mi = i / (rpb * lines), rem = i - mi * rpb * lines, rr = rem / lines;
-        const int64_t jj = r0 + rr;
-        if (jj >= a.n) continue;
-        int64_t j = jj;
-        const gv_part *P = a.gated ? &a.part[mi] : gv_locate(a, jj, &j);
-        cu_prefetch_l2(P->w + j * P->ldw + (int64_t)(rem - rr * lines) * 128);
-    }
-}
-
-/* Stages rows 0 .. M - 1 of x (rows past mp repeat row mp - 1) with GV_LD loads in flight
- * per thread, summing squares as they arrive; with a norm, the factors (w + off) are staged
- * beside them (same swizzle) and every staged x becomes (x * rr) * f, norm.cu's order. */
+/* Staging: rows 0 .. M - 1 of x (rows past mp repeat row mp - 1) with GV_LD loads in flight
+ * per thread, squares summed as they arrive; with a norm, the factors (w + off) are staged
+ * beside them (same swizzle; constant data, so before the wait) and every staged x becomes
+ * (x * rr) * f, norm.cu's order. */
 #define GV_LD 4
-/* The norm factors (constant data: staged before the kernel waits for its predecessor). */
+
+/* The norm factors. */
 template <int M> __device__ __forceinline__ void gv_stage_factors(const gv_args &a, float4 *xs) {
     const int kp4 = a.kp / 4, k = (int)a.k, nt = blockDim.x;
     float *gam = (float *)(xs + M * kp4);
@@ -434,7 +421,6 @@ __global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
     extern __shared__ float4 gv_xs[];
     __shared__ float part[GV_WARPS][2][M];
     const int rpb = GV_WARPS / a.nseg * (32 / a.lpr);
-    gv_prefetch(a, rpb);
     if (SX) gv_stage_factors<M>(a, gv_xs);
     cu_pdl_wait();
     cu_pdl_trigger();
@@ -568,9 +554,10 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
     if (a->n == 0 || a->n_parts == 0) return VLM_OK;
     /* Rows longer than 4 KB are split across warps (up to all of a block's) while the rows
      * alone give fewer than ~32 warps per multiprocessor. */
-    a->row_bytes = a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
+    const int64_t row_bytes =
+        a->bits ? a->k * a->bits / 8 : a->k * (int64_t)vlm_dtype_size((vlm_dtype)a->wdt);
     a->nseg = 1;
-    while (a->nseg < GV_WARPS && a->row_bytes / a->nseg > 4096 &&
+    while (a->nseg < GV_WARPS && row_bytes / a->nseg > 4096 &&
            a->n * a->nseg < (int64_t)dev->n_sm * 32)
         a->nseg *= 2;
     /* short quantized rows (<= 64 units of 32 codes): 16 lanes per row, two rows per warp,

@@ -6,8 +6,8 @@
  * - gated: act(x wg^T + bg) * (x wu^T + bu) in the epilogue;
  * - accumulate: out += x w^T + b (the residual add) in the epilogue.
  * x (normalized) is staged in shared memory once per block; weights are streamed once with
- * 16-byte loads. Every launch is programmatic-dependent (cuda_launch): a block first
- * prefetches its first rows of weights into L2, then waits for the previous kernel. */
+ * 16-byte loads. Every launch is programmatic-dependent (cuda_launch): the next kernel's
+ * blocks may start while this one drains (they wait in cu_pdl_wait). */
 #ifndef VLM_TENSOR_CUDA_GEMV_CUH
 #define VLM_TENSOR_CUDA_GEMV_CUH
 
@@ -48,12 +48,11 @@ typedef struct gv_args {
     int accumulate; /* y += product */
     int gated;      /* two parts, gate and up: part 0's y = act(gate) * up */
     int act;
-    int nseg;          /* warps per row (set by the launcher) */
-    int lpr;           /* lanes per row: 32, or 16 for short quantized rows (launcher) */
-    int64_t row_bytes; /* of a weight row (set by the launcher) */
-    int kp;            /* floats per staged row of x (k rounded up to 32; set by the launcher) */
-    int mp;            /* rows of x in this pass (set by the launcher) */
-    int sx;            /* x staged in shared memory, else read through L1 (launcher) */
+    int nseg; /* warps per row (set by the launcher) */
+    int lpr;  /* lanes per row: 32, or 16 for short quantized rows (launcher) */
+    int kp;   /* floats per staged row of x (k rounded up to 32; set by the launcher) */
+    int mp;   /* rows of x in this pass (set by the launcher) */
+    int sx;   /* x staged in shared memory, else read through L1 (launcher) */
     /* RMSNorm of x before the product (norm != 0): x / sqrt(mean(x^2) + eps) * (w + off) */
     int norm;
     const char *nw;
