@@ -1,12 +1,13 @@
 /* The CUDA GEMV engine (see gemv.cuh).
  *
- * A block of GV_WARPS warps stages the rows of x of its pass in shared memory (RMSNorm
- * applied when asked: the sum of squares in double, then (x * (1 / sqrtf(mean + eps))) *
- * (w + off) per element, norm.cu's arithmetic), then walks output rows: `nseg` warps per row
- * (long rows are split so that enough loads are in flight), lanes over 16-byte chunks of a
- * float row or over units of 32 codes of a quantized row, several chunks in flight per lane.
- * Segment sums are added in a fixed order. Quantized weights are widened as fmaf(scale,
- * code, bias), one rounding, as the CPU backend does; float weights exactly.
+ * A block of GV_WARPS warps stages the rows of x of its pass in shared memory (float
+ * products without a norm read x through L1 instead) (RMSNorm applied when asked: the sum of
+ * squares in double, then (x * (1 / sqrtf(mean + eps))) * (w + off) per element, norm.cu's
+ * arithmetic), then walks output rows: `nseg` warps per row (long rows are split so that enough
+ * loads are in flight), lanes over 16-byte chunks of a float row or over units of 32 codes of a
+ * quantized row, several chunks in flight per lane. Segment sums are added in a fixed order.
+ * Quantized weights are widened as fmaf(scale, code, bias), one rounding, as the CPU backend does;
+ * float weights exactly.
  *
  * Staged x: unit u (32 floats = 8 float4) of a row keeps float4 c at u * 8 + (c ^ (u & 7)),
  * so lanes reading the same c of consecutive units (quantized rows) or consecutive chunks
@@ -116,7 +117,7 @@ __device__ __forceinline__ void gv_chunk_f(uint4 wv, const float4 *xs, int kp4, 
 }
 
 /* A lane's chunks of a float row segment: c0 + lane, c0 + lane + 32, ... below c1, taken in
- * batches of U loads in flight (the last batch predicated). */
+ * batches of U loads in flight, the rest one by one. */
 template <int WDT> struct gv_span_f {
     int c, c1;
     __device__ __forceinline__ gv_span_f(const gv_args &a, int lane, int seg, int nseg) {
