@@ -42,6 +42,10 @@ typedef struct cuda_dev {
     /* Prefill attention with bf16 compute runs the tensor-core kernel (flash_attention.cu);
      * VLM_CUDA_FLASH=0 keeps the f32 kernel (for comparisons). */
     int flash;
+    /* Measurement switches of the GEMV engine (gemv.cu): VLM_GEMV_GRID=full gives one block
+     * per row group instead of as many as fit; VLM_GEMV_NORM=0 runs the norm before a fused
+     * product as its own kernel. */
+    int gemv_full_grid, gemv_norm_apart;
 } cuda_dev;
 
 /* The device behind an op context (every entry of the table is called with one). */

@@ -32,6 +32,17 @@
 #define FA_BR (FA_WARPS * 16) /* query rows per block */
 #define FA_LOG2E 1.4426950408889634f
 
+/* Up to 4 consecutive floats at p (left of them remain in the row), zeros past the row:
+ * one 16-byte load when rows are 16-byte aligned (vec). */
+__device__ __forceinline__ float4 fa_load4(const float *p, bool vec, int left) {
+    if (vec) return __ldg((const float4 *)p);
+    float4 v = make_float4(p[0], 0.0f, 0.0f, 0.0f);
+    if (left > 1) v.y = p[1];
+    if (left > 2) v.z = p[2];
+    if (left > 3) v.w = p[3];
+    return v;
+}
+
 template <int DK, int BK>
 __global__ void __launch_bounds__(FA_WARPS * 32, 1) fa_kernel(att_args a) {
     constexpr int D16 = DK * 16, LD = D16 + 8, NT = BK / 8, C4 = D16 / 4;
@@ -121,22 +132,8 @@ __global__ void __launch_bounds__(FA_WARPS * 32, 1) fa_kernel(att_args a) {
             if (r < n && c < D) {
                 const float *kp = (const float *)(kbase + (kt + r) * a.ks0) + c;
                 const float *vp = (const float *)(vbase + (kt + r) * a.vs0) + c;
-                if (a.vk) {
-                    kr[p] = __ldg((const float4 *)kp);
-                } else {
-                    kr[p].x = kp[0];
-                    if (c + 1 < D) kr[p].y = kp[1];
-                    if (c + 2 < D) kr[p].z = kp[2];
-                    if (c + 3 < D) kr[p].w = kp[3];
-                }
-                if (a.vv) {
-                    vr[p] = __ldg((const float4 *)vp);
-                } else {
-                    vr[p].x = vp[0];
-                    if (c + 1 < D) vr[p].y = vp[1];
-                    if (c + 2 < D) vr[p].z = vp[2];
-                    if (c + 3 < D) vr[p].w = vp[3];
-                }
+                kr[p] = fa_load4(kp, a.vk, D - c);
+                vr[p] = fa_load4(vp, a.vv, D - c);
             }
         }
     };

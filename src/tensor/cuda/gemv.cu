@@ -21,7 +21,6 @@
  * removed: bench/qwen2_vl/RESULTS_CUDA.md.) */
 #include <cuda_fp16.h>
 #include <limits.h>
-#include <stdlib.h>
 
 #include "tensor/cuda/gemv.cuh"
 #include "tensor/cuda/quant.cuh"
@@ -43,6 +42,13 @@ template <> struct gv_float<VLM_DTYPE_F32> {
         return ((const float *)p)[i];
     }
 };
+/* The 8 halves of a 16-byte chunk widened by T::pair, two at a time. */
+template <typename T> __device__ __forceinline__ void gv_unpack_pairs(uint4 v, float *f) {
+    T::pair(v.x, f);
+    T::pair(v.y, f + 2);
+    T::pair(v.z, f + 4);
+    T::pair(v.w, f + 6);
+}
 template <> struct gv_float<VLM_DTYPE_BF16> {
     enum { E = 8, SIZE = 2 };
     static __device__ __forceinline__ void pair(uint32_t u, float *f) {
@@ -50,10 +56,7 @@ template <> struct gv_float<VLM_DTYPE_BF16> {
         f[1] = __uint_as_float(u & 0xffff0000u);
     }
     static __device__ __forceinline__ void unpack(uint4 v, float *f) {
-        pair(v.x, f);
-        pair(v.y, f + 2);
-        pair(v.z, f + 4);
-        pair(v.w, f + 6);
+        gv_unpack_pairs<gv_float>(v, f);
     }
     static __device__ __forceinline__ float one(const char *p, int64_t i) {
         return cu_bf16_to_f32(((const uint16_t *)p)[i]);
@@ -68,10 +71,7 @@ template <> struct gv_float<VLM_DTYPE_F16> {
         f[1] = t.y;
     }
     static __device__ __forceinline__ void unpack(uint4 v, float *f) {
-        pair(v.x, f);
-        pair(v.y, f + 2);
-        pair(v.z, f + 4);
-        pair(v.w, f + 6);
+        gv_unpack_pairs<gv_float>(v, f);
     }
     static __device__ __forceinline__ float one(const char *p, int64_t i) {
         return __half2float(((const __half *)p)[i]);
@@ -435,13 +435,6 @@ __global__ void __launch_bounds__(GV_WARPS * 32, M > 2  ? 1
 
 typedef void (*gv_fn)(gv_args);
 
-/* As many blocks as fit at once, each staging x once and looping over row groups;
- * VLM_GEMV_GRID=full: one block per row group (a measurement switch). */
-static int gv_persistent(void) {
-    const char *e = getenv("VLM_GEMV_GRID");
-    return !(e && !strcmp(e, "full"));
-}
-
 template <int WDT, int BITS, bool SX> static gv_fn gv_pick_m(int mp) {
     if (mp <= 1) return gv_kernel<WDT, BITS, 1, SX>;
     if (mp <= 2) return gv_kernel<WDT, BITS, 2, SX>;
@@ -479,6 +472,11 @@ static int gv_rows_of(int64_t m) {
     return m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
 }
 
+/* Shared memory a block may use for staged rows of x (and the norm factors). */
+static size_t gv_stage_cap(const cuda_dev *dev) {
+    return dev->smem_optin < GV_STAGE_MAX ? dev->smem_optin : GV_STAGE_MAX;
+}
+
 bool cuda_gemv_begin(vlm_ctx *ctx, gv_args *a, const vlm_tensor *x, int64_t k,
                      const vlm_prenorm *norm) {
     memset(a, 0, sizeof *a);
@@ -486,9 +484,7 @@ bool cuda_gemv_begin(vlm_ctx *ctx, gv_args *a, const vlm_tensor *x, int64_t k,
     if (m < 1 || k < 1 || !vlm_strided_flat_rows(x, &ldx) || k > INT_MAX / 2) return false;
     /* at least one staged row must fit */
     int64_t kp = (k + 31) / 32 * 32;
-    size_t cap =
-        cuda_dev_of(ctx)->smem_optin < GV_STAGE_MAX ? cuda_dev_of(ctx)->smem_optin : GV_STAGE_MAX;
-    if ((size_t)kp * 4 * (norm ? 2 : 1) > cap) return false;
+    if ((size_t)kp * 4 * (norm ? 2 : 1) > gv_stage_cap(cuda_dev_of(ctx))) return false;
     a->m = m;
     a->k = k;
     a->kp = (int)kp;
@@ -565,8 +561,8 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
      * so that each lane has a full batch of loads in flight */
     a->lpr = a->bits && a->nseg == 1 && a->k <= 64 * 32 ? 16 : 32;
     const int64_t rpb = GV_WARPS / a->nseg * (32 / a->lpr), groups = (a->n + rpb - 1) / rpb;
-    size_t cap = dev->smem_optin < GV_STAGE_MAX ? dev->smem_optin : GV_STAGE_MAX;
-    int per = (int)(cap / ((size_t)a->kp * 4)) - (a->norm ? 1 : 0); /* rows a block stages */
+    int per = (int)(gv_stage_cap(dev) / ((size_t)a->kp * 4)) -
+              (a->norm ? 1 : 0);                          /* rows a block stages */
     per = per >= 8 ? 8 : per >= 4 ? 4 : per >= 2 ? 2 : 1; /* M of the kernel: 1, 2, 4, 8 */
     const gv_args base = *a;
     for (int64_t r0 = 0; r0 < a->m; r0 += per) {
@@ -596,7 +592,7 @@ vlm_status cuda_gemv_run(vlm_ctx *ctx, const char *op, gv_args *a) {
          * static split of groups over all resident blocks leaves a third of them idle for
          * the last turn, fewer blocks with equal turns finish together */
         int64_t blocks = (int64_t)occ * dev->n_sm;
-        if (blocks > groups || !gv_persistent() || !p.sx) blocks = groups;
+        if (blocks > groups || dev->gemv_full_grid || !p.sx) blocks = groups;
         const int64_t turns = (groups + blocks - 1) / blocks;
         blocks = (groups + turns - 1) / turns;
         if (blocks > INT_MAX) blocks = INT_MAX;

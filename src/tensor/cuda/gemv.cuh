@@ -50,7 +50,7 @@ typedef struct gv_args {
     int act;
     int nseg; /* warps per row (set by the launcher) */
     int lpr;  /* lanes per row: 32, or 16 for short quantized rows (launcher) */
-    int kp;   /* floats per staged row of x (k rounded up to 32; set by the launcher) */
+    int kp;   /* floats per staged row of x (k rounded up to 32) */
     int mp;   /* rows of x in this pass (set by the launcher) */
     int sx;   /* x staged in shared memory, else read through L1 (launcher) */
     /* RMSNorm of x before the product (norm != 0): x / sqrt(mean(x^2) + eps) * (w + off) */

@@ -270,8 +270,7 @@ static bool gemv_of(vlm_ctx *ctx, gv_args *a, const vlm_tensor *x, const vlm_pre
                     const vlm_qweight *const *w, const vlm_tensor *const *bias,
                     const vlm_tensor *const *out) {
     int64_t m = cuda_nrows(x);
-    const char *env = getenv("VLM_GEMV_NORM"); /* 0: the norm as its own kernel (measurement) */
-    if (norm && env && !strcmp(env, "0")) return false;
+    if (norm && cuda_dev_of(ctx)->gemv_norm_apart) return false;
     if (m > (w[0]->bits ? QGEMV_MAX_M : GEMV_MAX_M) ||
         !cuda_gemv_begin(ctx, a, x, vlm_qweight_cols(w[0]), norm))
         return false;

@@ -177,6 +177,9 @@ static vlm_status dev_init(cuda_dev *d, int device, vlm_error *err) {
     d->pdl = prop.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     const char *flash = getenv("VLM_CUDA_FLASH");
     d->flash = prop.major >= 8 && !(flash && !strcmp(flash, "0"));
+    const char *grid = getenv("VLM_GEMV_GRID"), *gnorm = getenv("VLM_GEMV_NORM");
+    d->gemv_full_grid = grid && !strcmp(grid, "full");
+    d->gemv_norm_apart = gnorm && !strcmp(gnorm, "0");
     snprintf(d->name, sizeof d->name, "cuda:%d", device);
     snprintf(d->gpu, sizeof d->gpu, "%.96s, sm_%d%d, %d SMs", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount);
